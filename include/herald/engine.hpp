@@ -1,0 +1,140 @@
+#pragma once
+// The Engine: composes Transport, Broker, Store and Registry and owns every delivery rule.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "herald/broker.hpp"
+#include "herald/executor.hpp"
+#include "herald/metrics.hpp"
+#include "herald/model.hpp"
+#include "herald/registry.hpp"
+#include "herald/store.hpp"
+#include "herald/transport.hpp"
+
+namespace herald {
+
+/// Outcome of authenticating a handshake.
+struct AuthResult {
+  bool ok = false;
+  UserId user;         // when ok
+  std::string reason;  // when not ok, sent in the close frame
+};
+
+/// Decides who a connecting client is. Called on the engine's executor; may answer later
+/// from any thread by calling `answer` exactly once.
+using Authenticator =
+    std::function<void(const Handshake& handshake, std::function<void(AuthResult)> answer)>;
+
+/// Development authenticator: trusts the `userId` query parameter. Never use in production.
+Authenticator dev_authenticator();
+
+/// Token bucket per sender: `burst` publishes at once, refilled at `per_second`.
+struct RateLimit {
+  double per_second = 10.0;
+  double burst = 100.0;
+  bool enabled = true;
+};
+
+/// Engine configuration. Plain values with production defaults; checked by Engine::start.
+struct EngineOptions {
+  InstanceId instance_id;                     // empty: "herald-<random>"
+  std::uint16_t node_id = 0;                  // Snowflake node, 0..1023; 0: derived from instance
+  std::size_t max_payload_bytes = 64 * 1024;  // size of `data`
+  std::size_t max_type_bytes = 128;
+  std::size_t max_recipients = 10'000;        // users of one Target::users publish
+  std::size_t fanout_chunk = 1'000;           // streams per Store.append in a fan-out
+  std::size_t topic_retention = 1'000;        // newest entries kept per topic stream
+  std::size_t max_page = 500;                 // largest history page
+  Duration dedup_window = std::chrono::minutes(10);
+  RateLimit rate_limit;
+  std::size_t max_session_queue_bytes = 1 << 20;  // unwritten bytes per session
+  std::size_t max_unacked = 256;              // inbox entries in flight per session
+  Duration ack_timeout = std::chrono::seconds(10);
+  std::uint32_t max_delivery_attempts = 3;    // first delivery included
+  double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
+  Duration registry_ttl = std::chrono::seconds(30);  // heartbeat every ttl/3
+  Duration expiry_sweep = std::chrono::seconds(60);
+  Duration shutdown_timeout = std::chrono::seconds(10);  // longest wait for in-flight work
+};
+
+/// The backends an engine runs on. Broker, Store and Registry are required; transports
+/// are optional (an engine may only publish). The engine does not own transports.
+struct Backends {
+  std::shared_ptr<Store> store;
+  std::shared_ptr<Registry> registry;
+  std::unique_ptr<Broker> broker;
+  std::vector<Transport*> transports;
+};
+
+/// A presence change of a user on this instance.
+struct PresenceEvent {
+  UserId user;
+  bool online = false;  // true: first session opened here; false: last one closed
+  InstanceId instance;
+};
+
+/// Inbox history page (newest first) or topic history page.
+struct HistoryQuery {
+  Seq before = kSeqMax;    // entries with seq < before
+  std::int64_t limit = 50; // 1..EngineOptions::max_page
+};
+struct HistoryPage {
+  StreamInfo info;
+  std::vector<Entry> entries;  // newest first
+  Seq next_before = 0;         // pass as `before` for the next page; 0: no more
+};
+
+/// Threading: every public method may be called from any thread; the work moves onto the
+/// engine's executor, where every callback runs. Errors on these paths are Status values;
+/// only the constructor and start() throw (herald::Error) on bad configuration.
+class Engine {
+ public:
+  Engine(std::shared_ptr<Executor> executor, Backends backends, EngineOptions options = {},
+         Authenticator authenticator = dev_authenticator());
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Connects the backends, registers the instance and starts the transports.
+  /// Throws herald::Error if the options are invalid; backend failures arrive in `done`.
+  void start(std::function<void(Status)> done);
+
+  /// Validates, rate-limits, de-duplicates, persists, then routes and delivers. `done` runs
+  /// once every entry is stored (before live delivery completes).
+  void publish(PublishRequest request, std::function<void(Result<PublishResult>)> done);
+
+  void history(StreamId stream, HistoryQuery query, std::function<void(Result<HistoryPage>)> done);
+  void unread_count(UserId user, std::function<void(Result<std::uint64_t>)> done);
+  /// `seqs` empty = all. Yields how many changed.
+  void mark_read(UserId user, std::vector<Seq> seqs, std::function<void(Result<std::uint64_t>)> done);
+  void remove(UserId user, std::vector<Seq> seqs, std::function<void(Result<std::uint64_t>)> done);
+  void subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
+  void unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
+  void subscriptions(UserId user, std::function<void(Result<std::vector<std::string>>)> done);
+  void dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done);
+  /// Sessions of a user on every instance.
+  void presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done);
+  /// Called on the executor for each local presence change.
+  void on_presence(std::function<void(const PresenceEvent&)> callback);
+
+  /// Stops accepting, drains in-flight publishes (up to shutdown_timeout), closes sessions
+  /// with going_away, deregisters the instance and stops the broker. Then `done`.
+  void shutdown(std::function<void()> done);
+
+  const InstanceId& instance_id() const;
+  const EngineOptions& options() const;
+  /// Readable from any thread.
+  const Metrics& metrics() const;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace herald

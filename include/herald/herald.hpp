@@ -1,0 +1,16 @@
+#pragma once
+// Everything a host needs: the engine, the model, the interfaces and the in-memory backends.
+
+#include "herald/broker.hpp"
+#include "herald/engine.hpp"
+#include "herald/error.hpp"
+#include "herald/executor.hpp"
+#include "herald/inproc.hpp"
+#include "herald/memory.hpp"
+#include "herald/metrics.hpp"
+#include "herald/model.hpp"
+#include "herald/registry.hpp"
+#include "herald/snowflake.hpp"
+#include "herald/store.hpp"
+#include "herald/time.hpp"
+#include "herald/transport.hpp"

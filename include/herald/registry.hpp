@@ -1,0 +1,45 @@
+#pragma once
+// Registry: sessions and presence. Which user is online, on which instance.
+
+#include <string>
+#include <vector>
+
+#include "herald/executor.hpp"
+#include "herald/model.hpp"
+
+namespace herald {
+
+/// A user with at least one live session on an instance.
+struct Location {
+  UserId user;
+  InstanceId instance;
+};
+
+/// Contract:
+/// - sessions live as long as their instance: an instance that stops calling heartbeat()
+///   disappears with all its sessions once `ttl` has passed (a crashed instance cleans up);
+/// - asynchronous; completions run on the engine's executor; a connection failure yields
+///   Errc::unavailable (the engine then relays to every instance); the backend reconnects
+///   by itself on later calls;
+/// - thread-safe: one Registry may serve several engines.
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  /// Marks `instance` alive for `ttl`, together with its sessions.
+  virtual void heartbeat(InstanceId instance, Duration ttl, Done done) = 0;
+  /// Removes the instance and all its sessions (graceful shutdown).
+  virtual void remove_instance(InstanceId instance, Done done) = 0;
+  /// Records a session of a live instance.
+  virtual void add_session(SessionRecord session, Done done) = 0;
+  /// Forgets a session (idempotent).
+  virtual void remove_session(SessionRecord session, Done done) = 0;
+  /// One Location per (user, instance) pair with a live session, for a batch of users.
+  virtual void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) = 0;
+  /// The live sessions of one user (presence), on every instance.
+  virtual void sessions(UserId user, Completion<std::vector<SessionRecord>> done) = 0;
+  /// The live instances.
+  virtual void instances(Completion<std::vector<InstanceId>> done) = 0;
+};
+
+}  // namespace herald

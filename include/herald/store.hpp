@@ -1,0 +1,113 @@
+#pragma once
+// Store: the durable truth. Notifications, per-stream sequence numbers, read state,
+// subscriptions, ack cursors and dead letters.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "herald/executor.hpp"
+#include "herald/model.hpp"
+
+namespace herald {
+
+/// One atomic write: a notification and its entries in `streams`.
+struct AppendRequest {
+  std::shared_ptr<const Notification> notification;
+  /// Streams to append to, each getting the next seq of its own. May be empty (the
+  /// notification and its idempotency key are still recorded when first_chunk is true).
+  std::vector<StreamId> streams;
+  /// True for the first (or only) append of a publish: record the notification and check
+  /// its idempotency key. False for the following chunks of a fan-out.
+  bool first_chunk = true;
+  /// A notification with the same non-empty idempotency key recorded less than this long
+  /// before `notification->created_at` makes this append a no-op returning `duplicate`.
+  Duration dedup_window{0};
+  /// Topic streams keep at most this many newest entries (0: unbounded). Trimmed entries
+  /// advance StreamInfo::trimmed_through.
+  std::size_t topic_retention = 0;
+};
+
+struct AppendResult {
+  bool duplicate = false;
+  NotificationId id = 0;             // the stored notification (the earlier one if duplicate)
+  std::vector<Position> positions;   // one per requested stream, same order; empty if duplicate
+};
+
+/// A page of a stream: entries with after < seq < before, not expired at `now`.
+struct ReadQuery {
+  enum class Order { ascending, descending };
+  Seq after = 0;
+  Seq before = kSeqMax;
+  std::size_t limit = 100;  // 0 reads only the StreamInfo
+  Order order = Order::ascending;
+  TimePoint now{};
+};
+
+struct ReadResult {
+  StreamInfo info;
+  std::vector<Entry> entries;  // in query order
+  bool more = false;           // entries beyond the limit exist
+};
+
+/// What a connecting session needs to know about its inbox.
+struct InboxState {
+  StreamInfo info;
+  Seq ack_cursor = 0;       // highest seq the user's clients acknowledged
+  std::uint64_t unread = 0; // entries not read and not expired
+};
+
+/// Contract for every method:
+/// - asynchronous: returns at once; `done` is called exactly once, on the engine's executor
+///   (Completion does the posting), with a value or a Status;
+/// - a network or server failure yields Errc::unavailable (retryable) and changes nothing
+///   that was not reported as written; a backend reconnects by itself on later calls;
+/// - thread-safe: one Store may serve several engines;
+/// - writes are durable when reported ok (as durable as the backend is).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Appends one notification to all streams atomically (all or none), assigning each
+  /// stream its next seq. Order of concurrent appends to one stream = seq order.
+  virtual void append(AppendRequest request, Completion<AppendResult> done) = 0;
+
+  /// Reads a page of one stream. Unknown streams read as empty (head 0) in the store's
+  /// current epoch.
+  virtual void read(StreamId stream, ReadQuery query, Completion<ReadResult> done) = 0;
+
+  /// Inbox facts for a connecting session.
+  virtual void inbox_state(UserId user, TimePoint now, Completion<InboxState> done) = 0;
+
+  /// Marks entries of the user's inbox read; `seqs` empty = all. Yields how many changed.
+  virtual void mark_read(UserId user, std::vector<Seq> seqs, Completion<std::uint64_t> done) = 0;
+
+  /// Deletes entries of the user's inbox. Yields how many existed. Seqs are not reused.
+  virtual void remove(UserId user, std::vector<Seq> seqs, Completion<std::uint64_t> done) = 0;
+
+  /// Raises the inbox ack cursor to `seq` (never lowers it). Yields the stored value.
+  virtual void advance_ack_cursor(UserId user, Seq seq, Completion<Seq> done) = 0;
+
+  /// Subscribes a user to a topic (idempotent). Yields true if it was new.
+  virtual void subscribe(UserId user, std::string topic, Completion<bool> done) = 0;
+  /// Yields true if the subscription existed.
+  virtual void unsubscribe(UserId user, std::string topic, Completion<bool> done) = 0;
+  /// Subscribers of `topic` with id > `after`, ascending, at most `limit` (keyset paging).
+  virtual void subscribers(std::string topic, UserId after, std::size_t limit,
+                           Completion<std::vector<UserId>> done) = 0;
+  /// Topics the user is subscribed to, ascending.
+  virtual void subscriptions(UserId user, Completion<std::vector<std::string>> done) = 0;
+
+  /// Records a dead letter.
+  virtual void add_dead_letter(DeadLetter letter, Done done) = 0;
+  /// The user's dead letters, oldest first, at most `limit`.
+  virtual void dead_letters(UserId user, std::size_t limit,
+                            Completion<std::vector<DeadLetter>> done) = 0;
+
+  /// Deletes entries whose notification expired at `now`. Yields how many.
+  virtual void purge_expired(TimePoint now, Completion<std::uint64_t> done) = 0;
+};
+
+}  // namespace herald

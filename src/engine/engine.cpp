@@ -1,0 +1,375 @@
+// Engine lifecycle (start, heartbeat, sweep, shutdown) and the thin public facade.
+
+#include <random>
+
+#include "engine/engine_impl.hpp"
+#include "engine/envelope.hpp"
+
+namespace herald {
+
+namespace {
+
+std::string random_instance_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint32_t> dist;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", dist(rd));
+  return std::string("herald-") + buf;
+}
+
+std::uint16_t node_from(const InstanceId& id) {
+  // FNV-1a folded to 10 bits: stable per instance id, so restarts keep their node.
+  std::uint32_t h = 2166136261u;
+  for (unsigned char c : id) h = (h ^ c) * 16777619u;
+  return static_cast<std::uint16_t>(h % (SnowflakeGenerator::kMaxNode + 1));
+}
+
+EngineOptions checked(EngineOptions o) {
+  auto fail = [](const std::string& what) { throw Error("herald: invalid EngineOptions: " + what); };
+  if (o.instance_id.empty()) o.instance_id = random_instance_id();
+  if (!valid_name(o.instance_id)) fail("instance_id must be 1..200 printable ASCII characters");
+  if (o.node_id == 0) o.node_id = node_from(o.instance_id);
+  if (o.node_id > SnowflakeGenerator::kMaxNode) fail("node_id must be 0..1023");
+  if (o.max_payload_bytes == 0) fail("max_payload_bytes must be > 0");
+  if (o.max_type_bytes == 0) fail("max_type_bytes must be > 0");
+  if (o.max_recipients == 0) fail("max_recipients must be > 0");
+  if (o.fanout_chunk == 0) fail("fanout_chunk must be > 0");
+  if (o.max_page == 0) fail("max_page must be > 0");
+  if (o.max_session_queue_bytes < 1024) fail("max_session_queue_bytes must be >= 1024");
+  if (o.max_unacked == 0) fail("max_unacked must be > 0");
+  if (o.ack_timeout.count() <= 0) fail("ack_timeout must be > 0");
+  if (o.max_delivery_attempts == 0) fail("max_delivery_attempts must be >= 1");
+  if (o.redelivery_backoff < 1.0) fail("redelivery_backoff must be >= 1.0");
+  if (o.registry_ttl.count() < 30) fail("registry_ttl must be >= 30ms");
+  if (o.expiry_sweep.count() <= 0) fail("expiry_sweep must be > 0");
+  if (o.rate_limit.enabled && (o.rate_limit.per_second <= 0 || o.rate_limit.burst < 1))
+    fail("rate_limit needs per_second > 0 and burst >= 1 (or enabled = false)");
+  return o;
+}
+
+}  // namespace
+
+Authenticator dev_authenticator() {
+  return [](const Handshake& hs, std::function<void(AuthResult)> answer) {
+    auto it = hs.query.find("userId");
+    if (it == hs.query.end() || it->second.empty())
+      return answer({false, {}, "missing userId query parameter"});
+    answer({true, it->second, {}});
+  };
+}
+
+Engine::Impl::Impl(std::shared_ptr<Executor> executor, Backends backends, EngineOptions options,
+                   Authenticator authenticator)
+    : executor_(std::move(executor)),
+      store_(std::move(backends.store)),
+      registry_(std::move(backends.registry)),
+      broker_(std::move(backends.broker)),
+      transports_(std::move(backends.transports)),
+      options_(checked(std::move(options))),
+      authenticator_(std::move(authenticator)),
+      ids_(options_.node_id),
+      limiter_(options_.rate_limit) {
+  if (!executor_) throw Error("herald: Engine needs an Executor (make_asio_executor(io))");
+  if (!store_ || !registry_ || !broker_)
+    throw Error("herald: Engine needs a Store, a Registry and a Broker in Backends "
+                "(MemoryStore::create(), MemoryRegistry::create(), hub->make_broker(executor))");
+  if (!authenticator_) throw Error("herald: Engine needs an Authenticator (dev_authenticator())");
+  for (Transport* t : transports_)
+    if (!t) throw Error("herald: Backends::transports holds a null Transport");
+}
+
+void Engine::Impl::start(std::function<void(Status)> done) {
+  if (state_ != State::created) return done(Status(Errc::invalid_argument, "engine already started"));
+  state_ = State::starting;
+  auto fail = [done](Impl& self, const Status& s) {
+    self.state_ = State::stopped;
+    done(s);
+  };
+  BrokerEvents events;
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  events.on_message = [weak_self](const std::string& channel, const std::string& payload) {
+    if (auto self = weak_self.lock()) self->on_broker_message(channel, payload);
+  };
+  events.on_reset = [weak_self] {
+    if (auto self = weak_self.lock()) self->on_broker_reset();
+  };
+  // Broker first (so nothing routed to us is missed), then the registry, then transports.
+  broker_->start(events, completion<void>([done, fail](Impl& self, Result<void> r) {
+    if (!r.ok()) return fail(self, r.status());
+    const std::string channels[] = {instance_channel(self.options_.instance_id),
+                                    all_instances_channel(),
+                                    topic_channel(std::string(kBroadcastTopic))};
+    auto remaining = std::make_shared<int>(3);
+    auto failed = std::make_shared<bool>(false);
+    for (const std::string& ch : channels) {
+      self.broker_->subscribe(ch, self.completion<void>([=](Impl& s, Result<void> sr) {
+        if (*failed) return;
+        if (!sr.ok()) {
+          *failed = true;
+          return fail(s, sr.status());
+        }
+        if (--*remaining > 0) return;
+        s.registry_->heartbeat(
+            s.options_.instance_id, s.options_.registry_ttl,
+            s.completion<void>([=](Impl& s2, Result<void> hr) {
+              if (!hr.ok()) return fail(s2, hr.status());
+              auto pending = std::make_shared<std::size_t>(s2.transports_.size());
+              auto start_failed = std::make_shared<bool>(false);
+              auto running = [done](Impl& s3) {
+                s3.state_ = State::running;
+                s3.heartbeat_timer_ = 0;
+                s3.heartbeat();
+                s3.sweep();
+                done({});
+              };
+              if (*pending == 0) return running(s2);
+              for (Transport* t : s2.transports_) {
+                t->start(s2, s2.completion<void>([=](Impl& s3, Result<void> tr) {
+                  if (*start_failed) return;
+                  if (!tr.ok()) {
+                    *start_failed = true;
+                    return fail(s3, tr.status());
+                  }
+                  if (--*pending == 0) running(s3);
+                }));
+              }
+            }));
+      }));
+    }
+  }));
+}
+
+// Keeps the instance (and its sessions) alive in the registry; after a registry failure,
+// re-registers every local session once the registry answers again.
+void Engine::Impl::heartbeat() {
+  if (state_ != State::running) return;
+  registry_->heartbeat(options_.instance_id, options_.registry_ttl,
+                       completion<void>([](Impl& self, Result<void> r) {
+                         if (!r.ok()) {
+                           self.registry_dirty_ = true;
+                           return;
+                         }
+                         if (!self.registry_dirty_) return;
+                         self.registry_dirty_ = false;
+                         for (auto& [conn, s] : self.sessions_)
+                           if (s->phase == Session::Phase::live) self.register_session(s->record);
+                       }));
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  heartbeat_timer_ = executor_->schedule(options_.registry_ttl / 3, [weak_self] {
+    if (auto self = weak_self.lock()) self->heartbeat();
+  });
+}
+
+// Purges expired notifications and idle rate-limit buckets.
+void Engine::Impl::sweep() {
+  if (state_ != State::running) return;
+  limiter_.prune(executor_->now());
+  store_->purge_expired(executor_->now(), completion<std::uint64_t>([](Impl&, auto) {}));
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  sweep_timer_ = executor_->schedule(options_.expiry_sweep, [weak_self] {
+    if (auto self = weak_self.lock()) self->sweep();
+  });
+}
+
+void Engine::Impl::shutdown(std::function<void()> done) {
+  if (state_ == State::stopping || state_ == State::stopped) {
+    if (state_ == State::stopped) done();
+    return;
+  }
+  bool was_running = state_ == State::running;
+  state_ = State::stopping;
+  executor_->cancel(heartbeat_timer_);
+  executor_->cancel(sweep_timer_);
+  if (!was_running) return finish_shutdown(std::move(done));
+  for (Transport* t : transports_) t->stop_accepting(completion<void>([](Impl&, auto) {}));
+  // Drain: wait for in-flight publishes (bounded by shutdown_timeout), then close.
+  auto once = std::make_shared<bool>(false);
+  auto proceed = [once, done](Impl& self) {
+    if (*once) return;
+    *once = true;
+    self.drained_ = nullptr;
+    self.finish_shutdown(done);
+  };
+  if (work_in_flight_ == 0) return proceed(*this);
+  drained_ = [this, proceed] { proceed(*this); };
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  executor_->schedule(options_.shutdown_timeout, [weak_self, proceed] {
+    if (auto self = weak_self.lock()) proceed(*self);
+  });
+}
+
+void Engine::Impl::release() {
+  if (--work_in_flight_ == 0 && drained_) drained_();
+}
+
+void Engine::Impl::finish_shutdown(std::function<void()> done) {
+  std::vector<std::shared_ptr<Session>> all;
+  for (auto& [conn, s] : sessions_) all.push_back(s);
+  for (auto& s : all) close_session(*s, CloseCode::going_away, "server shutting down; reconnect");
+  registry_->remove_instance(options_.instance_id, completion<void>([done](Impl& self, auto) {
+    self.broker_->stop(self.completion<void>([done](Impl& s, auto) {
+      s.state_ = State::stopped;
+      done();
+    }));
+  }));
+}
+
+void Engine::Impl::detach() {
+  executor_->cancel(heartbeat_timer_);
+  executor_->cancel(sweep_timer_);
+  on_presence_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Engine facade: every call moves onto the executor.
+
+Engine::Engine(std::shared_ptr<Executor> executor, Backends backends, EngineOptions options,
+               Authenticator authenticator)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(backends), std::move(options),
+                                   std::move(authenticator))) {}
+
+Engine::~Engine() {
+  // Pending tasks hold their own reference; timers are cancelled so the Impl can be freed.
+  impl_->post([](Impl& self) { self.detach(); });
+}
+
+void Engine::start(std::function<void(Status)> done) {
+  impl_->post([done = std::move(done)](Impl& self) mutable { self.start(std::move(done)); });
+}
+
+void Engine::publish(PublishRequest request, std::function<void(Result<PublishResult>)> done) {
+  impl_->post([r = std::move(request), done = std::move(done)](Impl& self) mutable {
+    self.publish(std::move(r), std::move(done));
+  });
+}
+
+void Engine::shutdown(std::function<void()> done) {
+  impl_->post([done = std::move(done)](Impl& self) mutable { self.shutdown(std::move(done)); });
+}
+
+namespace {
+
+// Runs a store/registry query after checking its arguments, on the executor.
+template <class T, class Call>
+void query(const std::shared_ptr<Engine::Impl>& impl, Status check,
+           std::function<void(Result<T>)> done, Call call) {
+  impl->post([check = std::move(check), done = std::move(done), call = std::move(call)](
+                 Engine::Impl& self) mutable {
+    if (!check.ok()) return done(check);
+    call(self, self.completion<T>([done](Engine::Impl&, Result<T> r) { done(std::move(r)); }));
+  });
+}
+
+Status check_user(const UserId& user) {
+  if (valid_name(user)) return {};
+  return Status(Errc::invalid_argument, "invalid user id: 1..200 printable ASCII characters");
+}
+
+Status check_topic(const std::string& topic) {
+  if (valid_name(topic) && topic[0] != '$') return {};
+  return Status(Errc::invalid_argument,
+                "invalid topic: 1..200 printable ASCII characters, not starting with '$'");
+}
+
+Status check_seqs(const std::vector<Seq>& seqs) {
+  if (seqs.size() <= 10'000) return {};
+  return Status(Errc::invalid_argument, "at most 10000 seqs per call");
+}
+
+}  // namespace
+
+void Engine::history(StreamId stream, HistoryQuery q, std::function<void(Result<HistoryPage>)> done) {
+  Status check = stream.is_inbox() ? check_user(stream.name()) : Status{};
+  if (check.ok() && !stream.is_inbox() && stream.name() != kBroadcastTopic)
+    check = check_topic(stream.name());
+  if (check.ok() && (q.limit < 1 || static_cast<std::uint64_t>(q.limit) > impl_->options_.max_page))
+    check = Status(Errc::invalid_argument,
+                   "limit must be 1.." + std::to_string(impl_->options_.max_page));
+  query<HistoryPage>(impl_, check, std::move(done), [stream, q](Impl& self, Completion<HistoryPage> c) {
+    ReadQuery rq;
+    rq.before = q.before;
+    rq.limit = static_cast<std::size_t>(q.limit);
+    rq.order = ReadQuery::Order::descending;
+    rq.now = self.executor_->now();
+    self.store_->read(stream, rq, self.completion<ReadResult>([c](Impl&, Result<ReadResult> r) {
+      if (!r.ok()) return c(r.status());
+      HistoryPage page;
+      page.info = r->info;
+      page.entries = std::move(r->entries);
+      page.next_before = r->more && !page.entries.empty() ? page.entries.back().seq : 0;
+      c(std::move(page));
+    }));
+  });
+}
+
+void Engine::unread_count(UserId user, std::function<void(Result<std::uint64_t>)> done) {
+  query<std::uint64_t>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
+    self.store_->inbox_state(user, self.executor_->now(),
+                             self.completion<InboxState>([c](Impl&, Result<InboxState> r) {
+                               if (!r.ok()) return c(r.status());
+                               c(r->unread);
+                             }));
+  });
+}
+
+void Engine::mark_read(UserId user, std::vector<Seq> seqs,
+                       std::function<void(Result<std::uint64_t>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = check_seqs(seqs);
+  query<std::uint64_t>(impl_, check, std::move(done), [user, seqs](Impl& self, auto c) {
+    self.store_->mark_read(user, seqs, c);
+  });
+}
+
+void Engine::remove(UserId user, std::vector<Seq> seqs,
+                    std::function<void(Result<std::uint64_t>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = check_seqs(seqs);
+  if (check.ok() && seqs.empty()) check = Status(Errc::invalid_argument, "no seqs to remove");
+  query<std::uint64_t>(impl_, check, std::move(done), [user, seqs](Impl& self, auto c) {
+    self.store_->remove(user, seqs, c);
+  });
+}
+
+void Engine::subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = check_topic(topic);
+  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, auto c) {
+    self.store_->subscribe(user, topic, c);
+  });
+}
+
+void Engine::unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = check_topic(topic);
+  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, auto c) {
+    self.store_->unsubscribe(user, topic, c);
+  });
+}
+
+void Engine::subscriptions(UserId user,
+                           std::function<void(Result<std::vector<std::string>>)> done) {
+  query<std::vector<std::string>>(impl_, check_user(user), std::move(done),
+                                  [user](Impl& self, auto c) { self.store_->subscriptions(user, c); });
+}
+
+void Engine::dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done) {
+  query<std::vector<DeadLetter>>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
+    self.store_->dead_letters(user, self.options_.max_page, c);
+  });
+}
+
+void Engine::presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done) {
+  query<std::vector<SessionRecord>>(impl_, check_user(user), std::move(done),
+                                    [user](Impl& self, auto c) { self.registry_->sessions(user, c); });
+}
+
+void Engine::on_presence(std::function<void(const PresenceEvent&)> callback) {
+  impl_->post([cb = std::move(callback)](Impl& self) mutable { self.on_presence_ = std::move(cb); });
+}
+
+const InstanceId& Engine::instance_id() const { return impl_->options_.instance_id; }
+const EngineOptions& Engine::options() const { return impl_->options_; }
+const Metrics& Engine::metrics() const { return impl_->metrics_; }
+
+}  // namespace herald

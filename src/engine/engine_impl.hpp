@@ -1,0 +1,159 @@
+#pragma once
+// Engine::Impl: the state and rules of one engine. Every member function runs on the
+// engine's executor (public Engine methods post onto it), so no member needs a lock.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/rate_limiter.hpp"
+#include "herald/engine.hpp"
+#include "herald/snowflake.hpp"
+
+namespace herald {
+
+struct Envelope;
+
+/// A session's position in one stream and the state of its catch-up reads.
+/// Invariant: every entry with seq <= delivered was sent (or deliberately skipped).
+struct StreamCursor {
+  StreamId stream;
+  Epoch epoch = 0;
+  Seq delivered = 0;
+  bool ready = false;    // initial position validated (resume checked)
+  bool reading = false;  // a Store read is in flight
+  bool behind = false;   // entries after `delivered` may exist that were not sent
+};
+
+/// An inbox entry sent but not yet acknowledged.
+struct Unacked {
+  Seq seq = 0;
+  TimePoint due{};
+  std::uint32_t attempts = 1;
+  std::shared_ptr<const Notification> notification;
+  std::shared_ptr<const std::string> body;
+};
+
+struct Session {
+  enum class Phase { authenticating, live, closed };
+
+  std::shared_ptr<Connection> connection;
+  Phase phase = Phase::authenticating;
+  SessionRecord record;
+  std::size_t queued_bytes = 0;  // sent but not yet written by the transport
+  StreamCursor inbox;
+  std::map<std::string, StreamCursor> topics;  // joined topics (live + resume)
+  std::deque<Unacked> unacked;                 // inbox entries in flight, seq ascending
+  Executor::TimerId ack_timer = 0;
+  Seq ack_stored = 0;        // ack cursor known to be in the Store
+  Seq ack_wanted = 0;        // highest ack received from the client
+  bool ack_writing = false;  // one advance_ack_cursor in flight at a time (coalescing)
+  Cursor resume;             // inbox position asked for in the handshake (since, epoch)
+  bool resume_given = false; // false: continue from the stored ack cursor
+};
+
+class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_this<Engine::Impl> {
+ public:
+  Impl(std::shared_ptr<Executor> executor, Backends backends, EngineOptions options,
+       Authenticator authenticator);
+
+  // Engine API, on the executor.
+  void start(std::function<void(Status)> done);
+  void publish(PublishRequest request, std::function<void(Result<PublishResult>)> done);
+  void shutdown(std::function<void()> done);
+  void detach();  // the Engine object is gone: stop timers so the Impl can be freed
+
+  // ConnectionHandler: any thread; each posts onto the executor.
+  void on_open(std::shared_ptr<Connection> connection) override;
+  void on_message(const std::shared_ptr<Connection>& connection, std::string text) override;
+  void on_written(const std::shared_ptr<Connection>& connection, std::size_t bytes) override;
+  void on_closed(const std::shared_ptr<Connection>& connection, CloseCode code,
+                 std::string reason) override;
+
+  /// Runs `fn(impl)` on the executor; keeps the Impl alive until then.
+  template <class F>
+  void post(F fn) {
+    executor_->post([self = shared_from_this(), fn = std::move(fn)]() mutable { fn(*self); });
+  }
+  /// A Completion whose callback runs `fn(impl, result)` on the executor.
+  template <class T, class F>
+  Completion<T> completion(F fn) {
+    return Completion<T>(executor_, [self = shared_from_this(), fn = std::move(fn)](
+                                        Result<T> r) mutable { fn(*self, std::move(r)); });
+  }
+
+  enum class State { created, starting, running, stopping, stopped };
+
+  std::shared_ptr<Executor> executor_;
+  std::shared_ptr<Store> store_;
+  std::shared_ptr<Registry> registry_;
+  std::unique_ptr<Broker> broker_;
+  std::vector<Transport*> transports_;
+  EngineOptions options_;
+  Authenticator authenticator_;
+  Metrics metrics_;
+  SnowflakeGenerator ids_;
+  RateLimiter limiter_;
+  State state_ = State::created;
+
+  std::unordered_map<Connection*, std::shared_ptr<Session>> sessions_;
+  std::unordered_map<UserId, std::vector<Session*>> by_user_;      // live sessions per user
+  std::unordered_map<std::string, std::vector<Session*>> by_topic_;  // joined sessions per topic
+  std::function<void(const PresenceEvent&)> on_presence_;
+  std::size_t work_in_flight_ = 0;  // publishes and routings not finished (shutdown drains)
+  bool registry_dirty_ = false;  // a registry write failed: re-register sessions on recovery
+  Executor::TimerId heartbeat_timer_ = 0;
+  Executor::TimerId sweep_timer_ = 0;
+  std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
+
+  // --- lifecycle (engine.cpp)
+  void hold() { ++work_in_flight_; }
+  void release();
+  void heartbeat();
+  void sweep();
+  void finish_shutdown(std::function<void()> done);
+
+  // --- publish (publish.cpp)
+  Status validate(PublishRequest& request) const;
+  void route(const std::shared_ptr<const Notification>& n, std::vector<Position> positions);
+  void relay(const Envelope& envelope, const std::string& channel);
+  void on_broker_message(const std::string& channel, const std::string& payload);
+  void on_broker_reset();
+
+  // --- delivery to local sessions (delivery.cpp)
+  void deliver_local(const Envelope& envelope);
+  void offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
+             const std::shared_ptr<const Notification>& n,
+             const std::shared_ptr<const std::string>& body);
+  void catch_up(Session& s, StreamCursor& c);
+  void place(Session& s, StreamCursor& c, Cursor wanted, const StreamInfo& info);
+  void send_entry(Session& s, StreamCursor& c, Seq seq, const std::shared_ptr<const Notification>& n,
+                  std::shared_ptr<const std::string> body);
+  bool write(Session& s, Frame frame);
+  bool window_full(const Session& s, const StreamCursor& c) const;
+  bool queue_busy(const Session& s) const;
+  void arm_ack_timer(Session& s);
+  void on_ack_timer(Session& s);
+  void acknowledge(Session& s, Seq seq);
+  void store_ack(Session& s);
+
+  // --- sessions (sessions.cpp)
+  void authenticated(const std::shared_ptr<Session>& s, AuthResult result);
+  void open_inbox(Session& s, const InboxState& state);
+  void join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
+                  std::optional<Epoch> epoch, const std::string& rid);
+  void leave_topic(Session& s, const std::string& topic);
+  void handle_request(Session& s, const std::string& text);
+  void close_session(Session& s, CloseCode code, const std::string& reason);
+  void forget(Connection* connection);
+  std::shared_ptr<Session> find(Connection* c) const;
+  std::weak_ptr<Session> weak(Session& s) const;
+  void register_session(const SessionRecord& record);
+};
+
+}  // namespace herald

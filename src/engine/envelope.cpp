@@ -1,0 +1,58 @@
+#include "engine/envelope.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace herald {
+
+using nlohmann::json;
+
+// Shape: {"from":…, "n":{"id":"…","type":…,"data":…,"sender":…,"created_at":ms,
+//         "expires_at":ms,"key":…}, "to":[["inbox:alice",seq,"epoch"],…]}
+std::string encode(const Envelope& e) {
+  const Notification& n = *e.notification;
+  json jn = {{"id", std::to_string(n.id)},
+             {"type", n.type},
+             {"data", json::parse(n.data, nullptr, false)},
+             {"created_at", to_unix_ms(n.created_at)}};
+  if (!n.sender.empty()) jn["sender"] = n.sender;
+  if (n.expires_at) jn["expires_at"] = to_unix_ms(*n.expires_at);
+  json to = json::array();
+  for (const Position& p : e.positions) to.push_back({p.stream.str(), p.seq, std::to_string(p.epoch)});
+  return json{{"from", e.from}, {"n", std::move(jn)}, {"to", std::move(to)}}.dump();
+}
+
+Result<Envelope> decode_envelope(const std::string& payload) {
+  const Status bad(Errc::internal, "malformed envelope from the broker");
+  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return bad;
+  // Field access below may throw on a malformed envelope; envelopes come from other herald
+  // instances, so a throw here means a bug or foreign traffic on our channels.
+  try {
+    Envelope e;
+    e.from = j.at("from").get<std::string>();
+    const json& jn = j.at("n");
+    auto n = std::make_shared<Notification>();
+    n->id = std::stoull(jn.at("id").get<std::string>());
+    n->type = jn.at("type").get<std::string>();
+    n->data = jn.at("data").dump();
+    if (jn.contains("sender")) n->sender = jn["sender"].get<std::string>();
+    n->created_at = from_unix_ms(jn.at("created_at").get<std::int64_t>());
+    if (jn.contains("expires_at")) n->expires_at = from_unix_ms(jn["expires_at"].get<std::int64_t>());
+    e.notification = std::move(n);
+    for (const json& t : j.at("to")) {
+      Result<StreamId> stream = StreamId::parse(t.at(0).get<std::string>());
+      if (!stream.ok()) return bad;
+      e.positions.push_back(
+          {std::move(stream).value(), t.at(1).get<Seq>(), std::stoull(t.at(2).get<std::string>())});
+    }
+    return e;
+  } catch (const std::exception&) {
+    return bad;
+  }
+}
+
+std::string instance_channel(const InstanceId& instance) { return "herald:instance:" + instance; }
+std::string all_instances_channel() { return "herald:all"; }
+std::string topic_channel(const std::string& topic) { return "herald:topic:" + topic; }
+
+}  // namespace herald

@@ -1,0 +1,28 @@
+#pragma once
+// Envelopes: what one instance relays to another through the Broker.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "herald/error.hpp"
+#include "herald/model.hpp"
+
+namespace herald {
+
+/// One notification and where it was stored, for the sessions of one or more instances.
+struct Envelope {
+  InstanceId from;  // the publishing instance (it ignores its own envelopes)
+  std::shared_ptr<const Notification> notification;
+  std::vector<Position> positions;
+};
+
+std::string encode(const Envelope& envelope);
+Result<Envelope> decode_envelope(const std::string& payload);
+
+/// Broker channel names.
+std::string instance_channel(const InstanceId& instance);  // entries for one instance
+std::string all_instances_channel();                       // fallback: every instance
+std::string topic_channel(const std::string& topic);       // live topic entries
+
+}  // namespace herald

@@ -1,0 +1,225 @@
+#include "engine/protocol.hpp"
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace herald::protocol {
+
+using nlohmann::json;
+
+namespace {
+
+std::string quoted(const std::string& s) { return json(s).dump(); }
+
+json info_json(const StreamInfo& info) {
+  return {{"epoch", std::to_string(info.epoch)}, {"head", info.head}};
+}
+
+json base(const char* op, const std::string& rid) {
+  json j = {{"op", op}};
+  if (!rid.empty()) j["rid"] = rid;
+  return j;
+}
+
+Status bad(std::string message) { return Status(Errc::invalid_argument, std::move(message)); }
+
+// Reads an unsigned seq given as a JSON number or a decimal string.
+std::optional<Seq> seq_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number_unsigned()) return it->get<Seq>();
+  if (it->is_string()) return parse_u64(it->get<std::string>());
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_u64(const std::string& text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || p != end) return std::nullopt;
+  return value;
+}
+
+std::shared_ptr<const std::string> notification_body(const Notification& n) {
+  std::string s;
+  s.reserve(96 + n.type.size() + n.data.size() + n.sender.size());
+  s += "\"id\":\"";
+  s += std::to_string(n.id);
+  s += "\",\"type\":";
+  s += quoted(n.type);
+  s += ",\"data\":";
+  s += n.data;  // validated JSON text, embedded as is
+  if (!n.sender.empty()) {
+    s += ",\"sender\":";
+    s += quoted(n.sender);
+  }
+  s += ",\"created_at\":";
+  s += std::to_string(to_unix_ms(n.created_at));
+  if (n.expires_at) {
+    s += ",\"expires_at\":";
+    s += std::to_string(to_unix_ms(*n.expires_at));
+  }
+  s += '}';
+  return std::make_shared<const std::string>(std::move(s));
+}
+
+std::string notification_head(const StreamId& stream, Seq seq, Epoch epoch,
+                              std::uint32_t attempt) {
+  std::string s = "{\"op\":\"notification\",\"stream\":";
+  s += quoted(stream.str());
+  s += ",\"seq\":";
+  s += std::to_string(seq);
+  s += ",\"epoch\":\"";
+  s += std::to_string(epoch);
+  s += '"';
+  if (attempt > 1) {
+    s += ",\"attempt\":";
+    s += std::to_string(attempt);
+  }
+  s += ',';
+  return s;
+}
+
+std::string welcome(const Welcome& w) {
+  return json{{"op", "welcome"},     {"session", w.session},
+              {"instance", w.instance}, {"user", w.user},
+              {"stream", w.stream.str()}, {"epoch", std::to_string(w.epoch)},
+              {"head", w.head},         {"cursor", w.cursor},
+              {"unread", w.unread}}
+      .dump();
+}
+
+std::string reset(const StreamId& stream, const StreamInfo& info, const char* reason) {
+  json j = info_json(info);
+  j["op"] = "reset";
+  j["stream"] = stream.str();
+  j["reason"] = reason;
+  return j.dump();
+}
+
+std::string error(const std::string& rid, const Status& status) {
+  json j = base("error", rid);
+  j["code"] = to_string(status.code());
+  j["message"] = status.message();
+  return j.dump();
+}
+
+std::string pong(const std::string& rid) { return base("pong", rid).dump(); }
+
+std::string subscribed(const std::string& rid, const std::string& topic, const StreamInfo& info,
+                       Seq cursor) {
+  json j = base("subscribed", rid);
+  j["topic"] = topic;
+  j["stream"] = StreamId::topic(topic).str();
+  j["epoch"] = std::to_string(info.epoch);
+  j["head"] = info.head;
+  j["cursor"] = cursor;
+  return j.dump();
+}
+
+std::string unsubscribed(const std::string& rid, const std::string& topic) {
+  json j = base("unsubscribed", rid);
+  j["topic"] = topic;
+  return j.dump();
+}
+
+std::string read_reply(const std::string& rid, std::uint64_t updated) {
+  json j = base("read", rid);
+  j["updated"] = updated;
+  return j.dump();
+}
+
+std::string history_reply(const std::string& rid, const StreamId& stream,
+                          const std::vector<Entry>& entries, Seq next_before) {
+  // Items embed each notification's body as is (its data is validated JSON text).
+  std::string items = "[";
+  for (const Entry& e : entries) {
+    if (items.size() > 1) items += ',';
+    items += "{\"seq\":" + std::to_string(e.seq) + ",\"read\":" + (e.read ? "true" : "false") +
+             ',' + *notification_body(*e.notification);
+  }
+  items += ']';
+  json j = base("history", rid);
+  j["stream"] = stream.str();
+  j["next_before"] = next_before;
+  std::string head = j.dump();
+  head.pop_back();  // reopen the object to append the raw items
+  return head + ",\"items\":" + items + '}';
+}
+
+Result<Request> parse_request(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return bad("frame is not a JSON object");
+  auto op_it = j.find("op");
+  if (op_it == j.end() || !op_it->is_string()) return bad("frame has no string field 'op'");
+  const std::string op = op_it->get<std::string>();
+
+  Request r;
+  if (auto rid = j.find("rid"); rid != j.end()) {
+    if (!rid->is_string() || rid->get_ref<const std::string&>().size() > 64)
+      return bad("'rid' must be a string of at most 64 characters");
+    r.rid = rid->get<std::string>();
+  }
+  auto need_topic = [&]() -> Status {
+    auto t = j.find("topic");
+    if (t == j.end() || !t->is_string()) return bad("'" + op + "' needs a string field 'topic'");
+    r.topic = t->get<std::string>();
+    return {};
+  };
+
+  if (op == "ping") {
+    r.op = Request::Op::ping;
+  } else if (op == "ack") {
+    r.op = Request::Op::ack;
+    auto seq = seq_field(j, "seq");
+    if (!seq) return bad("'ack' needs a non-negative integer field 'seq'");
+    r.seq = *seq;
+  } else if (op == "subscribe") {
+    r.op = Request::Op::subscribe;
+    if (Status s = need_topic(); !s.ok()) return s;
+    if (j.contains("since")) {
+      r.since = seq_field(j, "since");
+      if (!r.since) return bad("'since' must be a non-negative integer");
+    }
+    if (j.contains("epoch")) {
+      r.epoch = seq_field(j, "epoch");
+      if (!r.epoch) return bad("'epoch' must be a decimal string");
+    }
+  } else if (op == "unsubscribe") {
+    r.op = Request::Op::unsubscribe;
+    if (Status s = need_topic(); !s.ok()) return s;
+  } else if (op == "read") {
+    r.op = Request::Op::read;
+    auto seqs = j.find("seqs");
+    if (seqs == j.end() || !seqs->is_array() || seqs->empty() || seqs->size() > 1000)
+      return bad("'read' needs a field 'seqs': an array of 1..1000 seqs");
+    for (const json& v : *seqs) {
+      if (!v.is_number_unsigned()) return bad("'seqs' must hold non-negative integers");
+      r.seqs.push_back(v.get<Seq>());
+    }
+  } else if (op == "read_all") {
+    r.op = Request::Op::read_all;
+  } else if (op == "history") {
+    r.op = Request::Op::history;
+    auto stream = j.find("stream");
+    if (stream == j.end() || !stream->is_string())
+      return bad("'history' needs a string field 'stream'");
+    r.stream = stream->get<std::string>();
+    if (j.contains("before")) {
+      auto before = seq_field(j, "before");
+      if (!before) return bad("'before' must be a non-negative integer");
+      r.before = *before;
+    }
+    if (auto limit = j.find("limit"); limit != j.end()) {
+      if (!limit->is_number_integer()) return bad("'limit' must be an integer");
+      r.limit = limit->get<std::int64_t>();
+    }
+  } else {
+    return bad("unknown op '" + op + "'");
+  }
+  return r;
+}
+
+}  // namespace herald::protocol

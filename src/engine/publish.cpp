@@ -1,0 +1,269 @@
+// The publish flow (DESIGN §3): validate, rate-limit, de-duplicate, persist (in chunks for
+// fan-out), then route to the instances holding the recipients' sessions.
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "engine/engine_impl.hpp"
+#include "engine/envelope.hpp"
+
+namespace herald {
+
+namespace {
+
+Status invalid(std::string message) { return Status(Errc::invalid_argument, std::move(message)); }
+
+bool printable(const std::string& s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
+// One publish in progress: the notification and the streams still to be written.
+// Streams are produced chunk by chunk so a huge fan-out never builds one giant batch.
+struct PublishJob {
+  std::shared_ptr<const Notification> notification;
+  Target target;
+  std::size_t next_user = 0;        // Target::users: index of the next user
+  UserId after_subscriber;          // Target::followers: keyset position
+  bool subscribers_done = false;
+  bool first = true;                // the next append is the first of this publish
+  PublishResult result;
+  std::function<void(Result<PublishResult>)> done;
+};
+
+}  // namespace
+
+Status Engine::Impl::validate(PublishRequest& r) const {
+  if (r.type.empty() || r.type.size() > options_.max_type_bytes || !printable(r.type))
+    return invalid("type must be 1.." + std::to_string(options_.max_type_bytes) +
+                   " characters without control characters");
+  if (r.data.size() > options_.max_payload_bytes)
+    return Status(Errc::payload_too_large, "data is " + std::to_string(r.data.size()) +
+                                               " bytes; the limit is " +
+                                               std::to_string(options_.max_payload_bytes));
+  if (!nlohmann::json::accept(r.data)) return Status(Errc::invalid_json, "data is not valid JSON");
+  if (!r.sender.empty() && !valid_name(r.sender)) return invalid("invalid sender id");
+  if (r.idempotency_key.size() > 200 || !printable(r.idempotency_key))
+    return invalid("idempotency_key must be at most 200 characters without control characters");
+  if (r.expires_at && *r.expires_at <= executor_->now())
+    return invalid("expires_at is not in the future");
+
+  Target& t = r.target;
+  switch (t.kind) {
+    case Target::Kind::users: {
+      if (t.users.empty()) return invalid("target has no users");
+      if (t.users.size() > options_.max_recipients)
+        return invalid("target has " + std::to_string(t.users.size()) + " users; the limit is " +
+                       std::to_string(options_.max_recipients));
+      std::unordered_set<std::string> seen;
+      std::vector<UserId> unique;
+      unique.reserve(t.users.size());
+      for (UserId& u : t.users) {
+        if (!valid_name(u)) return invalid("invalid user id in target: '" + u.substr(0, 64) + "'");
+        if (seen.insert(u).second) unique.push_back(std::move(u));
+      }
+      t.users = std::move(unique);  // a user listed twice gets one entry
+      return {};
+    }
+    case Target::Kind::followers:
+    case Target::Kind::topic:
+      if (!valid_name(t.topic) || t.topic[0] == '$')
+        return invalid("invalid topic: 1..200 printable ASCII characters, not starting with '$'");
+      return {};
+    case Target::Kind::broadcast:
+      t.topic = std::string(kBroadcastTopic);
+      return {};
+  }
+  return invalid("unknown target kind");
+}
+
+void Engine::Impl::publish(PublishRequest request,
+                           std::function<void(Result<PublishResult>)> done) {
+  auto refuse = [&](Status s) {
+    metrics_.publish_errors.add();
+    done(std::move(s));
+  };
+  if (state_ != State::running)
+    return refuse(Status(Errc::shutting_down, "engine is not running"));
+  if (Status s = validate(request); !s.ok()) return refuse(std::move(s));
+  const TimePoint now = executor_->now();
+  if (!request.sender.empty() && !limiter_.try_take(request.sender, now)) {
+    metrics_.rate_limited.add();
+    return refuse(Status(Errc::rate_limited, "sender '" + request.sender +
+                                                 "' is over its publish rate; retry later"));
+  }
+
+  auto n = std::make_shared<Notification>();
+  n->id = ids_.next(now);
+  n->type = std::move(request.type);
+  n->data = std::move(request.data);
+  n->sender = std::move(request.sender);
+  n->created_at = now;
+  n->expires_at = request.expires_at;
+  n->idempotency_key = std::move(request.idempotency_key);
+
+  auto job = std::make_shared<PublishJob>();
+  job->notification = std::move(n);
+  job->target = std::move(request.target);
+  job->result.id = job->notification->id;
+  job->done = std::move(done);
+  hold();
+
+  // Each step appends one chunk; the next step is posted from the append's completion, so
+  // other work interleaves between chunks of a large fan-out.
+  auto step = std::make_shared<std::function<void(Impl&)>>();
+  auto finish = [job, step](Impl& self, Result<PublishResult> r) {
+    // Break the step <-> finish reference cycle, but only after the running step returned.
+    self.executor_->post([step] { *step = nullptr; });
+    if (r.ok() && !r->duplicate) self.metrics_.published.add();
+    if (r.ok() && r->duplicate) self.metrics_.duplicates.add();
+    if (!r.ok()) self.metrics_.publish_errors.add();
+    job->done(std::move(r));
+    self.release();
+  };
+  auto append = [job, step, finish](Impl& self, std::vector<StreamId> streams) {
+    AppendRequest req;
+    req.notification = job->notification;
+    req.streams = std::move(streams);
+    req.first_chunk = job->first;
+    req.dedup_window = self.options_.dedup_window;
+    req.topic_retention = self.options_.topic_retention;
+    job->first = false;
+    self.store_->append(std::move(req), self.completion<AppendResult>(
+        [job, step, finish](Impl& s, Result<AppendResult> r) {
+          if (!r.ok()) {
+            Status st = r.status();
+            if (job->result.streams_written > 0)
+              st = Status(st.code(), st.message() + " (after " +
+                                         std::to_string(job->result.streams_written) +
+                                         " streams were written)");
+            return finish(s, st);
+          }
+          if (r->duplicate) {
+            PublishResult dup;
+            dup.id = r->id;
+            dup.duplicate = true;
+            return finish(s, dup);
+          }
+          job->result.streams_written += r->positions.size();
+          s.metrics_.stored.add(r->positions.size());
+          s.route(job->notification, std::move(r->positions));
+          (*step)(s);
+        }));
+  };
+  *step = [job, append, finish](Impl& self) {
+    const std::size_t chunk = self.options_.fanout_chunk;
+    std::vector<StreamId> streams;
+    switch (job->target.kind) {
+      case Target::Kind::users: {
+        auto& users = job->target.users;
+        if (job->next_user >= users.size()) return finish(self, job->result);
+        std::size_t end = std::min(users.size(), job->next_user + chunk);
+        for (; job->next_user < end; ++job->next_user)
+          streams.push_back(StreamId::inbox(users[job->next_user]));
+        return append(self, std::move(streams));
+      }
+      case Target::Kind::topic:
+      case Target::Kind::broadcast:
+        if (!job->first) return finish(self, job->result);
+        return append(self, {StreamId::topic(job->target.topic)});
+      case Target::Kind::followers:
+        if (job->subscribers_done) return finish(self, job->result);
+        self.store_->subscribers(
+            job->target.topic, job->after_subscriber, chunk,
+            self.completion<std::vector<UserId>>(
+                [job, append, finish, chunk](Impl& s, Result<std::vector<UserId>> r) {
+                  if (!r.ok()) return finish(s, r.status());
+                  std::vector<StreamId> inboxes;
+                  inboxes.reserve(r->size());
+                  for (const UserId& u : *r) inboxes.push_back(StreamId::inbox(u));
+                  job->subscribers_done = r->size() < chunk;
+                  if (!r->empty()) job->after_subscriber = r->back();
+                  // A publish to a topic nobody follows still records the notification
+                  // (and its idempotency key) with an empty first append.
+                  if (inboxes.empty() && !job->first) return finish(s, job->result);
+                  append(s, std::move(inboxes));
+                }));
+        return;
+    }
+  };
+  (*step)(*this);
+}
+
+// Delivers to local sessions directly and relays to the other instances: entries of
+// inboxes to the instances holding those users' sessions, topic entries to the instances
+// that joined the topic. Registry unavailable: relay to every instance.
+void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
+                         std::vector<Position> positions) {
+  if (positions.empty()) return;
+  Envelope local{options_.instance_id, n, {}};
+  if (!positions.front().stream.is_inbox()) {
+    local.positions = std::move(positions);
+    deliver_local(local);
+    relay(local, topic_channel(local.positions.front().stream.name()));
+    return;
+  }
+  std::vector<UserId> users;
+  users.reserve(positions.size());
+  for (const Position& p : positions) users.push_back(p.stream.name());
+  local.positions = std::move(positions);
+  hold();  // shutdown waits for this routing too
+  registry_->locate(std::move(users), completion<std::vector<Location>>(
+      [local = std::move(local)](Impl& self, Result<std::vector<Location>> r) {
+        struct Release {
+          Impl& impl;
+          ~Release() { impl.release(); }
+        } release{self};
+        self.deliver_local(local);
+        if (!r.ok()) {
+          self.metrics_.broker_fallbacks.add();
+          self.relay(local, all_instances_channel());
+          return;
+        }
+        // Group the positions by remote instance: one envelope per instance.
+        std::map<InstanceId, std::vector<const UserId*>> users_by_instance;
+        for (const Location& loc : *r)
+          if (loc.instance != self.options_.instance_id)
+            users_by_instance[loc.instance].push_back(&loc.user);
+        if (users_by_instance.empty()) return;
+        std::unordered_map<std::string_view, const Position*> by_user;
+        for (const Position& p : local.positions) by_user.emplace(p.stream.name(), &p);
+        for (auto& [instance, users_there] : users_by_instance) {
+          Envelope e{local.from, local.notification, {}};
+          for (const UserId* u : users_there)
+            if (auto it = by_user.find(*u); it != by_user.end()) e.positions.push_back(*it->second);
+          self.relay(e, instance_channel(instance));
+        }
+      }));
+}
+
+// At-most-once relay. A lost or failed relay is repaired by the receiver's gap detection
+// or on the client's reconnect; nothing more to do here.
+void Engine::Impl::relay(const Envelope& envelope, const std::string& channel) {
+  broker_->publish(channel, encode(envelope), completion<void>([](Impl&, Result<void>) {}));
+}
+
+void Engine::Impl::on_broker_message(const std::string&, const std::string& payload) {
+  if (state_ != State::running && state_ != State::stopping) return;
+  Result<Envelope> e = decode_envelope(payload);
+  if (!e.ok() || e->from == options_.instance_id) return;  // ours were delivered locally
+  deliver_local(*e);
+}
+
+// Messages may have been lost while the broker reconnected: every live stream re-reads
+// from the Store after its last delivered seq.
+void Engine::Impl::on_broker_reset() {
+  for (auto& [conn, s] : sessions_) {
+    if (s->phase != Session::Phase::live) continue;
+    s->inbox.behind = true;
+    catch_up(*s, s->inbox);
+    for (auto& [topic, cursor] : s->topics) {
+      cursor.behind = true;
+      catch_up(*s, cursor);
+    }
+  }
+}
+
+}  // namespace herald

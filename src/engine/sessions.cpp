@@ -1,0 +1,312 @@
+// The connect flow (DESIGN §3): authenticate, register, read the backlog, go live; client
+// requests; closing and forgetting sessions.
+
+#include "engine/engine_impl.hpp"
+#include "engine/envelope.hpp"
+#include "engine/protocol.hpp"
+
+namespace herald {
+
+namespace {
+constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+}
+
+std::shared_ptr<Session> Engine::Impl::find(Connection* c) const {
+  auto it = sessions_.find(c);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::weak_ptr<Session> Engine::Impl::weak(Session& s) const { return find(s.connection.get()); }
+
+// --- ConnectionHandler: transports call these from any thread.
+
+void Engine::Impl::on_open(std::shared_ptr<Connection> connection) {
+  post([connection](Impl& self) {
+    if (self.state_ != State::running) {
+      connection->close(CloseCode::going_away, "server is not accepting connections");
+      return;
+    }
+    auto s = std::make_shared<Session>();
+    s->connection = connection;
+    self.sessions_[connection.get()] = s;
+    std::weak_ptr<Session> ws = s;
+    std::weak_ptr<Impl> wself = self.shared_from_this();
+    self.authenticator_(connection->handshake(), [wself, ws](AuthResult result) {
+      auto me = wself.lock();
+      if (!me) return;
+      me->post([ws, result = std::move(result)](Impl& self2) mutable {
+        if (auto sp = ws.lock()) self2.authenticated(sp, std::move(result));
+      });
+    });
+  });
+}
+
+void Engine::Impl::on_message(const std::shared_ptr<Connection>& connection, std::string text) {
+  post([connection, text = std::move(text)](Impl& self) {
+    if (auto s = self.find(connection.get())) self.handle_request(*s, text);
+  });
+}
+
+void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std::size_t bytes) {
+  post([connection, bytes](Impl& self) {
+    auto s = self.find(connection.get());
+    if (!s) return;
+    s->queued_bytes -= std::min(bytes, s->queued_bytes);
+    if (self.queue_busy(*s)) return;
+    self.catch_up(*s, s->inbox);  // replays paused by a busy queue go on
+    for (auto& [topic, cursor] : s->topics) self.catch_up(*s, cursor);
+  });
+}
+
+void Engine::Impl::on_closed(const std::shared_ptr<Connection>& connection, CloseCode,
+                             std::string) {
+  post([connection](Impl& self) { self.forget(connection.get()); });
+}
+
+// --- connect flow
+
+void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult result) {
+  if (s->phase != Session::Phase::authenticating) return;  // closed while authenticating
+  if (state_ != State::running)
+    return close_session(*s, CloseCode::going_away, "server shutting down; reconnect");
+  if (!result.ok || !valid_name(result.user)) {
+    metrics_.rejected.add();
+    return close_session(*s, CloseCode::unauthorized,
+                         result.ok ? "invalid user id" : result.reason);
+  }
+  // Resume position from the handshake: since=<seq> [&epoch=<epoch>].
+  const auto& query = s->connection->handshake().query;
+  auto since = query.find("since");
+  auto epoch = query.find("epoch");
+  if (since != query.end()) {
+    auto seq = protocol::parse_u64(since->second);
+    if (!seq) return close_session(*s, CloseCode::protocol_error, "since must be a seq number");
+    s->resume = {*seq, 0};
+    s->resume_given = true;
+  }
+  if (epoch != query.end()) {
+    auto e = protocol::parse_u64(epoch->second);
+    if (!e || !s->resume_given)
+      return close_session(*s, CloseCode::protocol_error, "epoch must be a number, with since");
+    s->resume.epoch = *e;
+  }
+
+  const TimePoint now = executor_->now();
+  s->record = {options_.instance_id + "-" + std::to_string(ids_.next(now)), result.user,
+               options_.instance_id, now};
+  s->inbox.stream = StreamId::inbox(result.user);
+  s->phase = Session::Phase::live;
+  metrics_.connections.add(1);
+  metrics_.connections_total.add();
+  auto& local = by_user_[result.user];
+  local.push_back(s.get());
+  if (local.size() == 1 && on_presence_) on_presence_({result.user, true, options_.instance_id});
+
+  // Register first, then read: a publish that misses this session in the registry was
+  // stored before the read below, so the backlog has it (no gap); one that finds it is
+  // merged by seq (no duplicate).
+  std::weak_ptr<Session> ws = s;
+  registry_->add_session(s->record, completion<void>([ws](Impl& self, Result<void> r) {
+    if (!r.ok()) self.registry_dirty_ = true;  // re-registered by the next good heartbeat
+    auto sp = ws.lock();
+    if (!sp || sp->phase != Session::Phase::live) return;
+    self.store_->inbox_state(sp->record.user, self.executor_->now(),
+                             self.completion<InboxState>([ws](Impl& self2, Result<InboxState> st) {
+                               auto sp2 = ws.lock();
+                               if (!sp2 || sp2->phase != Session::Phase::live) return;
+                               if (!st.ok())
+                                 return self2.close_session(*sp2, CloseCode::try_again_later,
+                                                            "store unavailable; reconnect later");
+                               self2.open_inbox(*sp2, st.value());
+                             }));
+  }));
+}
+
+void Engine::Impl::register_session(const SessionRecord& record) {
+  registry_->add_session(record, completion<void>([](Impl& self, Result<void> r) {
+    if (!r.ok()) self.registry_dirty_ = true;
+  }));
+}
+
+void Engine::Impl::open_inbox(Session& s, const InboxState& state) {
+  Cursor wanted = s.resume_given ? s.resume : Cursor{state.ack_cursor, state.info.epoch};
+  if (s.resume_given && wanted.epoch == 0 && wanted.seq != 0) wanted.epoch = state.info.epoch;
+  s.ack_stored = state.ack_cursor;
+  protocol::Welcome w{s.record.session, options_.instance_id, s.record.user, s.inbox.stream,
+                      state.info.epoch, state.info.head,
+                      can_resume(wanted, state.info) ? wanted.seq : state.info.head,
+                      state.unread};
+  write(s, {protocol::welcome(w), nullptr});
+  place(s, s.inbox, wanted, state.info);
+  catch_up(s, s.inbox);
+  join_topic(s, std::string(kBroadcastTopic), std::nullopt, std::nullopt, "");
+}
+
+// Joins a topic stream live, from `since` (resume) or from its head.
+void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
+                              std::optional<Epoch> epoch, const std::string& rid) {
+  if (s.phase != Session::Phase::live) return;
+  if (s.topics.count(topic))
+    return void(write(s, {protocol::error(rid, Status(Errc::invalid_argument,
+                                                      "already subscribed to '" + topic + "'")),
+                          nullptr}));
+  StreamCursor& c = s.topics[topic];
+  c.stream = StreamId::topic(topic);
+  auto& members = by_topic_[topic];
+  members.push_back(&s);
+  if (members.size() == 1 && topic != kBroadcastTopic)
+    broker_->subscribe(topic_channel(topic), completion<void>([](Impl&, Result<void>) {}));
+
+  ReadQuery info_only;
+  info_only.limit = 0;
+  info_only.now = executor_->now();
+  std::weak_ptr<Session> ws = weak(s);
+  store_->read(c.stream, info_only, completion<ReadResult>([ws, topic, since, epoch, rid](
+                                                               Impl& self, Result<ReadResult> r) {
+    auto sp = ws.lock();
+    if (!sp || sp->phase != Session::Phase::live) return;
+    auto it = sp->topics.find(topic);
+    if (it == sp->topics.end()) return;
+    if (!r.ok()) {
+      self.leave_topic(*sp, topic);
+      self.write(*sp, {protocol::error(rid, r.status()), nullptr});
+      return;
+    }
+    const StreamInfo& info = r->info;
+    Cursor wanted{since.value_or(info.head), epoch.value_or(info.epoch)};
+    if (topic != kBroadcastTopic)
+      self.write(*sp, {protocol::subscribed(rid, topic, info,
+                                            can_resume(wanted, info) ? wanted.seq : info.head),
+                       nullptr});
+    self.place(*sp, it->second, wanted, info);
+    self.catch_up(*sp, it->second);
+  }));
+}
+
+void Engine::Impl::leave_topic(Session& s, const std::string& topic) {
+  s.topics.erase(topic);
+  auto it = by_topic_.find(topic);
+  if (it == by_topic_.end()) return;
+  auto& members = it->second;
+  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
+  if (!members.empty()) return;
+  by_topic_.erase(it);
+  if (topic != kBroadcastTopic)
+    broker_->unsubscribe(topic_channel(topic), completion<void>([](Impl&, Result<void>) {}));
+}
+
+// --- client requests
+
+void Engine::Impl::handle_request(Session& s, const std::string& text) {
+  using Op = protocol::Request::Op;
+  auto fail = [&](const std::string& rid, Status st) {
+    write(s, {protocol::error(rid, st), nullptr});
+  };
+  if (s.phase != Session::Phase::live)
+    return fail("", Status(Errc::invalid_argument, "session not ready: wait for the welcome"));
+  if (text.size() > kMaxRequestBytes)
+    return fail("", Status(Errc::payload_too_large, "requests are limited to 64 KiB"));
+  Result<protocol::Request> parsed = protocol::parse_request(text);
+  if (!parsed.ok()) return fail("", parsed.status());
+  protocol::Request& req = parsed.value();
+  std::weak_ptr<Session> ws = weak(s);
+
+  switch (req.op) {
+    case Op::ping:
+      write(s, {protocol::pong(req.rid), nullptr});
+      return;
+    case Op::ack:
+      if (req.seq > s.inbox.delivered)
+        return fail(req.rid, Status(Errc::invalid_argument,
+                                    "ack " + std::to_string(req.seq) +
+                                        " is beyond the last delivered seq " +
+                                        std::to_string(s.inbox.delivered)));
+      return acknowledge(s, req.seq);
+    case Op::subscribe:
+      if (!valid_name(req.topic) || req.topic[0] == '$')
+        return fail(req.rid, Status(Errc::invalid_argument,
+                                    "invalid topic: 1..200 printable ASCII, not starting with '$'"));
+      return join_topic(s, req.topic, req.since, req.epoch, req.rid);
+    case Op::unsubscribe:
+      if (!s.topics.count(req.topic) || req.topic == kBroadcastTopic)
+        return fail(req.rid, Status(Errc::not_found, "not subscribed to '" + req.topic + "'"));
+      leave_topic(s, req.topic);
+      write(s, {protocol::unsubscribed(req.rid, req.topic), nullptr});
+      return;
+    case Op::read:
+    case Op::read_all:
+      store_->mark_read(s.record.user, std::move(req.seqs),
+                        completion<std::uint64_t>([ws, rid = req.rid](Impl& self,
+                                                                      Result<std::uint64_t> r) {
+                          auto sp = ws.lock();
+                          if (!sp) return;
+                          self.write(*sp, {r.ok() ? protocol::read_reply(rid, r.value())
+                                                  : protocol::error(rid, r.status()),
+                                           nullptr});
+                        }));
+      return;
+    case Op::history: {
+      Result<StreamId> stream = StreamId::parse(req.stream);
+      if (!stream.ok()) return fail(req.rid, stream.status());
+      if (stream->is_inbox() && stream->name() != s.record.user)
+        return fail(req.rid, Status(Errc::not_found, "stream not found: " + req.stream));
+      if (req.limit < 1 || static_cast<std::uint64_t>(req.limit) > options_.max_page)
+        return fail(req.rid, Status(Errc::invalid_argument,
+                                    "limit must be 1.." + std::to_string(options_.max_page)));
+      ReadQuery q;
+      q.before = req.before;
+      q.limit = static_cast<std::size_t>(req.limit);
+      q.order = ReadQuery::Order::descending;
+      q.now = executor_->now();
+      store_->read(stream.value(), q, completion<ReadResult>([ws, rid = req.rid, id = stream.value()](
+                                                                 Impl& self, Result<ReadResult> r) {
+        auto sp = ws.lock();
+        if (!sp) return;
+        if (!r.ok()) return void(self.write(*sp, {protocol::error(rid, r.status()), nullptr}));
+        Seq next = r->more && !r->entries.empty() ? r->entries.back().seq : 0;
+        self.write(*sp, {protocol::history_reply(rid, id, r->entries, next), nullptr});
+      }));
+      return;
+    }
+  }
+}
+
+// --- closing
+
+// Closes the connection now; the bookkeeping follows on a later task so that callers
+// iterating over session lists are not disturbed.
+void Engine::Impl::close_session(Session& s, CloseCode code, const std::string& reason) {
+  if (s.phase == Session::Phase::closed) return;
+  s.phase = Session::Phase::closed;
+  s.connection->close(code, reason);
+  post([conn = s.connection](Impl& self) { self.forget(conn.get()); });
+}
+
+// Removes every trace of a session (idempotent): indexes, topics, timers, registry entry.
+void Engine::Impl::forget(Connection* connection) {
+  auto it = sessions_.find(connection);
+  if (it == sessions_.end()) return;
+  std::shared_ptr<Session> s = it->second;
+  sessions_.erase(it);
+  const bool was_live = !s->record.user.empty();
+  s->phase = Session::Phase::closed;
+  if (s->ack_timer != 0) executor_->cancel(s->ack_timer);
+  s->ack_timer = 0;
+  if (!was_live) return;
+  std::vector<std::string> topics;
+  for (auto& [topic, cursor] : s->topics) topics.push_back(topic);
+  for (const std::string& topic : topics) leave_topic(*s, topic);
+  auto users = by_user_.find(s->record.user);
+  if (users != by_user_.end()) {
+    auto& v = users->second;
+    v.erase(std::remove(v.begin(), v.end(), s.get()), v.end());
+    if (v.empty()) {
+      by_user_.erase(users);
+      if (on_presence_) on_presence_({s->record.user, false, options_.instance_id});
+    }
+  }
+  metrics_.connections.add(-1);
+  registry_->remove_session(s->record, completion<void>([](Impl&, Result<void>) {}));
+}
+
+}  // namespace herald

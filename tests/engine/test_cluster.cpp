@@ -1,0 +1,271 @@
+// Several engines sharing the in-memory Broker, Registry and Store behave as instances of
+// one service; faults of the broker and registry; presence; shutdown; authentication.
+
+#include "support/engine_fixture.hpp"
+
+using namespace herald;
+using namespace herald::test;
+using std::chrono::seconds;
+
+TEST_CASE("three instances: a publish on one reaches users connected to the others") {
+  World w;
+  for (int i = 0; i < 3; ++i) w.add();
+  auto a = w.connect("a", 0);
+  auto b = w.connect("b", 1);
+  auto c = w.connect("c", 2);
+  auto c_again = w.connect("c", 1);  // the same user on two instances
+  for (auto* cl : {&a, &b, &c, &c_again}) frames(**cl);
+
+  REQUIRE(w.notify({"a", "b", "c", "offline"}, "{}", 2).ok());
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{1});
+  CHECK(seqs(frames(*b), "inbox:b") == std::vector<Seq>{1});
+  CHECK(seqs(frames(*c), "inbox:c") == std::vector<Seq>{1});
+  CHECK(seqs(frames(*c_again), "inbox:c") == std::vector<Seq>{1});
+
+  // Topic entries go only to instances with joined sessions (interest-based).
+  b->send(R"({"op":"subscribe","topic":"news"})");
+  w.executor->run();
+  frames(*b);
+  PublishRequest r;
+  r.target = Target::to_topic("news");
+  r.type = "headline";
+  REQUIRE(w.publish(r, 0).ok());
+  CHECK(seqs(frames(*b), "topic:news") == std::vector<Seq>{1});
+  CHECK(frames(*a).empty());
+  CHECK(frames(*c).empty());
+}
+
+TEST_CASE("a lost broker message is repaired from the store by seq-gap detection") {
+  World w;
+  w.add();
+  w.add();
+  auto c = w.connect("u", 1);
+  frames(*c);
+  w.hub->drop_next(1);
+  REQUIRE(w.notify({"u"}, "1", 0).ok());
+  CHECK(frames(*c).empty());  // lost on the way
+  REQUIRE(w.notify({"u"}, "2", 0).ok());
+  auto fs = frames(*c);
+  CHECK(seqs(fs, "inbox:u") == range(1, 2));
+  CHECK(w.engine(1).metrics().gap_repairs.value() == 1);
+}
+
+TEST_CASE("a broker reconnect (reset) makes every session catch up from the store") {
+  World w;
+  w.add();
+  w.add();
+  auto c = w.connect("u", 1);
+  c->send(R"({"op":"subscribe","topic":"t"})");
+  w.executor->run();
+  frames(*c);
+  w.hub->drop_next(2);
+  REQUIRE(w.notify({"u"}, "1", 0).ok());
+  PublishRequest r;
+  r.target = Target::to_topic("t");
+  r.type = "x";
+  REQUIRE(w.publish(r, 0).ok());
+  CHECK(frames(*c).empty());
+  w.hub->reset_all();
+  w.executor->run();
+  auto fs = frames(*c);
+  CHECK(seqs(fs, "inbox:u") == std::vector<Seq>{1});
+  CHECK(seqs(fs, "topic:t") == std::vector<Seq>{1});
+}
+
+TEST_CASE("registry unavailable: publishes are relayed to every instance; sessions re-register") {
+  World w;
+  w.add();
+  w.add();
+  auto c = w.connect("u", 1);
+  frames(*c);
+  w.registry->set_available(false);
+  REQUIRE(w.notify({"u"}, "1", 0).ok());
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{1});
+  CHECK(w.engine(0).metrics().broker_fallbacks.value() == 1);
+
+  // A session that connects while the registry is down is registered once it is back.
+  auto d = w.connect("d", 1);
+  frames(*d);
+  w.registry->set_available(true);
+  w.executor->advance(w.engine(1).options().registry_ttl);
+  auto where = w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(0).presence("d", cb); });
+  REQUIRE(where.ok());
+  REQUIRE(where->size() == 1);
+  CHECK(where->at(0).instance == "i1");
+  REQUIRE(w.notify({"d"}, "1", 0).ok());
+  CHECK(seqs(frames(*d), "inbox:d") == std::vector<Seq>{1});
+  CHECK(w.engine(0).metrics().broker_fallbacks.value() == 1);
+}
+
+TEST_CASE("presence: online users per instance and join/leave events for the host") {
+  World w;
+  w.add();
+  w.add();
+  std::vector<std::string> events;
+  w.engine(0).on_presence([&](const PresenceEvent& e) {
+    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  });
+  w.executor->run();
+  auto a1 = w.connect("a", 0);
+  auto a2 = w.connect("a", 0);
+  auto a3 = w.connect("a", 1);
+  auto sessions = w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(1).presence("a", cb); });
+  REQUIRE(sessions->size() == 3);
+  std::multiset<std::string> where;
+  for (auto& s : *sessions) where.insert(s.instance);
+  CHECK(where == std::multiset<std::string>{"i0", "i0", "i1"});
+  a1->close();
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{"a+@i0"});
+  a2->close();
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{"a+@i0", "a-@i0"});
+  sessions = w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(0).presence("a", cb); });
+  REQUIRE(sessions->size() == 1);
+  CHECK(sessions->at(0).instance == "i1");
+  CHECK(w.engine(0).metrics().connections.value() == 0);
+  CHECK(w.engine(1).metrics().connections.value() == 1);
+  CHECK(w.engine(0).metrics().connections_total.value() == 2);
+}
+
+TEST_CASE("graceful shutdown: refuse new work, drain, close with going-away, deregister") {
+  World w;
+  w.add();
+  w.add();
+  auto c = w.connect("u", 0);
+  frames(*c);
+  // A publish is in flight when shutdown begins: it completes and is delivered first.
+  bool published = false;
+  w.engine(0).publish(
+      [] {
+        PublishRequest r;
+        r.target = Target::to_users({"u"});
+        r.type = "last";
+        return r;
+      }(),
+      [&](Result<PublishResult> r) { published = r.ok(); });
+  bool stopped = false;
+  w.engine(0).shutdown([&] { stopped = true; });
+  w.executor->run();
+  CHECK(published);
+  CHECK(stopped);
+  auto fs = frames(*c);
+  CHECK(seqs(fs, "inbox:u") == std::vector<Seq>{1});
+  CHECK(c->closed());
+  CHECK(c->close_code() == CloseCode::going_away);
+
+  auto refused = w.notify({"u"}, "{}", 0);
+  CHECK(refused.status().code() == Errc::shutting_down);
+  auto late = w.connect("v", 0);
+  CHECK(late->closed());
+  CHECK(late->close_code() == CloseCode::going_away);
+  auto instances = w.ask<std::vector<InstanceId>>([&](auto cb) {
+    w.registry->instances(Completion<std::vector<InstanceId>>(w.executor, cb));
+  });
+  CHECK(instances.value() == std::vector<InstanceId>{"i1"});
+  // The other instance keeps serving; the client resumes there.
+  auto again = w.connect("u", 1);
+  CHECK(frames(*again)[0]["op"] == "welcome");
+}
+
+TEST_CASE("authentication: the host decides the user id or rejects") {
+  World w;
+  Authenticator by_token = [](const Handshake& hs, std::function<void(AuthResult)> answer) {
+    auto it = hs.headers.find("authorization");
+    if (it != hs.headers.end() && it->second == "Bearer good") return answer({true, "alice", {}});
+    answer({false, {}, "bad token"});
+  };
+  w.add(World::defaults(), by_token);
+  Handshake good;
+  good.headers["authorization"] = "Bearer good";
+  good.query["userId"] = "mallory";  // ignored by this authenticator
+  auto c = w.instances[0].transport->connect(good);
+  w.executor->run();
+  auto fs = frames(*c);
+  REQUIRE_FALSE(fs.empty());
+  CHECK(fs[0]["user"] == "alice");
+
+  Handshake bad;
+  bad.headers["authorization"] = "Bearer nope";
+  auto r = w.instances[0].transport->connect(bad);
+  w.executor->run();
+  CHECK(r->closed());
+  CHECK(r->close_code() == CloseCode::unauthorized);
+  CHECK(r->close_reason() == "bad token");
+  CHECK(w.engine().metrics().rejected.value() == 1);
+
+  // The development authenticator needs userId.
+  World w2;
+  w2.add();
+  auto anon = w2.connect("");
+  CHECK(anon->closed());
+  CHECK(anon->close_code() == CloseCode::unauthorized);
+  auto weird = w2.connect("white space");
+  CHECK(weird->close_code() == CloseCode::unauthorized);
+}
+
+TEST_CASE("client requests: ping, read, read_all, history and protocol errors") {
+  World w;
+  w.add();
+  for (int i = 0; i < 4; ++i) REQUIRE(w.notify({"u"}, std::to_string(i)).ok());
+  auto c = w.connect("u");
+  frames(*c);
+  auto ask = [&](const std::string& frame) {
+    c->send(frame);
+    w.executor->run();
+    auto fs = frames(*c);
+    REQUIRE(fs.size() == 1);
+    return fs[0];
+  };
+  CHECK(ask(R"({"op":"ping","rid":"p"})") == json{{"op", "pong"}, {"rid", "p"}});
+  json r = ask(R"({"op":"read","seqs":[1,2],"rid":"r"})");
+  CHECK(r["op"] == "read");
+  CHECK(r["updated"] == 2);
+  r = ask(R"({"op":"history","stream":"inbox:u","limit":2,"rid":"h"})");
+  CHECK(r["op"] == "history");
+  REQUIRE(r["items"].size() == 2);
+  CHECK(r["items"][0]["seq"] == 4);
+  CHECK(r["items"][0]["data"] == 3);
+  CHECK(r["items"][0]["read"] == false);
+  CHECK(r["next_before"] == 3);
+  r = ask(R"({"op":"history","stream":"inbox:u","before":3,"limit":5})");
+  CHECK(r["items"][0]["read"] == true);
+  CHECK(r["next_before"] == 0);
+  r = ask(R"({"op":"read_all"})");
+  CHECK(r["updated"] == 2);
+
+  auto error_code = [&](const std::string& frame) { return ask(frame)["code"].get<std::string>(); };
+  CHECK(error_code("not json") == "invalid_argument");
+  CHECK(error_code("[1]") == "invalid_argument");
+  CHECK(error_code(R"({"op":"fly"})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"ack"})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"ack","seq":-3})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"history","stream":"inbox:someone-else"})") == "not_found");
+  CHECK(error_code(R"({"op":"history","stream":"nope:x"})") == "not_found");
+  CHECK(error_code(R"({"op":"history","stream":"inbox:u","limit":0})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"history","stream":"inbox:u","limit":100000})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"subscribe","topic":"$broadcast"})") == "invalid_argument");
+  CHECK(error_code(R"({"op":"unsubscribe","topic":"never"})") == "not_found");
+  CHECK(error_code(R"({"op":"read","seqs":[]})") == "invalid_argument");
+  CHECK(error_code(std::string(70 * 1024, ' ')) == "payload_too_large");
+  // Still serving.
+  CHECK(ask(R"({"op":"ping"})")["op"] == "pong");
+}
+
+TEST_CASE("metrics are readable by the host and render as Prometheus text") {
+  World w;
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  REQUIRE(w.notify({"u", "v"}).ok());
+  const Metrics& m = w.engine().metrics();
+  CHECK(m.connections.value() == 1);
+  CHECK(m.published.value() == 1);
+  CHECK(m.stored.value() == 2);
+  CHECK(m.delivered.value() == 1);
+  CHECK(m.delivery_latency.count() == 1);
+  std::string text = m.render_prometheus();
+  CHECK(text.find("herald_published_total 1\n") != std::string::npos);
+  CHECK(text.find("herald_connections 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE herald_delivery_latency_seconds histogram") != std::string::npos);
+}

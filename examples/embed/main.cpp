@@ -1,8 +1,9 @@
 // Embeds herald in an existing Asio application: in-memory backends, a publish, and a
 // client on the in-process transport that receives it. Build target: herald_embed.
+#include <iostream>  // standard headers first: Asio picks its allocator by what they define
+
 #include <asio.hpp>
 #include <herald/herald.hpp>
-#include <iostream>
 
 int main() {
   asio::io_context io;  // the host's event loop

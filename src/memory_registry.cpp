@@ -1,0 +1,185 @@
+// MemoryRegistry: the Registry contract (include/herald/registry.hpp) in process memory.
+//
+// Liveness: an instance is live while clock() < its expiry (clock() + ttl at its last
+// heartbeat); a session is live iff its instance is live. Expired instances are collected
+// at the start of every call, so an expiry is observed as final: the sessions of an expired
+// instance are gone, and a later heartbeat of the same instance id does not revive them
+// (they belonged to a process that crashed).
+//
+// A session added for an instance that has not heartbeated yet (or was collected) is still
+// recorded; it is not reported anywhere until that instance heartbeats, and then it is live.
+// The engine heartbeats before it accepts sessions, so this only smooths over a race.
+//
+// One mutex guards all state; the work is done under it, the Completion is called after.
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "herald/memory.hpp"
+
+namespace herald {
+namespace {
+
+Status unavailable_status() {
+  return Status(Errc::unavailable, "memory registry is unavailable (fault switch)");
+}
+
+class MemoryRegistryImpl final : public MemoryRegistry {
+ public:
+  explicit MemoryRegistryImpl(std::function<TimePoint()> clock) : clock_(std::move(clock)) {}
+
+  void set_available(bool available) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    available_ = available;
+  }
+
+  void heartbeat(InstanceId instance, Duration ttl, Done done) override {
+    run(done, [&]() -> Result<void> {
+      if (ttl <= Duration::zero()) {
+        return Status(Errc::invalid_argument, "heartbeat: ttl must be positive");
+      }
+      instances_[instance] = now_ + ttl;
+      return {};
+    });
+  }
+
+  void remove_instance(InstanceId instance, Done done) override {
+    run(done, [&]() -> Result<void> {
+      erase_instance(instance);
+      return {};
+    });
+  }
+
+  void add_session(SessionRecord session, Done done) override {
+    run(done, [&]() -> Result<void> {
+      const SessionId id = session.session;
+      erase_session(id);  // a re-added session may have moved to another user or instance
+      by_user_[session.user].insert(id);
+      by_instance_[session.instance].insert(id);
+      sessions_.emplace(id, std::move(session));
+      return {};
+    });
+  }
+
+  void remove_session(SessionRecord session, Done done) override {
+    run(done, [&]() -> Result<void> {
+      erase_session(session.session);
+      return {};
+    });
+  }
+
+  void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) override {
+    run(done, [&]() -> Result<std::vector<Location>> {
+      std::vector<Location> out;
+      std::set<UserId> seen;  // a user listed twice is reported once
+      for (const UserId& user : users) {
+        if (!seen.insert(user).second) continue;
+        auto ids = by_user_.find(user);
+        if (ids == by_user_.end()) continue;
+        std::set<InstanceId> where;  // one Location per (user, instance), instances sorted
+        for (const SessionId& id : ids->second) {
+          const SessionRecord& record = sessions_.at(id);
+          if (instances_.count(record.instance) != 0) where.insert(record.instance);
+        }
+        for (const InstanceId& instance : where) out.push_back(Location{user, instance});
+      }
+      return out;
+    });
+  }
+
+  void sessions(UserId user, Completion<std::vector<SessionRecord>> done) override {
+    run(done, [&]() -> Result<std::vector<SessionRecord>> {
+      std::vector<SessionRecord> out;
+      auto ids = by_user_.find(user);
+      if (ids == by_user_.end()) return out;
+      for (const SessionId& id : ids->second) {  // ascending session id
+        const SessionRecord& record = sessions_.at(id);
+        if (instances_.count(record.instance) != 0) out.push_back(record);
+      }
+      return out;
+    });
+  }
+
+  void instances(Completion<std::vector<InstanceId>> done) override {
+    run(done, [&]() -> Result<std::vector<InstanceId>> {
+      std::vector<InstanceId> out;
+      out.reserve(instances_.size());
+      for (const auto& entry : instances_) out.push_back(entry.first);  // sorted
+      return out;
+    });
+  }
+
+ private:
+  // Reads the clock, collects expired instances, runs `work` under the lock (or reports the
+  // fault switch), then completes outside the lock.
+  template <class T, class Work>
+  void run(const Completion<T>& done, Work&& work) {
+    std::optional<Result<T>> result;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (available_) {
+        now_ = clock_();
+        collect_expired();
+        result.emplace(work());
+      } else {
+        result.emplace(unavailable_status());
+      }
+    }
+    done(std::move(*result));
+  }
+
+  void collect_expired() {
+    std::vector<InstanceId> expired;
+    for (const auto& [instance, expiry] : instances_) {
+      if (expiry <= now_) expired.push_back(instance);
+    }
+    for (const InstanceId& instance : expired) erase_instance(instance);
+  }
+
+  void erase_instance(const InstanceId& instance) {
+    instances_.erase(instance);
+    auto ids = by_instance_.find(instance);
+    if (ids == by_instance_.end()) return;
+    const std::set<SessionId> doomed = std::move(ids->second);
+    by_instance_.erase(ids);
+    for (const SessionId& id : doomed) erase_session(id);
+  }
+
+  void erase_session(const SessionId& id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    const SessionRecord& record = it->second;
+    auto erase_from = [&id](auto& index, const auto& key) {
+      auto set = index.find(key);
+      if (set == index.end()) return;
+      set->second.erase(id);
+      if (set->second.empty()) index.erase(set);
+    };
+    erase_from(by_user_, record.user);
+    erase_from(by_instance_, record.instance);
+    sessions_.erase(it);
+  }
+
+  const std::function<TimePoint()> clock_;
+  std::mutex mutex_;
+  bool available_ = true;
+  TimePoint now_{};                            // clock() at the start of the current call
+  std::map<InstanceId, TimePoint> instances_;  // instance -> expiry
+  std::map<SessionId, SessionRecord> sessions_;
+  std::map<UserId, std::set<SessionId>> by_user_;
+  std::map<InstanceId, std::set<SessionId>> by_instance_;
+};
+
+}  // namespace
+
+std::shared_ptr<MemoryRegistry> MemoryRegistry::create(std::function<TimePoint()> clock) {
+  if (!clock) throw Error("MemoryRegistry::create: the clock function is empty");
+  return std::make_shared<MemoryRegistryImpl>(std::move(clock));
+}
+
+}  // namespace herald

@@ -1,0 +1,365 @@
+// MemoryStore: the Store contract (include/herald/store.hpp) in process memory.
+//
+// One mutex guards all state. Every call does its work synchronously under the lock,
+// releases it, and only then hands the result to the Completion (which posts it onto the
+// caller's executor), so no callback ever runs while the lock is held.
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "herald/memory.hpp"
+
+namespace herald {
+namespace {
+
+// One entry of one stream. The notification is shared by every stream that lists it.
+struct StoredEntry {
+  std::shared_ptr<const Notification> notification;
+  bool read = false;
+};
+
+struct Stream {
+  Seq head = 0;             // highest seq ever assigned; never lowered (seqs are not reused)
+  Seq trimmed_through = 0;  // highest seq dropped by topic retention
+  std::map<Seq, StoredEntry> entries;
+};
+
+// What an idempotency key points at: the first notification recorded under it.
+struct IdempotencyRecord {
+  NotificationId id = 0;
+  TimePoint created_at{};
+};
+
+Status unavailable_status() {
+  return Status(Errc::unavailable, "memory store is unavailable (fault switch)");
+}
+
+// A random nonzero epoch: a new MemoryStore is a store whose history was lost.
+Epoch random_epoch() {
+  std::random_device device;
+  std::mt19937_64 engine((std::uint64_t{device()} << 32) ^ device());
+  Epoch epoch = 0;
+  while (epoch == 0) epoch = engine();
+  return epoch;
+}
+
+class MemoryStoreImpl final : public MemoryStore {
+ public:
+  MemoryStoreImpl() : epoch_(random_epoch()) {}
+
+  void set_available(bool available) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    available_ = available;
+  }
+
+  Epoch epoch() const override { return epoch_; }
+
+  void append(AppendRequest request, Completion<AppendResult> done) override {
+    run(done, [&] { return append_locked(request); });
+  }
+
+  void read(StreamId stream, ReadQuery query, Completion<ReadResult> done) override {
+    run(done, [&] { return read_locked(stream, query); });
+  }
+
+  void inbox_state(UserId user, TimePoint now, Completion<InboxState> done) override {
+    run(done, [&]() -> Result<InboxState> {
+      const StreamId id = StreamId::inbox(user);
+      InboxState state;
+      state.info = info_locked(id);
+      auto ack = ack_cursors_.find(user);
+      if (ack != ack_cursors_.end()) state.ack_cursor = ack->second;
+      if (const Stream* stream = find_stream(id)) {
+        for (const auto& [seq, entry] : stream->entries) {
+          if (!entry.read && !entry.notification->expired(now)) ++state.unread;
+        }
+      }
+      return state;
+    });
+  }
+
+  void mark_read(UserId user, std::vector<Seq> seqs, Completion<std::uint64_t> done) override {
+    run(done, [&]() -> Result<std::uint64_t> {
+      auto it = streams_.find(StreamId::inbox(user));
+      if (it == streams_.end()) return std::uint64_t{0};
+      auto& entries = it->second.entries;
+      std::uint64_t changed = 0;
+      auto flip = [&changed](StoredEntry& entry) {
+        if (!entry.read) {
+          entry.read = true;
+          ++changed;
+        }
+      };
+      if (seqs.empty()) {
+        for (auto& [seq, entry] : entries) flip(entry);
+      } else {
+        for (Seq seq : seqs) {
+          auto found = entries.find(seq);
+          if (found != entries.end()) flip(found->second);
+        }
+      }
+      return changed;
+    });
+  }
+
+  // An empty `seqs` removes nothing (unlike mark_read, "all" is not implied for a delete).
+  void remove(UserId user, std::vector<Seq> seqs, Completion<std::uint64_t> done) override {
+    run(done, [&]() -> Result<std::uint64_t> {
+      auto it = streams_.find(StreamId::inbox(user));
+      if (it == streams_.end()) return std::uint64_t{0};
+      std::uint64_t removed = 0;
+      for (Seq seq : seqs) removed += it->second.entries.erase(seq);
+      return removed;
+    });
+  }
+
+  void advance_ack_cursor(UserId user, Seq seq, Completion<Seq> done) override {
+    run(done, [&]() -> Result<Seq> {
+      Seq& cursor = ack_cursors_[user];
+      cursor = std::max(cursor, seq);
+      return cursor;
+    });
+  }
+
+  void subscribe(UserId user, std::string topic, Completion<bool> done) override {
+    run(done, [&]() -> Result<bool> {
+      const bool added = subscribers_[topic].insert(user).second;
+      subscriptions_[user].insert(topic);
+      return added;
+    });
+  }
+
+  void unsubscribe(UserId user, std::string topic, Completion<bool> done) override {
+    run(done, [&]() -> Result<bool> {
+      bool existed = false;
+      auto by_topic = subscribers_.find(topic);
+      if (by_topic != subscribers_.end()) {
+        existed = by_topic->second.erase(user) > 0;
+        if (by_topic->second.empty()) subscribers_.erase(by_topic);
+      }
+      auto by_user = subscriptions_.find(user);
+      if (by_user != subscriptions_.end()) {
+        by_user->second.erase(topic);
+        if (by_user->second.empty()) subscriptions_.erase(by_user);
+      }
+      return existed;
+    });
+  }
+
+  void subscribers(std::string topic, UserId after, std::size_t limit,
+                   Completion<std::vector<UserId>> done) override {
+    run(done, [&]() -> Result<std::vector<UserId>> {
+      std::vector<UserId> page;
+      auto it = subscribers_.find(topic);
+      if (it == subscribers_.end()) return page;
+      for (auto user = it->second.upper_bound(after);
+           user != it->second.end() && page.size() < limit; ++user) {
+        page.push_back(*user);
+      }
+      return page;
+    });
+  }
+
+  void subscriptions(UserId user, Completion<std::vector<std::string>> done) override {
+    run(done, [&]() -> Result<std::vector<std::string>> {
+      auto it = subscriptions_.find(user);
+      if (it == subscriptions_.end()) return std::vector<std::string>{};
+      return std::vector<std::string>(it->second.begin(), it->second.end());
+    });
+  }
+
+  void add_dead_letter(DeadLetter letter, Done done) override {
+    run(done, [&]() -> Result<void> {
+      // A multimap keyed by time: "oldest first" is by `at`; equal times keep insertion order.
+      dead_letters_[letter.user].emplace(letter.at, letter);
+      return {};
+    });
+  }
+
+  void dead_letters(UserId user, std::size_t limit,
+                    Completion<std::vector<DeadLetter>> done) override {
+    run(done, [&]() -> Result<std::vector<DeadLetter>> {
+      std::vector<DeadLetter> out;
+      auto it = dead_letters_.find(user);
+      if (it == dead_letters_.end()) return out;
+      for (auto letter = it->second.begin(); letter != it->second.end() && out.size() < limit;
+           ++letter) {
+        out.push_back(letter->second);
+      }
+      return out;
+    });
+  }
+
+  void purge_expired(TimePoint now, Completion<std::uint64_t> done) override {
+    run(done, [&]() -> Result<std::uint64_t> {
+      std::uint64_t purged = 0;
+      for (auto& [id, stream] : streams_) {
+        for (auto it = stream.entries.begin(); it != stream.entries.end();) {
+          if (it->second.notification->expired(now)) {
+            it = stream.entries.erase(it);
+            ++purged;
+          } else {
+            ++it;
+          }
+        }
+      }
+      return purged;
+    });
+  }
+
+ private:
+  // Runs `work` under the lock (or reports the fault switch), then completes outside it.
+  template <class T, class Work>
+  void run(const Completion<T>& done, Work&& work) {
+    std::optional<Result<T>> result;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (available_) {
+        result.emplace(work());
+      } else {
+        result.emplace(unavailable_status());
+      }
+    }
+    done(std::move(*result));
+  }
+
+  const Stream* find_stream(const StreamId& id) const {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : &it->second;
+  }
+
+  // Unknown streams are empty streams of this store's epoch.
+  StreamInfo info_locked(const StreamId& id) const {
+    StreamInfo info;
+    info.epoch = epoch_;
+    if (const Stream* stream = find_stream(id)) {
+      info.head = stream->head;
+      info.trimmed_through = stream->trimmed_through;
+    }
+    return info;
+  }
+
+  Result<AppendResult> append_locked(const AppendRequest& request) {
+    if (!request.notification) {
+      return Status(Errc::invalid_argument, "append: the request carries no notification");
+    }
+    const Notification& notification = *request.notification;
+    AppendResult out;
+    out.id = notification.id;
+
+    // Only the first chunk of a publish checks and records the key: the following chunks of
+    // a fan-out carry the same notification and must not be mistaken for retries.
+    if (request.first_chunk && !notification.idempotency_key.empty()) {
+      prune_idempotency(notification.created_at, request.dedup_window);
+      auto it = idempotency_.find(notification.idempotency_key);
+      if (it != idempotency_.end() &&
+          it->second.created_at > notification.created_at - request.dedup_window) {
+        out.duplicate = true;
+        out.id = it->second.id;
+        return out;
+      }
+      idempotency_[notification.idempotency_key] =
+          IdempotencyRecord{notification.id, notification.created_at};
+    }
+
+    out.positions.reserve(request.streams.size());
+    for (const StreamId& id : request.streams) {
+      Stream& stream = streams_[id];
+      const Seq seq = ++stream.head;
+      stream.entries.emplace_hint(stream.entries.end(), seq,
+                                  StoredEntry{request.notification, false});
+      out.positions.push_back(Position{id, seq, epoch_});
+    }
+
+    if (request.topic_retention > 0) {
+      for (const StreamId& id : request.streams) {
+        if (id.kind() != StreamId::Kind::topic) continue;  // inboxes are never trimmed
+        Stream& stream = streams_[id];
+        while (stream.entries.size() > request.topic_retention) {
+          auto oldest = stream.entries.begin();
+          stream.trimmed_through = std::max(stream.trimmed_through, oldest->first);
+          stream.entries.erase(oldest);
+        }
+      }
+    }
+    return out;
+  }
+
+  // Forgets idempotency records that no request can match any more. Amortised: a sweep runs
+  // only when the table doubled since the last one. It measures age against the largest
+  // window seen so far, so a smaller window in one request never drops a record a larger
+  // window still needs (clock skew between publishers beyond the window is not covered).
+  void prune_idempotency(TimePoint now, Duration window) {
+    max_dedup_window_ = std::max(max_dedup_window_, window);
+    if (idempotency_.size() < prune_threshold_) return;
+    const TimePoint horizon = now - max_dedup_window_;
+    for (auto it = idempotency_.begin(); it != idempotency_.end();) {
+      if (it->second.created_at <= horizon) {
+        it = idempotency_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    prune_threshold_ = std::max<std::size_t>(kMinPruneThreshold, 2 * idempotency_.size());
+  }
+
+  Result<ReadResult> read_locked(const StreamId& id, const ReadQuery& query) const {
+    ReadResult out;
+    out.info = info_locked(id);
+    const Stream* stream = find_stream(id);
+    if (stream == nullptr || query.limit == 0 || query.before <= query.after) return out;
+
+    const auto first = stream->entries.upper_bound(query.after);
+    const auto last = stream->entries.lower_bound(query.before);
+    // Takes one matching entry; reports false once the page is full and another matched.
+    auto take = [&](std::map<Seq, StoredEntry>::const_iterator it) {
+      if (it->second.notification->expired(query.now)) return true;
+      if (out.entries.size() == query.limit) {
+        out.more = true;
+        return false;
+      }
+      out.entries.push_back(Entry{id, it->first, it->second.read, it->second.notification});
+      return true;
+    };
+    if (query.order == ReadQuery::Order::ascending) {
+      for (auto it = first; it != last; ++it) {
+        if (!take(it)) break;
+      }
+    } else {
+      for (auto it = last; it != first;) {
+        if (!take(--it)) break;
+      }
+    }
+    return out;
+  }
+
+  static constexpr std::size_t kMinPruneThreshold = 1024;
+
+  const Epoch epoch_;
+  mutable std::mutex mutex_;
+  bool available_ = true;
+  std::map<StreamId, Stream> streams_;
+  std::map<std::string, IdempotencyRecord> idempotency_;
+  Duration max_dedup_window_{0};
+  std::size_t prune_threshold_ = kMinPruneThreshold;
+  std::map<UserId, Seq> ack_cursors_;
+  std::map<std::string, std::set<UserId>> subscribers_;    // topic -> users
+  std::map<UserId, std::set<std::string>> subscriptions_;  // user -> topics
+  std::map<UserId, std::multimap<TimePoint, DeadLetter>> dead_letters_;
+};
+
+}  // namespace
+
+std::shared_ptr<MemoryStore> MemoryStore::create() {
+  return std::make_shared<MemoryStoreImpl>();
+}
+
+}  // namespace herald

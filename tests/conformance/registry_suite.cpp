@@ -1,0 +1,251 @@
+// Registry conformance suite: the Registry contract (include/herald/registry.hpp), run
+// against every Registry backend. Each case starts from a fresh, empty registry. TTLs pass
+// only through fixture().expire(), which may really wait on a server backend: the cases
+// use long TTLs for instances that must stay alive and short ones only where expiry is
+// the point.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "conformance/harness.hpp"
+#include "herald/registry.hpp"
+
+namespace herald::conformance {
+namespace {
+
+using namespace std::chrono_literals;
+
+const TimePoint t0 = from_unix_ms(1'750'000'000'000);
+constexpr Duration kLong = 10min;  // outlives any case, however slow the backend
+
+class RegistryCase {
+ public:
+  RegistryCase() : registry(fixture().make_registry()) {
+    REQUIRE_MESSAGE(static_cast<bool>(registry), "make_registry() gave null");
+  }
+
+  Harness h;  // before `registry`: destroyed after it
+  std::shared_ptr<Registry> registry;
+
+  void heartbeat(const InstanceId& instance, Duration ttl = kLong) {
+    require_ok(
+        h.wait<void>([&](auto done) { registry->heartbeat(instance, ttl, done); }, "heartbeat"),
+        "heartbeat");
+  }
+  void remove_instance(const InstanceId& instance) {
+    require_ok(h.wait<void>([&](auto done) { registry->remove_instance(instance, done); },
+                            "remove_instance"),
+               "remove_instance");
+  }
+  void add(const SessionId& session, const UserId& user, const InstanceId& instance) {
+    require_ok(h.wait<void>(
+                   [&](auto done) { registry->add_session(record(session, user, instance), done); },
+                   "add_session"),
+               "add_session");
+  }
+  void remove(const SessionId& session, const UserId& user, const InstanceId& instance) {
+    require_ok(
+        h.wait<void>(
+            [&](auto done) { registry->remove_session(record(session, user, instance), done); },
+            "remove_session"),
+        "remove_session");
+  }
+  std::vector<Location> locate(std::vector<UserId> users) {
+    return ok_value(
+        h.wait<std::vector<Location>>([&](auto done) { registry->locate(users, done); }, "locate"),
+        "locate");
+  }
+  // Sessions of a user, sorted by session id (the contract does not fix their order).
+  std::vector<SessionRecord> sessions(const UserId& user) {
+    auto out = ok_value(h.wait<std::vector<SessionRecord>>(
+                            [&](auto done) { registry->sessions(user, done); }, "sessions"),
+                        "sessions");
+    std::sort(out.begin(), out.end(),
+              [](const SessionRecord& a, const SessionRecord& b) { return a.session < b.session; });
+    return out;
+  }
+  std::vector<SessionId> session_ids(const UserId& user) {
+    std::vector<SessionId> ids;
+    for (const SessionRecord& s : sessions(user)) ids.push_back(s.session);
+    return ids;
+  }
+  std::vector<InstanceId> instances() {
+    return ok_value(
+        h.wait<std::vector<InstanceId>>([&](auto done) { registry->instances(done); }, "instances"),
+        "instances");
+  }
+
+  static SessionRecord record(const SessionId& session, const UserId& user,
+                              const InstanceId& instance) {
+    SessionRecord r;
+    r.session = session;
+    r.user = user;
+    r.instance = instance;
+    r.connected_at = t0;
+    return r;
+  }
+};
+
+using Pairs = std::vector<std::pair<UserId, InstanceId>>;
+
+Pairs pairs(const std::vector<Location>& locations) {
+  Pairs out;
+  for (const Location& l : locations) out.emplace_back(l.user, l.instance);
+  return out;
+}
+
+// Locations as (user, instance) pairs with the instances of each user sorted: locate keeps
+// the order of the users asked for, not of one user's instances.
+Pairs pairs_by_user(const std::vector<Location>& locations) {
+  Pairs out = pairs(locations);
+  for (auto first = out.begin(); first != out.end();) {
+    auto last =
+        std::find_if(first, out.end(), [&](const auto& p) { return p.first != first->first; });
+    std::sort(first, last);
+    first = last;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Registry: heartbeated instances are live and listed in ascending order") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  CHECK(c.instances().empty());
+  c.heartbeat("node-b");
+  c.heartbeat("node-a");
+  c.heartbeat("node-c");
+  c.heartbeat("node-a");  // again: still one instance
+  CHECK(c.instances() == std::vector<InstanceId>{"node-a", "node-b", "node-c"});
+}
+
+TEST_CASE("Registry: an added session is visible in sessions and locate") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1");
+  c.add("s1", "alice", "i1");
+
+  const std::vector<SessionRecord> s = c.sessions("alice");
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].session == "s1");
+  CHECK(s[0].user == "alice");
+  CHECK(s[0].instance == "i1");
+  CHECK(s[0].connected_at == t0);
+  CHECK(pairs(c.locate({"alice"})) == Pairs{{"alice", "i1"}});
+  CHECK(c.sessions("bob").empty());
+}
+
+TEST_CASE("Registry: locate yields one Location per (user, instance), in the order asked") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1");
+  c.heartbeat("i2");
+  c.add("a1", "alice", "i1");
+  c.add("a2", "alice", "i1");  // second session on the same instance: still one Location
+  c.add("a3", "alice", "i2");
+  c.add("b1", "bob", "i2");
+  c.add("d1", "dan", "i1");
+
+  CHECK(pairs_by_user(c.locate({"bob", "carol", "alice"})) ==
+        Pairs{{"bob", "i2"}, {"alice", "i1"}, {"alice", "i2"}});
+  CHECK(pairs_by_user(c.locate({"alice", "bob"})) ==
+        Pairs{{"alice", "i1"}, {"alice", "i2"}, {"bob", "i2"}});
+  CHECK(c.locate({"carol"}).empty());
+  CHECK(c.locate({}).empty());
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"a1", "a2", "a3"});
+}
+
+TEST_CASE("Registry: remove_session forgets a session and is idempotent") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1");
+  c.add("s1", "alice", "i1");
+  c.add("s2", "alice", "i1");
+
+  c.remove("s1", "alice", "i1");
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
+  CHECK(pairs(c.locate({"alice"})) == Pairs{{"alice", "i1"}});
+  c.remove("s1", "alice", "i1");  // again: no error, no change
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
+  c.remove("s2", "alice", "i1");
+  CHECK(c.sessions("alice").empty());
+  CHECK(c.locate({"alice"}).empty());
+  c.remove("never-added", "nobody", "i1");
+  CHECK(c.instances() == std::vector<InstanceId>{"i1"});  // sessions do not own instances
+}
+
+TEST_CASE("Registry: remove_instance removes the instance and all its sessions") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1");
+  c.heartbeat("i2");
+  c.add("a1", "alice", "i1");
+  c.add("a2", "alice", "i2");
+  c.add("b1", "bob", "i1");
+
+  c.remove_instance("i1");
+  CHECK(c.instances() == std::vector<InstanceId>{"i2"});
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"a2"});
+  CHECK(c.sessions("bob").empty());
+  CHECK(pairs_by_user(c.locate({"alice", "bob"})) == Pairs{{"alice", "i2"}});
+  c.remove_instance("i1");  // unknown now: no error
+  CHECK(c.instances() == std::vector<InstanceId>{"i2"});
+
+  // The sessions went with the instance: restarting under the same id does not revive them.
+  c.heartbeat("i1");
+  CHECK(c.instances() == std::vector<InstanceId>{"i1", "i2"});
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"a2"});
+  CHECK(c.sessions("bob").empty());
+}
+
+TEST_CASE("Registry: an instance that stops heartbeating expires with its sessions") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("short", 1s);
+  c.heartbeat("long");
+  c.add("s1", "alice", "short");
+  c.add("s2", "alice", "long");
+  c.add("s3", "bob", "short");
+  CHECK(c.instances() == std::vector<InstanceId>{"long", "short"});
+
+  fixture().expire(1500ms);
+  CHECK(c.instances() == std::vector<InstanceId>{"long"});
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
+  CHECK(c.sessions("bob").empty());
+  CHECK(pairs_by_user(c.locate({"alice", "bob"})) == Pairs{{"alice", "long"}});
+}
+
+TEST_CASE("Registry: heartbeats keep an instance and its sessions alive past one TTL") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1", 2s);
+  c.add("s1", "alice", "i1");
+  fixture().expire(1200ms);
+  c.heartbeat("i1", 2s);
+  fixture().expire(1200ms);  // 2.4 s since the first heartbeat, 1.2 s since the last
+  CHECK(c.instances() == std::vector<InstanceId>{"i1"});
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"s1"});
+  CHECK(pairs(c.locate({"alice"})) == Pairs{{"alice", "i1"}});
+}
+
+TEST_CASE("Registry: sessions of an expired instance do not come back with a new heartbeat") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1", 1s);
+  c.add("s1", "alice", "i1");
+  fixture().expire(1500ms);
+  CHECK(c.instances().empty());
+
+  // The instance restarts under the same id: its old sessions were dead connections.
+  c.heartbeat("i1");
+  CHECK(c.instances() == std::vector<InstanceId>{"i1"});
+  CHECK(c.sessions("alice").empty());
+  CHECK(c.locate({"alice"}).empty());
+  c.add("s2", "alice", "i1");
+  CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
+}
+
+}  // namespace herald::conformance

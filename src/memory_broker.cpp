@@ -24,13 +24,10 @@
 #include <vector>
 
 #include "herald/memory.hpp"
+#include "memory_common.hpp"
 
 namespace herald {
 namespace {
-
-Status unavailable_status() {
-  return Status(Errc::unavailable, "memory broker is unavailable (fault switch)");
-}
 
 // One broker as the hub sees it.
 struct BrokerState {
@@ -94,7 +91,7 @@ class HubImpl final : public MemoryBrokerHub, public std::enable_shared_from_thi
 
   Status start(const StatePtr& state, BrokerEvents events) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!available_) return unavailable_status();
+    if (!available_) return memory::unavailable("broker");
     if (state->stopped) return stopped_status();
     if (state->started) return Status(Errc::invalid_argument, "memory broker: already started");
     state->started = true;
@@ -161,7 +158,7 @@ class HubImpl final : public MemoryBrokerHub, public std::enable_shared_from_thi
   static Status stopped_status() { return Status(Errc::shutting_down, "memory broker: stopped"); }
 
   Status check_usable(const BrokerState& state) const {
-    if (!available_) return unavailable_status();
+    if (!available_) return memory::unavailable("broker");
     if (state.stopped) return stopped_status();
     if (!state.started) {
       return Status(Errc::invalid_argument, "memory broker: start() must be called first");

@@ -21,13 +21,10 @@
 #include <vector>
 
 #include "herald/memory.hpp"
+#include "memory_common.hpp"
 
 namespace herald {
 namespace {
-
-Status unavailable_status() {
-  return Status(Errc::unavailable, "memory registry is unavailable (fault switch)");
-}
 
 class MemoryRegistryImpl final : public MemoryRegistry {
  public:
@@ -115,22 +112,14 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   }
 
  private:
-  // Reads the clock, collects expired instances, runs `work` under the lock (or reports the
-  // fault switch), then completes outside the lock.
+  // Reads the clock and collects expired instances before `work`, all under the lock.
   template <class T, class Work>
   void run(const Completion<T>& done, Work&& work) {
-    std::optional<Result<T>> result;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (available_) {
-        now_ = clock_();
-        collect_expired();
-        result.emplace(work());
-      } else {
-        result.emplace(unavailable_status());
-      }
-    }
-    done(std::move(*result));
+    memory::run_locked(mutex_, available_, "registry", done, [&] {
+      now_ = clock_();
+      collect_expired();
+      return work();
+    });
   }
 
   void collect_expired() {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "herald/memory.hpp"
+#include "memory_common.hpp"
 
 namespace herald {
 namespace {
@@ -37,10 +38,6 @@ struct IdempotencyRecord {
   NotificationId id = 0;
   TimePoint created_at{};
 };
-
-Status unavailable_status() {
-  return Status(Errc::unavailable, "memory store is unavailable (fault switch)");
-}
 
 // A random nonzero epoch: a new MemoryStore is a store whose history was lost.
 Epoch random_epoch() {
@@ -216,19 +213,9 @@ class MemoryStoreImpl final : public MemoryStore {
   }
 
  private:
-  // Runs `work` under the lock (or reports the fault switch), then completes outside it.
   template <class T, class Work>
   void run(const Completion<T>& done, Work&& work) {
-    std::optional<Result<T>> result;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (available_) {
-        result.emplace(work());
-      } else {
-        result.emplace(unavailable_status());
-      }
-    }
-    done(std::move(*result));
+    memory::run_locked(mutex_, available_, "store", done, std::forward<Work>(work));
   }
 
   const Stream* find_stream(const StreamId& id) const {

@@ -199,7 +199,10 @@ void Engine::Impl::shutdown(std::function<void()> done) {
 }
 
 void Engine::Impl::release() {
-  if (--work_in_flight_ == 0 && drained_) drained_();
+  if (--work_in_flight_ != 0 || !drained_) return;
+  auto drained = std::move(drained_);  // it may reset drained_: never destroy a running function
+  drained_ = nullptr;
+  drained();
 }
 
 void Engine::Impl::finish_shutdown(std::function<void()> done) {
@@ -229,7 +232,8 @@ Engine::Engine(std::shared_ptr<Executor> executor, Backends backends, EngineOpti
                                    std::move(authenticator))) {}
 
 Engine::~Engine() {
-  // Pending tasks hold their own reference; timers are cancelled so the Impl can be freed.
+  // Pending tasks hold their own reference to the Impl, which is freed after they ran
+  // (timers hold only weak references). detach() touches state, so it runs on the executor.
   impl_->post([](Impl& self) { self.detach(); });
 }
 

@@ -50,6 +50,8 @@ class World {
       executor->run();
       executor->advance(std::chrono::seconds(60));
     }
+    instances.clear();
+    executor->run();  // the engines' last tasks hold them: run them so nothing leaks
   }
 
   static EngineOptions defaults() {

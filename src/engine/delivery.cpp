@@ -9,8 +9,11 @@
 
 namespace herald {
 
+// Frames once and shares: the body once per envelope; for a topic entry, which is the same
+// for every session, the whole frame once per entry (the transport can then send one
+// prepared message to all). Inbox frames differ per user only by a short head.
 void Engine::Impl::deliver_local(const Envelope& e) {
-  std::shared_ptr<const std::string> body;  // framed once per envelope, shared by all
+  std::shared_ptr<const std::string> body;
   auto body_once = [&] {
     if (!body) body = protocol::notification_body(*e.notification);
     return body;
@@ -19,13 +22,17 @@ void Engine::Impl::deliver_local(const Envelope& e) {
     if (p.stream.is_inbox()) {
       auto it = by_user_.find(p.stream.name());
       if (it == by_user_.end()) continue;
-      for (Session* s : it->second) offer(*s, s->inbox, p.seq, p.epoch, e.notification, body_once());
+      for (Session* s : it->second)
+        offer(*s, s->inbox, p.seq, p.epoch, e.notification, body_once(), nullptr);
     } else {
       auto it = by_topic_.find(p.stream.name());
       if (it == by_topic_.end()) continue;
+      auto framed = std::make_shared<const std::string>(
+          protocol::notification_head(p.stream, p.seq, p.epoch, 1) + *body_once());
       for (Session* s : it->second) {
         auto c = s->topics.find(p.stream.name());
-        if (c != s->topics.end()) offer(*s, c->second, p.seq, p.epoch, e.notification, body_once());
+        if (c != s->topics.end())
+          offer(*s, c->second, p.seq, p.epoch, e.notification, body, framed);
       }
     }
   }
@@ -36,7 +43,8 @@ void Engine::Impl::deliver_local(const Envelope& e) {
 // which is the truth: catch_up() reads what is missing, in order.
 void Engine::Impl::offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
                          const std::shared_ptr<const Notification>& n,
-                         const std::shared_ptr<const std::string>& body) {
+                         const std::shared_ptr<const std::string>& body,
+                         const std::shared_ptr<const std::string>& framed) {
   if (s.phase != Session::Phase::live) return;
   if (c.ready && epoch == c.epoch && seq <= c.delivered) return;  // duplicate
   if (!c.ready || c.reading || window_full(s, c)) {
@@ -52,7 +60,7 @@ void Engine::Impl::offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
     c.delivered = seq;
     return;
   }
-  send_entry(s, c, seq, n, body);
+  send_entry(s, c, seq, n, body, framed);
 }
 
 bool Engine::Impl::window_full(const Session& s, const StreamCursor& c) const {
@@ -150,9 +158,11 @@ void Engine::Impl::place(Session& s, StreamCursor& c, Cursor wanted, const Strea
 
 void Engine::Impl::send_entry(Session& s, StreamCursor& c, Seq seq,
                               const std::shared_ptr<const Notification>& n,
-                              std::shared_ptr<const std::string> body) {
+                              std::shared_ptr<const std::string> body,
+                              const std::shared_ptr<const std::string>& framed) {
   c.delivered = seq;
-  Frame frame{protocol::notification_head(c.stream, seq, c.epoch, 1), body};
+  Frame frame = framed ? Frame{{}, framed}
+                       : Frame{protocol::notification_head(c.stream, seq, c.epoch, 1), body};
   if (!write(s, std::move(frame))) return;
   const TimePoint now = executor_->now();
   metrics_.delivered.add();

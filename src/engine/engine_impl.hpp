@@ -129,11 +129,13 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void deliver_local(const Envelope& envelope);
   void offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
              const std::shared_ptr<const Notification>& n,
-             const std::shared_ptr<const std::string>& body);
+             const std::shared_ptr<const std::string>& body,
+             const std::shared_ptr<const std::string>& framed);
   void catch_up(Session& s, StreamCursor& c);
   void place(Session& s, StreamCursor& c, Cursor wanted, const StreamInfo& info);
   void send_entry(Session& s, StreamCursor& c, Seq seq, const std::shared_ptr<const Notification>& n,
-                  std::shared_ptr<const std::string> body);
+                  std::shared_ptr<const std::string> body,
+                  const std::shared_ptr<const std::string>& framed = nullptr);
   bool write(Session& s, Frame frame);
   bool window_full(const Session& s, const StreamCursor& c) const;
   bool queue_busy(const Session& s) const;

@@ -1,0 +1,520 @@
+// Load generator for herald-server: N WebSocket clients (spread over 127.0.0.x source
+// addresses), publishes over keep-alive HTTP, open-loop latency (each publish carries its
+// scheduled time), lost/duplicate counts, and the server's RSS and CPU from /proc.
+// Prints figures; asserts nothing. Every phase is bounded in count and time.
+//
+//   ws_load --server build/examples/server/herald-server --connections 2000
+//   ws_load --port 8080 --server-pid 1234        (an already running server)
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+
+namespace {
+
+using asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             SteadyClock::now().time_since_epoch())
+      .count();
+}
+
+// ---- server process figures from /proc ------------------------------------------------
+
+long proc_rss_kib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  long v = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") return (in >> v, v);
+    in.ignore(1 << 12, '\n');
+  }
+  return 0;
+}
+
+double proc_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), {});
+  auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(all.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// ---- what the clients saw ---------------------------------------------------------------
+
+struct Tally {
+  std::vector<std::uint32_t> per_k;      // deliveries per publish index
+  std::vector<std::int64_t> latency_us;  // receive time - scheduled publish time
+  std::uint64_t deliveries = 0, duplicates = 0, gaps = 0;
+  std::int64_t last_delivery_us = 0;
+  void reset(std::size_t publishes) {
+    per_k.assign(publishes, 0);
+    latency_us.clear();
+    deliveries = duplicates = gaps = 0;
+  }
+};
+
+// Reads an unsigned integer after `key` in a frame (frames are small; no full JSON parse
+// on the client so that the generator stays cheap).
+bool number_after(const std::string& s, const char* key, std::int64_t& out) {
+  auto p = s.find(key);
+  if (p == std::string::npos) return false;
+  out = std::strtoll(s.c_str() + p + std::strlen(key), nullptr, 10);
+  return true;
+}
+
+// ---- one WebSocket client ---------------------------------------------------------------
+
+class WsClient : public std::enable_shared_from_this<WsClient> {
+ public:
+  WsClient(asio::io_context& io, Tally& tally, std::string user)
+      : socket_(io), tally_(tally), user_(std::move(user)) {}
+
+  void start(const tcp::endpoint& server, const asio::ip::address& source) {
+    asio::error_code ec;
+    socket_.open(tcp::v4(), ec);
+    if (!ec) socket_.bind(tcp::endpoint(source, 0), ec);
+    if (ec) return fail();
+    socket_.async_connect(server, [self = shared_from_this()](asio::error_code e) {
+      if (e) return self->fail();
+      self->handshake();
+    });
+  }
+  bool welcomed() const { return welcomed_; }
+  bool failed() const { return failed_; }
+
+ private:
+  void fail() { failed_ = true; }
+
+  void handshake() {
+    auto req = std::make_shared<std::string>(
+        "GET /ws?userId=" + user_ +
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    asio::async_write(socket_, asio::buffer(*req),
+                      [self = shared_from_this(), req](asio::error_code e, std::size_t) {
+                        if (e) return self->fail();
+                        asio::async_read_until(
+                            self->socket_, asio::dynamic_buffer(self->in_), "\r\n\r\n",
+                            [self](asio::error_code e2, std::size_t n) {
+                              if (e2 || self->in_.compare(0, 12, "HTTP/1.1 101") != 0)
+                                return self->fail();
+                              self->in_.erase(0, n);
+                              self->parse();
+                            });
+                      });
+  }
+
+  // Consumes whole frames from in_, then reads more.
+  void parse() {
+    for (;;) {
+      if (in_.size() < 2) break;
+      const auto b0 = static_cast<unsigned char>(in_[0]);
+      const auto b1 = static_cast<unsigned char>(in_[1]);
+      std::size_t len = b1 & 0x7f, hdr = 2;
+      if (len == 126) {
+        if (in_.size() < 4) break;
+        len = (static_cast<unsigned char>(in_[2]) << 8) | static_cast<unsigned char>(in_[3]);
+        hdr = 4;
+      } else if (len == 127) {
+        if (in_.size() < 10) break;
+        len = 0;
+        for (int i = 2; i < 10; ++i) len = (len << 8) | static_cast<unsigned char>(in_[i]);
+        hdr = 10;
+      }
+      if (in_.size() < hdr + len) break;
+      std::string payload = in_.substr(hdr, len);
+      in_.erase(0, hdr + len);
+      const int opcode = b0 & 0x0f;
+      if (opcode == 1) on_text(payload);
+      if (opcode == 9) send_frame(0xA, payload);  // pong
+      if (opcode == 8) return;                     // closed by the server
+    }
+    socket_.async_read_some(asio::buffer(chunk_), [self = shared_from_this()](
+                                                      asio::error_code e, std::size_t n) {
+      if (e) return self->fail();
+      self->in_.append(self->chunk_.data(), n);
+      self->parse();
+    });
+  }
+
+  void on_text(const std::string& f) {
+    if (!welcomed_) {
+      welcomed_ = f.find("\"welcome\"") != std::string::npos;
+      return;
+    }
+    if (f.find("\"notification\"") == std::string::npos) return;
+    std::int64_t k = -1, t = 0, seq = 0;
+    number_after(f, "\"k\":", k);
+    number_after(f, "\"t\":", t);
+    number_after(f, "\"seq\":", seq);
+    const bool inbox = f.find("\"stream\":\"inbox:") != std::string::npos;
+    std::int64_t& last = inbox ? last_inbox_ : last_topic_;
+    if (seq <= last) ++tally_.duplicates;
+    if (last != 0 && seq > last + 1) ++tally_.gaps;
+    last = std::max(last, seq);
+    const std::int64_t now = now_us();
+    ++tally_.deliveries;
+    tally_.last_delivery_us = now;
+    tally_.latency_us.push_back(now - t);
+    if (k >= 0 && static_cast<std::size_t>(k) < tally_.per_k.size()) ++tally_.per_k[k];
+    if (inbox && seq % 16 == 0) send_frame(0x1, "{\"op\":\"ack\",\"seq\":" + std::to_string(seq) + "}");
+  }
+
+  // Client frames are masked (RFC 6455); a zero mask keeps the payload as is.
+  void send_frame(int opcode, const std::string& payload) {
+    auto out = std::make_shared<std::string>();
+    out->push_back(static_cast<char>(0x80 | opcode));
+    if (payload.size() < 126) {
+      out->push_back(static_cast<char>(0x80 | payload.size()));
+    } else {
+      out->push_back(static_cast<char>(0x80 | 126));
+      out->push_back(static_cast<char>(payload.size() >> 8));
+      out->push_back(static_cast<char>(payload.size() & 0xff));
+    }
+    out->append(4, '\0');
+    out->append(payload);
+    writes_.push_back(out);
+    if (writes_.size() == 1) write_next();
+  }
+  void write_next() {
+    asio::async_write(socket_, asio::buffer(*writes_.front()),
+                      [self = shared_from_this()](asio::error_code e, std::size_t) {
+                        if (e) return self->fail();
+                        self->writes_.pop_front();
+                        if (!self->writes_.empty()) self->write_next();
+                      });
+  }
+
+  tcp::socket socket_;
+  Tally& tally_;
+  std::string user_;
+  std::string in_;
+  std::array<char, 4096> chunk_{};
+  std::deque<std::shared_ptr<std::string>> writes_;
+  bool welcomed_ = false, failed_ = false;
+  std::int64_t last_inbox_ = 0, last_topic_ = 0;
+};
+
+// ---- publisher: keep-alive HTTP connections, one request in flight each ----------------
+
+class Publisher {
+ public:
+  Publisher(asio::io_context& io, tcp::endpoint server, int connections) : io_(io) {
+    for (int i = 0; i < connections; ++i) {
+      auto c = std::make_shared<Conn>(io);
+      asio::error_code ec;
+      c->socket.connect(server, ec);
+      if (!ec) conns_.push_back(c);
+    }
+  }
+  std::size_t connections() const { return conns_.size(); }
+  std::size_t answered = 0, accepted = 0, reconnects = 0;
+
+  // Schedules a POST /notify with `body` at `when_us` (open loop).
+  void post_at(std::int64_t when_us, std::string body) {
+    queue_.push_back({when_us, std::move(body)});
+  }
+  void pump() {
+    for (auto& c : conns_)
+      if (!c->busy) next(c);
+  }
+
+ private:
+  struct Conn {
+    explicit Conn(asio::io_context& io) : socket(io), timer(io) {}
+    tcp::socket socket;
+    asio::steady_timer timer;
+    std::string in, out;
+    bool busy = false;
+  };
+  struct Item {
+    std::int64_t when_us;
+    std::string body;
+  };
+
+  void next(const std::shared_ptr<Conn>& c) {
+    if (queue_.empty()) return;
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    c->busy = true;
+    const std::int64_t wait = item.when_us - now_us();
+    auto send = [this, c, body = std::move(item.body)] {
+      c->out = "POST /notify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      asio::async_write(c->socket, asio::buffer(c->out), [this, c](asio::error_code e, std::size_t) {
+        if (!e) read_response(c);
+      });
+    };
+    if (wait <= 0) return send();
+    c->timer.expires_after(std::chrono::microseconds(wait));
+    c->timer.async_wait([send](asio::error_code) { send(); });
+  }
+
+  void read_response(const std::shared_ptr<Conn>& c) {
+    asio::async_read_until(c->socket, asio::dynamic_buffer(c->in), "\r\n\r\n",
+                           [this, c](asio::error_code e, std::size_t head) {
+                             if (e) return;
+                             std::int64_t length = 0;
+                             auto p = c->in.find("Content-Length: ");
+                             if (p == std::string::npos) p = c->in.find("content-length: ");
+                             if (p != std::string::npos && p < head)
+                               length = std::strtoll(c->in.c_str() + p + 16, nullptr, 10);
+                             if (c->in.compare(0, 12, "HTTP/1.1 202") == 0) ++accepted;
+                             const std::size_t total = head + static_cast<std::size_t>(length);
+                             asio::async_read(c->socket, asio::dynamic_buffer(c->in),
+                                              asio::transfer_exactly(total > c->in.size()
+                                                                         ? total - c->in.size()
+                                                                         : 0),
+                                              [this, c, total](asio::error_code e2, std::size_t) {
+                                                if (e2) return;
+                                                c->in.erase(0, total);
+                                                ++answered;
+                                                c->busy = false;
+                                                next(c);
+                                              });
+                           });
+  }
+
+  asio::io_context& io_;
+  std::vector<std::shared_ptr<Conn>> conns_;
+  std::deque<Item> queue_;
+};
+
+// ---- the run ---------------------------------------------------------------------------
+
+struct Options {
+  std::string server_bin;
+  int port = 0;
+  int server_pid = 0;
+  int server_threads = 0;
+  int connections = 2000;
+  int idle_connections = 0;  // extra idle-only run for RSS per connection (0: skip)
+  int burst_messages = 200;
+  int paced_rate = 10, paced_seconds = 5;
+  int unicast_rate = 5000, unicast_seconds = 5;
+  int http_connections = 8;
+};
+
+int free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+int spawn_server(const Options& o) {
+  const int pid = fork();
+  if (pid == 0) {
+    std::vector<std::string> args = {o.server_bin, "--port", std::to_string(o.port),
+                                     "--log-level", "warn"};
+    if (o.server_threads > 0) {
+      args.push_back("--threads");
+      args.push_back(std::to_string(o.server_threads));
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+bool wait_until(asio::io_context& io, std::int64_t timeout_us, const std::function<bool()>& done) {
+  const std::int64_t deadline = now_us() + timeout_us;
+  io.restart();
+  while (!done() && now_us() < deadline) io.run_one_for(std::chrono::milliseconds(20));
+  return done();
+}
+
+void report_latency(const char* name, Tally& t, std::size_t expected, double cpu, double secs) {
+  std::sort(t.latency_us.begin(), t.latency_us.end());
+  auto pct = [&](double p) {
+    if (t.latency_us.empty()) return std::int64_t(0);
+    return t.latency_us[std::min(t.latency_us.size() - 1,
+                                 static_cast<std::size_t>(p * static_cast<double>(t.latency_us.size())))];
+  };
+  std::uint64_t lost = expected > t.deliveries ? expected - t.deliveries : 0;
+  std::printf("%s: %llu deliveries in %.3f s = %.0f/s; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
+              "lost %llu, duplicates %llu, gaps %llu; server CPU %.3f s = %.2f us/delivery\n",
+              name, static_cast<unsigned long long>(t.deliveries), secs,
+              static_cast<double>(t.deliveries) / secs, pct(0.5) / 1e3, pct(0.99) / 1e3,
+              (t.latency_us.empty() ? 0 : t.latency_us.back()) / 1e3,
+              static_cast<unsigned long long>(lost), static_cast<unsigned long long>(t.duplicates),
+              static_cast<unsigned long long>(t.gaps), cpu,
+              t.deliveries ? 1e6 * cpu / static_cast<double>(t.deliveries) : 0.0);
+}
+
+std::string body_for(const char* to, std::size_t k, std::int64_t scheduled) {
+  return std::string("{\"to\":") + to + ",\"type\":\"bench\",\"data\":{\"k\":" + std::to_string(k) +
+         ",\"t\":" + std::to_string(scheduled) + "}}";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--server") o.server_bin = v;
+    else if (k == "--port") o.port = std::stoi(v);
+    else if (k == "--server-pid") o.server_pid = std::stoi(v);
+    else if (k == "--server-threads") o.server_threads = std::stoi(v);
+    else if (k == "--connections") o.connections = std::stoi(v);
+    else if (k == "--idle-connections") o.idle_connections = std::stoi(v);
+    else if (k == "--burst-messages") o.burst_messages = std::stoi(v);
+    else if (k == "--paced-rate") o.paced_rate = std::stoi(v);
+    else if (k == "--paced-seconds") o.paced_seconds = std::stoi(v);
+    else if (k == "--unicast-rate") o.unicast_rate = std::stoi(v);
+    else if (k == "--unicast-seconds") o.unicast_seconds = std::stoi(v);
+    else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
+  }
+  rlimit nofile{};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile.rlim_cur = nofile.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &nofile);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (!o.server_bin.empty()) {
+    if (o.port == 0) o.port = free_port();
+    o.server_pid = spawn_server(o);
+  }
+  if (o.port == 0 || o.server_pid == 0)
+    return std::fprintf(stderr, "give --server BIN, or --port P and --server-pid PID\n"), 2;
+  asio::io_context io;
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(o.port));
+  {  // wait (bounded) until the server accepts connections
+    bool up = false;
+    for (int attempt = 0; attempt < 200 && !up; ++attempt) {
+      tcp::socket probe(io);
+      asio::error_code ec;
+      probe.connect(server, ec);
+      up = !ec;
+      if (!up) {
+        asio::steady_timer t(io, std::chrono::milliseconds(50));
+        t.wait(ec);
+      }
+    }
+    if (!up) return std::fprintf(stderr, "server not reachable on port %d\n", o.port), 1;
+  }
+  std::printf("server pid %d port %d; RSS %ld KiB\n", o.server_pid, o.port, proc_rss_kib(o.server_pid));
+
+  Tally tally;
+  auto open_clients = [&](int n, const std::string& prefix) {
+    std::vector<std::shared_ptr<WsClient>> clients;
+    for (int i = 0; i < n; ++i) {
+      // Source addresses 127.0.0.1 .. 127.0.0.250 so one host can exceed 64K connections.
+      auto source = asio::ip::make_address_v4(0x7f000001u + static_cast<unsigned>(i % 250));
+      auto c = std::make_shared<WsClient>(io, tally, prefix + std::to_string(i));
+      c->start(server, source);
+      clients.push_back(c);
+    }
+    wait_until(io, 120'000'000, [&] {
+      return std::all_of(clients.begin(), clients.end(),
+                         [](auto& c) { return c->welcomed() || c->failed(); });
+    });
+    std::size_t ok = std::count_if(clients.begin(), clients.end(), [](auto& c) { return c->welcomed(); });
+    return std::make_pair(clients, ok);
+  };
+
+  if (o.idle_connections > 0) {
+    const long before = proc_rss_kib(o.server_pid);
+    auto [idle, ok] = open_clients(o.idle_connections, "idle");
+    const long after = proc_rss_kib(o.server_pid);
+    std::printf("idle: %zu/%d connections open; server RSS +%ld KiB = %.0f bytes per connection\n",
+                ok, o.idle_connections, after - before,
+                ok ? 1024.0 * static_cast<double>(after - before) / static_cast<double>(ok) : 0.0);
+  }
+
+  const long rss_before = proc_rss_kib(o.server_pid);
+  auto [clients, ok] = open_clients(o.connections, "u");
+  const long rss_after = proc_rss_kib(o.server_pid);
+  std::printf("connected: %zu/%d; server RSS +%ld KiB = %.0f bytes per connection\n", ok,
+              o.connections, rss_after - rss_before,
+              ok ? 1024.0 * static_cast<double>(rss_after - rss_before) / static_cast<double>(ok) : 0.0);
+  Publisher pub(io, server, o.http_connections);
+
+  // Broadcast burst: every publish scheduled now, as fast as the server takes them.
+  {
+    tally.reset(o.burst_messages);
+    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const std::int64_t t0 = now_us();
+    for (int k = 0; k < o.burst_messages; ++k) pub.post_at(t0, body_for("{\"broadcast\":true}", k, t0));
+    pub.pump();
+    const std::size_t expected = ok * static_cast<std::size_t>(o.burst_messages);
+    wait_until(io, 60'000'000, [&] { return tally.deliveries >= expected; });
+    report_latency("broadcast burst", tally, expected, proc_cpu_seconds(o.server_pid) - cpu0,
+                   (tally.last_delivery_us - t0) / 1e6);
+  }
+  // Paced broadcast.
+  {
+    const int n = o.paced_rate * o.paced_seconds;
+    tally.reset(n);
+    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const std::int64_t t0 = now_us() + 10'000;
+    for (int k = 0; k < n; ++k) {
+      const std::int64_t at = t0 + static_cast<std::int64_t>(k) * 1'000'000 / o.paced_rate;
+      pub.post_at(at, body_for("{\"broadcast\":true}", k, at));
+    }
+    pub.pump();
+    const std::size_t expected = ok * static_cast<std::size_t>(n);
+    wait_until(io, (o.paced_seconds + 30) * 1'000'000LL, [&] { return tally.deliveries >= expected; });
+    report_latency("paced broadcast", tally, expected, proc_cpu_seconds(o.server_pid) - cpu0,
+                   (tally.last_delivery_us - t0) / 1e6);
+  }
+  // Unicast at a fixed rate to random connected users.
+  {
+    const int n = o.unicast_rate * o.unicast_seconds;
+    tally.reset(n);
+    const std::size_t accepted_before = pub.accepted;
+    std::mt19937 rng(7);
+    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const std::int64_t t0 = now_us() + 10'000;
+    for (int k = 0; k < n; ++k) {
+      const std::int64_t at = t0 + static_cast<std::int64_t>(k) * 1'000'000 / o.unicast_rate;
+      const std::string to = "{\"users\":[\"u" + std::to_string(rng() % std::max<std::size_t>(1, ok)) + "\"]}";
+      pub.post_at(at, body_for(to.c_str(), k, at));
+    }
+    pub.pump();
+    wait_until(io, (o.unicast_seconds + 30) * 1'000'000LL,
+               [&] { return tally.deliveries >= static_cast<std::size_t>(n); });
+    const double cpu = proc_cpu_seconds(o.server_pid) - cpu0;
+    report_latency("unicast", tally, n, cpu, (tally.last_delivery_us - t0) / 1e6);
+    std::printf("unicast: %zu/%d publishes accepted; server CPU %.1f us per publish\n",
+                pub.accepted - accepted_before,
+                n, 1e6 * cpu / n);
+  }
+
+  if (!o.server_bin.empty()) {
+    kill(o.server_pid, SIGTERM);
+    int status = 0;
+    waitpid(o.server_pid, &status, 0);
+    std::printf("server exited with status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  }
+  return 0;
+}

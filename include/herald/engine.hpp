@@ -116,6 +116,12 @@ class Engine {
   void subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
   void unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
   void subscriptions(UserId user, std::function<void(Result<std::vector<std::string>>)> done);
+  /// Subscribers of `topic` (the users following it) with id > `after`, ascending, at most
+  /// `limit` (1..EngineOptions::max_page): keyset paging, pass the last id of a page as
+  /// `after` for the next one; a page shorter than `limit` is the last. `after` is empty
+  /// (from the start) or a valid user id; the topic is checked like subscribe()'s.
+  void subscribers(std::string topic, UserId after, std::int64_t limit,
+                   std::function<void(Result<std::vector<UserId>>)> done);
   void dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done);
   /// Sessions of a user on every instance.
   void presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done);

@@ -357,6 +357,20 @@ void Engine::subscriptions(UserId user,
                                   [user](Impl& self, auto c) { self.store_->subscriptions(user, c); });
 }
 
+void Engine::subscribers(std::string topic, UserId after, std::int64_t limit,
+                         std::function<void(Result<std::vector<UserId>>)> done) {
+  Status check = check_topic(topic);
+  if (check.ok() && !after.empty() && !valid_name(after))
+    check = Status(Errc::invalid_argument, "invalid cursor: empty or a valid user id");
+  if (check.ok() && (limit < 1 || static_cast<std::uint64_t>(limit) > impl_->options_.max_page))
+    check = Status(Errc::invalid_argument,
+                   "limit must be 1.." + std::to_string(impl_->options_.max_page));
+  query<std::vector<UserId>>(impl_, check, std::move(done), [topic, after, limit](Impl& self,
+                                                                                  auto c) {
+    self.store_->subscribers(topic, after, static_cast<std::size_t>(limit), c);
+  });
+}
+
 void Engine::dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done) {
   query<std::vector<DeadLetter>>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
     self.store_->dead_letters(user, self.options_.max_page, c);

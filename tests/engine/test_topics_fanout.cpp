@@ -84,6 +84,32 @@ TEST_CASE("subscriptions persist; a followers publish reaches every subscriber's
   CHECK(w.ask<std::uint64_t>([&](auto cb) { e.unread_count("c", cb); }).value() == 0);
 }
 
+TEST_CASE("subscribers: keyset pages in id order; arguments are checked") {
+  EngineOptions o = World::defaults();
+  o.max_page = 3;
+  World w(o);
+  Engine& e = w.add();
+  for (const char* u : {"d", "b", "e", "a", "c"})
+    REQUIRE(w.ask<bool>([&](auto cb) { e.subscribe(u, "news", cb); }).ok());
+  REQUIRE(w.ask<bool>([&](auto cb) { e.subscribe("z", "other", cb); }).ok());
+  using Users = std::vector<UserId>;
+  auto page = [&](const UserId& after, std::int64_t limit) {
+    return w.ask<Users>([&](auto cb) { e.subscribers("news", after, limit, cb); });
+  };
+  CHECK(page("", 3).value() == Users{"a", "b", "c"});
+  CHECK(page("c", 3).value() == Users{"d", "e"});
+  CHECK(page("e", 3).value().empty());
+  CHECK(page("bb", 1).value() == Users{"c"});
+  CHECK(w.ask<Users>([&](auto cb) { e.subscribers("nobody", "", 3, cb); }).value().empty());
+  CHECK(page("", 0).status().code() == Errc::invalid_argument);
+  CHECK(page("", 4).status().code() == Errc::invalid_argument);
+  CHECK(page("has space", 3).status().code() == Errc::invalid_argument);
+  CHECK(w.ask<Users>([&](auto cb) { e.subscribers("$broadcast", "", 3, cb); }).status().code() ==
+        Errc::invalid_argument);
+  w.store->set_available(false);
+  CHECK(page("", 3).status().code() == Errc::unavailable);
+}
+
 TEST_CASE("fan-out to 100,000 subscribers is written in bounded chunks and does not block") {
   World w;
   auto recording = std::make_shared<RecordingStore>(w.store);

@@ -26,15 +26,15 @@ struct HttpRequest {
   std::string method;                          // "GET", "POST", …
   std::string target;                          // as received: "/users/a/notifications?limit=5"
   std::string path;                            // percent-decoded path: "/users/a/notifications"
-  std::map<std::string, std::string> query;    // decoded query parameters
-  std::map<std::string, std::string> headers;  // names in lower case
+  std::map<std::string, std::string> query;    // decoded query parameters (first one wins)
+  std::map<std::string, std::string> headers;  // names in lower case; repeats joined by ", "
   std::string body;
-  std::string remote;                          // peer address
+  std::string remote;                          // peer address, "ip:port"
 };
 
 struct HttpResponse {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";  // empty: no Content-Type header
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow
 };
@@ -42,7 +42,9 @@ struct HttpResponse {
 /// The host's HTTP routes. Called on an io thread; must not block. `respond` must be called
 /// exactly once, from any thread; responses on one connection go out in request order
 /// (pipelining-safe), and the connection stays open (keep-alive) unless the client asked
-/// to close.
+/// to close. A response for a connection that is gone is dropped silently. Until the host
+/// responds, the connection is not closed as idle and reads at most 16 requests ahead.
+/// An empty handler answers every request with 404.
 using HttpHandler =
     std::function<void(HttpRequest request, std::function<void(HttpResponse)> respond)>;
 
@@ -50,30 +52,68 @@ struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 8080;               // 0: an ephemeral port (see Server::port())
   std::string websocket_path = "/ws";      // upgrades on other paths get 404
-  std::size_t max_connections = 100'000;   // beyond: HTTP 503 / WebSocket refused, then closed
-  std::size_t max_frame_bytes = 64 * 1024; // larger client frames close the session (1009)
-  std::size_t max_header_bytes = 16 * 1024;
-  std::size_t max_body_bytes = 1 << 20;    // larger HTTP bodies get 413
-  std::chrono::milliseconds ping_interval{25'000};  // server pings idle WebSocket sessions
-  std::chrono::milliseconds idle_timeout{60'000};   // no frame or pong for this long: close 4009
+  std::size_t max_connections = 100'000;   // beyond: HTTP 503 (also to upgrades), then closed
+  std::size_t max_frame_bytes = 64 * 1024; // larger client messages close the session (1009)
+  std::size_t max_header_bytes = 16 * 1024; // request line + headers; beyond: 431, closed
+  std::size_t max_body_bytes = 1 << 20;    // larger HTTP bodies get 413, closed
+  std::chrono::milliseconds ping_interval{25'000};  // server pings idle WebSocket sessions; 0: never
+  std::chrono::milliseconds idle_timeout{60'000};   // nothing received for this long: close 4009; 0: never
   std::chrono::milliseconds http_idle_timeout{30'000};  // idle keep-alive connections close
+  /// Longest wait for the client's answer to a close frame (and for a closing connection
+  /// to drain) before the socket is closed anyway.
+  std::chrono::milliseconds close_timeout{5'000};
+  /// Safety net for memory: bytes one connection may have waiting to be written. The engine
+  /// bounds each session (EngineOptions::max_session_queue_bytes) from on_written reports;
+  /// this bound only catches what that misses. Keep it at least 2 × the engine's bound +
+  /// 64 KiB. Beyond it the session is closed with 4008 (slow consumer).
+  std::size_t max_buffered_bytes = 2 * (1 << 20) + 64 * 1024;
+  /// SO_SNDBUF of accepted sockets; 0 keeps the system's default (and its autotuning).
+  std::size_t socket_send_buffer = 0;
+};
+
+/// Counters of one server, readable from any thread.
+struct ServerStats {
+  std::uint64_t accepted = 0;            // TCP connections accepted, rejected ones included
+  std::uint64_t rejected = 0;            // answered 503 because of max_connections
+  std::uint64_t http_requests = 0;       // requests handed to the HttpHandler
+  std::uint64_t http_errors = 0;         // 400, 404, 413, 431 answered by the server itself
+  std::uint64_t websocket_sessions = 0;  // sessions opened (handshake completed)
+  std::uint64_t framed_messages = 0;     // WebSocket messages framed; a fan-out counts once
+  std::uint64_t prepared_reuses = 0;     // sends of a message framed for an earlier session
+  std::uint64_t pings = 0;               // keep-alive pings sent
+  std::uint64_t idle_closes = 0;         // sessions closed with 4009 (idle_timeout)
+  std::uint64_t overflow_closes = 0;     // sessions closed by max_buffered_bytes
 };
 
 /// The listening server. It is a herald::Transport (give it to the Engine in Backends) and
 /// serves HTTP through `http`.
+///
 /// Threading: the io_context may be run by any number of threads; each connection is
-/// serialized on its own strand.
+/// serialized on its own strand. Every method is thread-safe.
+///
+/// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
+/// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session
+/// stays open. on_written reports, per completed socket write, the sum of frame.size() of
+/// the frames that write completed. A session whose socket fails or vanishes reports
+/// on_closed with 1006 (abnormal closure).
+///
+/// Lifetime: the ConnectionHandler given to start() must stay alive until close_all() has
+/// run and the connections have closed (connections() == 0), or until the io_context is
+/// stopped. Destroying the Server closes everything, like close_all().
 class Server : public Transport {
  public:
   /// Throws herald::Error if the options are invalid. Listening starts in Transport::start
-  /// (address in use etc. are reported there).
+  /// (address in use etc. are reported there as Errc::unavailable).
   static std::unique_ptr<Server> create(asio::io_context& io, ServerOptions options,
                                         HttpHandler http);
   /// The bound port, once started (useful with port 0).
   virtual std::uint16_t port() const = 0;
   /// Number of open connections (HTTP and WebSocket).
   virtual std::size_t connections() const = 0;
-  /// Closes every connection now (after the engine closed its sessions) and stops.
+  virtual ServerStats stats() const = 0;
+  /// Closes every connection now (after the engine closed its sessions) and stops
+  /// accepting. Open sessions get on_closed (1001). Returns at once; connections() reaches
+  /// 0 once the io_context ran the closes.
   virtual void close_all() = 0;
 };
 

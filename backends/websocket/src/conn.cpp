@@ -1,0 +1,628 @@
+#include "conn.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace herald::websocket::detail {
+
+namespace {
+
+constexpr std::size_t kReadBuffer = 64 * 1024;  // per io thread, not per connection
+constexpr int kReadsPerWakeup = 4;              // then let other connections run
+constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their answers
+constexpr std::size_t kMaxGather = 32;          // chunks per socket write
+constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
+constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
+
+const char* const kBinaryError =
+    R"({"op":"error","code":"invalid_argument","message":"binary frames are not supported"})";
+
+/// Input lands here and is consumed before the handler returns: a connection owns no read
+/// buffer of its own (an idle connection costs no buffer memory).
+std::array<char, kReadBuffer>& read_buffer() {
+  static thread_local std::array<char, kReadBuffer> buffer;
+  return buffer;
+}
+
+std::string remote_of(const Socket& socket) {
+  std::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+/// The request head websocketpp validates and answers: only the headers the handshake
+/// needs, so large cookies and the like are not kept twice per session.
+std::string websocket_head(const HttpRequest& r) {
+  std::string head = "GET " + r.target + " HTTP/1.1\r\n";
+  for (const char* name : {"host", "upgrade", "connection", "sec-websocket-key",
+                           "sec-websocket-version"}) {
+    auto it = r.headers.find(name);
+    if (it != r.headers.end()) head += std::string(name) + ": " + it->second + "\r\n";
+  }
+  return head + "\r\n";
+}
+
+}  // namespace
+
+Conn::Conn(std::shared_ptr<Core> core, Socket socket, bool counted)
+    : core_(std::move(core)),
+      strand_(socket.get_executor()),
+      socket_(std::move(socket)),
+      timer_(strand_),
+      counted_(counted) {}
+
+Conn::~Conn() {
+  // Reached without close_socket() only when the io_context drops pending handlers.
+  if (mode_ == Mode::closed) return;
+  core_->remove(this);
+  if (counted_) core_->open.fetch_sub(1);
+}
+
+void Conn::start(bool reject) {
+  std::error_code ec;
+  handshake_.remote = remote_of(socket_);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (core_->options.socket_send_buffer != 0) {
+    socket_.set_option(asio::socket_base::send_buffer_size(
+                           static_cast<int>(core_->options.socket_send_buffer)),
+                       ec);
+  }
+  socket_.non_blocking(true, ec);  // reads are tried after async_wait says "readable"
+  core_->add(this, shared_from_this());
+  last_rx_ = last_tx_ = Clock::now();
+  if (reject) {
+    enqueue(serialize(error_response(503, "unavailable", "too many connections; retry later"),
+                      true, false, false));
+    finish_after_flush_ = true;
+    flush();
+    return;
+  }
+  http_ = std::make_unique<HttpState>(core_->options.max_header_bytes,
+                                      core_->options.max_body_bytes);
+  http_->sink = [this](ParsedRequest&& parsed) { return on_request(std::move(parsed)); };
+  schedule(last_rx_ + core_->options.http_idle_timeout);
+  wait_read();
+}
+
+void Conn::abort_async(CloseCode code, std::string reason) {
+  asio::post(strand_,
+             [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+               self->abort(code, std::move(reason));
+             });
+}
+
+// ---- herald::Connection -------------------------------------------------------------
+
+void Conn::send(Frame frame) {
+  if (gone_.load(std::memory_order_acquire)) return;
+  // Framed on the sender's thread: a fan-out sends one body to every session in a row, so
+  // the cache hands the same prepared message to all of them.
+  WsMessagePtr message = core_->frames.message_for(frame);
+  asio::post(strand_,
+             [self = shared_from_this(), message = std::move(message), size = frame.size()] {
+               self->send_message(message, size);
+             });
+}
+
+void Conn::close(CloseCode code, std::string reason) {
+  asio::post(strand_,
+             [self = shared_from_this(), code, reason = std::move(reason)] {
+               if (self->mode_ == Mode::websocket) self->begin_close(code, reason);
+             });
+}
+
+// ---- reading ------------------------------------------------------------------------
+
+void Conn::wait_read() {
+  if (reading_ || read_paused_ || mode_ == Mode::closed) return;
+  reading_ = true;
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
+    self->on_readable(ec);
+  });
+}
+
+void Conn::on_readable(const std::error_code& ec) {
+  reading_ = false;
+  if (mode_ == Mode::closed) return;
+  if (ec) return on_read_end(ec);
+  auto& buffer = read_buffer();
+  for (int round = 0; round < kReadsPerWakeup; ++round) {
+    std::error_code rec;
+    const std::size_t n = socket_.read_some(asio::buffer(buffer), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec) return on_read_end(rec);
+    last_rx_ = Clock::now();
+    consume(buffer.data(), n);
+    if (mode_ == Mode::closed || read_paused_ || n < buffer.size()) break;
+  }
+  wait_read();
+}
+
+void Conn::consume(const char* data, std::size_t size) {
+  if (mode_ == Mode::http && http_ && !http_->stopped) {
+    feed_http(data, size);
+  } else if (mode_ == Mode::websocket && ws_) {
+    WsConnectionPtr ws = ws_;  // it may release ws_ (posted) while reading
+    ws->read_all(data, size);
+  }
+  // Otherwise (draining, a rejected or finished HTTP connection) the input is discarded.
+}
+
+// EOF or a socket error while reading.
+void Conn::on_read_end(const std::error_code& ec) {
+  if (mode_ == Mode::websocket) return abort(kAbnormal, "connection lost: " + ec.message());
+  if (mode_ == Mode::http && http_ && ec == asio::error::eof &&
+      (!http_->slots.empty() || http_->upgrade)) {
+    // The client half-closed after its requests: answer them, then close.
+    peer_eof_ = true;
+    read_paused_ = true;
+    http_->upgrade.reset();
+    return flush_responses();
+  }
+  if (mode_ == Mode::http && (writing_ || out_head_ < out_.size()) && ec == asio::error::eof) {
+    finish_after_flush_ = true;  // answers are being written: finish them
+    read_paused_ = true;
+    return flush();
+  }
+  close_socket();
+}
+
+// ---- HTTP ---------------------------------------------------------------------------
+
+void Conn::feed_http(const char* data, std::size_t size) {
+  const FeedResult r = http_->parser.feed(data, size, http_->sink);
+  const char* rest = data + r.consumed;
+  const std::size_t left = size - r.consumed;
+  if (r.error_status != 0) {
+    answer_error(r.error_status);
+  } else if (r.upgraded) {
+    http_->stopped = true;  // the rest is not HTTP: upgrade, or answer and close
+    if (http_->upgrade) {
+      http_->pending.assign(rest, left);
+      read_paused_ = true;
+    }
+  } else if (r.paused && !http_->stopped) {
+    http_->pending.assign(rest, left);
+    read_paused_ = true;
+  }
+  flush_responses();  // may start the WebSocket session: http_ is gone then
+}
+
+// The parser's sink: one complete request. Returns false to pause the parser.
+bool Conn::on_request(ParsedRequest&& parsed) {
+  HttpState& h = *http_;
+  if (parsed.websocket) {
+    if (parsed.request.path == core_->options.websocket_path) {
+      h.upgrade = std::move(parsed);
+    } else {
+      core_->counters.http_errors.fetch_add(1);
+      Slot slot{true, true, false, false,
+                serialize(error_response(404, "not_found",
+                                         "no WebSocket endpoint at " + parsed.request.path),
+                          true, false, false)};
+      h.slots.push_back(std::move(slot));
+    }
+    h.stopped = true;
+    return true;  // the parser stops at an upgrade anyway
+  }
+  Slot slot;
+  slot.close = !parsed.keep_alive || parsed.upgrade;  // another protocol: answer and close
+  slot.http10 = parsed.http10;
+  slot.head = parsed.request.method == "HEAD";
+  if (slot.close) h.stopped = true;  // later pipelined requests are not served
+  const std::uint64_t id = h.first_id + h.slots.size();
+  h.slots.push_back(std::move(slot));
+  parsed.request.remote = handshake_.remote;
+  dispatch(std::move(parsed.request), id);
+  return !h.stopped && h.slots.size() < kMaxPipelined;
+}
+
+void Conn::dispatch(HttpRequest request, std::uint64_t id) {
+  core_->counters.http_requests.fetch_add(1);
+  std::weak_ptr<Conn> weak = weak_from_this();
+  // Always posted, also when called on the strand: answers never re-enter the parser.
+  auto respond = [weak, id](HttpResponse response) {
+    auto self = weak.lock();
+    if (!self) return;  // the connection is gone: drop the answer
+    asio::post(self->strand_,
+               [self, id, response = std::move(response)]() mutable {
+                 self->on_response(id, std::move(response));
+               });
+  };
+  if (!core_->http) return respond(error_response(404, "not_found", "no route for " + request.path));
+  try {
+    core_->http(std::move(request), respond);
+  } catch (...) {
+    // A host handler that throws gets a 500 (unless it answered) instead of taking the io
+    // thread down.
+    respond(error_response(500, "internal", "the request handler failed"));
+  }
+}
+
+void Conn::on_response(std::uint64_t id, HttpResponse response) {
+  if (mode_ != Mode::http || !http_) return;
+  HttpState& h = *http_;
+  if (id < h.first_id || id >= h.first_id + h.slots.size()) return;
+  Slot& slot = h.slots[id - h.first_id];
+  if (slot.ready) return;  // answered twice: the first answer stands
+  slot.bytes = serialize(response, slot.close, slot.http10 && !slot.close, slot.head);
+  slot.ready = true;
+  flush_responses();
+}
+
+void Conn::answer_error(int status) {
+  const auto& o = core_->options;
+  HttpResponse r =
+      status == 413 ? error_response(413, "payload_too_large",
+                                     "request body over " + std::to_string(o.max_body_bytes) +
+                                         " bytes")
+      : status == 431 ? error_response(431, "invalid_argument",
+                                       "request header over " +
+                                           std::to_string(o.max_header_bytes) + " bytes")
+                      : error_response(400, "invalid_argument", "malformed HTTP request");
+  core_->counters.http_errors.fetch_add(1);
+  http_->slots.push_back(Slot{true, true, false, false, serialize(r, true, false, false)});
+  http_->stopped = true;
+}
+
+// Moves the answers that are ready, in request order, to the output; then switches to
+// WebSocket, resumes reading or closes, as the state requires.
+void Conn::flush_responses() {
+  HttpState& h = *http_;
+  while (!h.slots.empty() && h.slots.front().ready) {
+    const bool close = h.slots.front().close;
+    enqueue(std::move(h.slots.front().bytes));
+    h.slots.pop_front();
+    ++h.first_id;
+    if (close) {
+      h.slots.clear();
+      h.upgrade.reset();
+      finish_after_flush_ = true;
+      read_paused_ = true;
+      return flush();
+    }
+  }
+  if (h.slots.empty() && h.upgrade) return start_websocket();
+  if (h.slots.empty() && peer_eof_) {
+    finish_after_flush_ = true;
+    return flush();
+  }
+  if (read_paused_ && !h.stopped && !peer_eof_ && h.slots.size() < kMaxPipelined)
+    return resume_http();
+  flush();
+}
+
+void Conn::resume_http() {
+  read_paused_ = false;
+  std::string pending = std::move(http_->pending);
+  http_->pending.clear();
+  if (!pending.empty()) {
+    feed_http(pending.data(), pending.size());  // may pause again, or end HTTP
+    return wait_read();
+  }
+  flush();
+  wait_read();
+}
+
+// ---- WebSocket ----------------------------------------------------------------------
+
+void Conn::start_websocket() {
+  ParsedRequest upgrade = std::move(*http_->upgrade);
+  std::string rest = std::move(http_->pending);
+  http_.reset();  // callers return right after: nothing touches http_ again
+  mode_ = Mode::websocket;
+  read_paused_ = false;
+  const std::string head = websocket_head(upgrade.request);
+  handshake_.path = std::move(upgrade.request.path);
+  handshake_.query = std::move(upgrade.request.query);
+  handshake_.headers = std::move(upgrade.request.headers);
+  ws_ = core_->make_ws_connection();
+  if (!ws_) return close_socket();
+  install_ws_handlers();
+  ws_->start();
+  consume(head.data(), head.size());  // the handshake: 101 (then on_open) or an error
+  if (!rest.empty()) consume(rest.data(), rest.size());
+  flush();
+  wait_read();
+}
+
+// The handlers capture `this`: websocketpp calls them only from inside our calls on the
+// strand, and ws_ never outlives the Conn.
+void Conn::install_ws_handlers() {
+  ws_->set_open_handler([this](WsHandle) { on_ws_open(); });
+  ws_->set_close_handler([this](WsHandle) { on_ws_close(); });
+  ws_->set_fail_handler([](WsHandle) {});  // handshake refused: the shutdown handler closes
+  ws_->set_message_handler([this](WsHandle, WsMessagePtr m) { on_ws_message(m); });
+  ws_->set_write_handler([this](WsHandle, const char* data, std::size_t size) {
+    const WsBuffer buffer(data, size);
+    return on_ws_write(&buffer, 1);
+  });
+  ws_->set_vector_write_handler([this](WsHandle, const std::vector<WsBuffer>& buffers) {
+    return on_ws_write(buffers.data(), buffers.size());
+  });
+  ws_->set_shutdown_handler([this](WsHandle) {
+    on_ws_shutdown();
+    return WsErrorCode();
+  });
+}
+
+void Conn::on_ws_open() {
+  opened_ = true;
+  core_->counters.websocket_sessions.fetch_add(1);
+  last_rx_ = last_ping_ = Clock::now();
+  schedule(next_keepalive());
+  if (ConnectionHandler* h = core_->handler()) h->on_open(shared_from_this());
+}
+
+void Conn::on_ws_message(const WsMessagePtr& message) {
+  if (closed_reported_ || closing_) return;
+  if (message->get_opcode() == ws_opcode::text) {
+    if (ConnectionHandler* h = core_->handler())
+      h->on_message(shared_from_this(), std::move(message->get_raw_payload()));
+    return;
+  }
+  // Documented behaviour: binary frames get an error frame; the session stays open.
+  send_message(core_->frames.message_for(std::string(kBinaryError)), 0);
+}
+
+// websocketpp finished the session: close handshake done (either side), or failed.
+void Conn::on_ws_close() {
+  report_closed(static_cast<CloseCode>(ws_->get_local_close_code()),
+                ws_->get_local_close_reason());
+}
+
+// websocketpp is done with the byte stream: write what it queued, then close.
+void Conn::on_ws_shutdown() {
+  finish_after_flush_ = true;
+  flush();
+}
+
+// websocketpp writes: the payload of the prepared message being sent is referenced, not
+// copied; everything else (frame headers, pongs, close frames, the 101) is copied. The
+// message being sent is the last one of the call (websocketpp writes synchronously here),
+// so the chunk that takes its last buffer reports the frame.
+WsErrorCode Conn::on_ws_write(const WsBuffer* buffers, std::size_t count) {
+  if (mode_ != Mode::websocket) return WsErrorCode();  // closed meanwhile: dropped
+  bool ours = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    const WsBuffer& b = buffers[i];
+    if (b.len == 0) continue;
+    if (sending_ && b.buf == sending_->get_payload().data()) {
+      writable_chunk(true).message = sending_;
+      ours = true;
+    } else {
+      ours = sending_ && b.buf == sending_->get_header().data();
+      writable_chunk(false).bytes.append(b.buf, b.len);
+    }
+    out_bytes_ += b.len;
+  }
+  if (ours) {
+    out_.back().report += sending_report_;
+    sending_report_ = 0;
+  }
+  return WsErrorCode();
+}
+
+void Conn::send_message(const WsMessagePtr& message, std::size_t report) {
+  if (mode_ != Mode::websocket || !ws_ || closed_reported_ || closing_) return;
+  if (!message) return report_written(report);  // not UTF-8: dropped (never from the engine)
+  const std::size_t wire = message->get_header().size() + message->get_payload().size();
+  if (out_bytes_ + wire > core_->options.max_buffered_bytes) {
+    core_->counters.overflow_closes.fetch_add(1);
+    return begin_close(CloseCode::slow_consumer,
+                       "outbound buffer over " +
+                           std::to_string(core_->options.max_buffered_bytes) +
+                           " bytes; reconnect and resume");
+  }
+  sending_ = message;
+  sending_report_ = report;
+  const WsErrorCode ec = ws_->send(message);
+  sending_.reset();
+  report = std::exchange(sending_report_, 0);
+  if (ec) return;  // the session is closing: the frame is dropped
+  // The iostream transport writes synchronously: the frame is queued now and its last
+  // chunk reports it. Should websocketpp ever hold it back, it is reported at once.
+  report_written(report);
+  flush();
+}
+
+void Conn::begin_close(CloseCode code, const std::string& reason) {
+  if (!ws_ || closing_ || closed_reported_) return;
+  closing_ = true;
+  close_code_ = code;
+  close_reason_ = reason;
+  WsErrorCode ec;
+  ws_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
+  if (ec) return abort(code, reason);
+  deadline_ = Clock::now() + core_->options.close_timeout;
+  schedule(deadline_);
+  flush();
+}
+
+void Conn::report_written(std::size_t bytes) {
+  if (bytes == 0 || !opened_ || closed_reported_) return;
+  if (ConnectionHandler* h = core_->handler()) h->on_written(shared_from_this(), bytes);
+}
+
+void Conn::report_closed(CloseCode code, std::string reason) {
+  gone_.store(true, std::memory_order_release);
+  if (!opened_ || closed_reported_) return;
+  closed_reported_ = true;
+  if (ConnectionHandler* h = core_->handler())
+    h->on_closed(shared_from_this(), code, std::move(reason));
+}
+
+// ---- output -------------------------------------------------------------------------
+
+void Conn::enqueue(std::string bytes) {
+  out_bytes_ += bytes.size();
+  writable_chunk(false).bytes.append(bytes);
+}
+
+// The last waiting chunk if it can still take bytes (or, `for_message`, a message after
+// its bytes); otherwise a new one.
+Conn::Chunk& Conn::writable_chunk(bool for_message) {
+  if (out_.size() > out_head_) {
+    Chunk& last = out_.back();
+    if (!last.message && last.report == 0 && (for_message || last.bytes.size() < kCoalesce))
+      return last;
+  }
+  out_.emplace_back();
+  return out_.back();
+}
+
+void Conn::flush() {
+  if (writing_ || mode_ == Mode::closed) return;
+  if (out_head_ == out_.size()) {
+    if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
+    return;
+  }
+  // The next chunks move to inflight_, where nothing touches them until the write is done.
+  const std::size_t n = std::min(kMaxGather, out_.size() - out_head_);
+  inflight_.clear();
+  for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
+  out_head_ += n;
+  if (out_head_ == out_.size()) {
+    out_.clear();
+    out_head_ = 0;
+  } else if (out_head_ >= 64 && out_head_ * 2 >= out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
+  }
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(2 * n);
+  for (const Chunk& c : inflight_) {
+    if (!c.bytes.empty()) buffers.emplace_back(asio::buffer(c.bytes));
+    if (c.message && !c.message->get_payload().empty())
+      buffers.emplace_back(asio::buffer(c.message->get_payload()));
+  }
+  writing_ = true;
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+                      self->on_write(ec);
+                    });
+}
+
+void Conn::on_write(const std::error_code& ec) {
+  writing_ = false;
+  if (mode_ == Mode::closed) return;
+  if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  std::size_t report = 0;
+  for (const Chunk& c : inflight_) {
+    out_bytes_ -= c.size();
+    report += c.report;
+  }
+  inflight_.clear();
+  if (out_.empty()) {  // idle connections keep no buffers
+    if (inflight_.capacity() > 8) std::vector<Chunk>().swap(inflight_);
+    if (out_.capacity() > 8) std::vector<Chunk>().swap(out_);
+  }
+  last_tx_ = Clock::now();
+  report_written(report);
+  flush();
+}
+
+// ---- timers and closing -------------------------------------------------------------
+
+// One timer per connection, armed for the earliest deadline; each expiry re-checks the
+// state (activity moves deadlines without touching the timer).
+void Conn::schedule(TimePoint when) {
+  if (mode_ == Mode::closed || when >= wake_) return;
+  wake_ = when;
+  timer_.expires_at(when);
+  timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+    if (ec != asio::error::operation_aborted) self->on_timer();
+  });
+}
+
+void Conn::on_timer() {
+  wake_ = TimePoint::max();
+  const TimePoint now = Clock::now();
+  switch (mode_) {
+    case Mode::http: return on_http_timer(now);
+    case Mode::websocket: return on_ws_timer(now);
+    case Mode::draining:
+      if (now >= deadline_) return close_socket();
+      return schedule(deadline_);
+    case Mode::closed: return;
+  }
+}
+
+void Conn::on_http_timer(TimePoint now) {
+  const auto timeout = core_->options.http_idle_timeout;
+  if (http_ && !http_->slots.empty()) return schedule(now + timeout);  // the host is busy
+  const TimePoint idle_until = std::max(last_rx_, last_tx_) + timeout;
+  if (now >= idle_until) return close_socket();
+  schedule(idle_until);
+}
+
+void Conn::on_ws_timer(TimePoint now) {
+  if (closing_) {
+    if (now >= deadline_) return abort(close_code_, close_reason_);
+    return schedule(deadline_);
+  }
+  if (!opened_ || !ws_) return;
+  const auto& o = core_->options;
+  if (o.idle_timeout.count() > 0 && now - last_rx_ >= o.idle_timeout) {
+    core_->counters.idle_closes.fetch_add(1);
+    return begin_close(CloseCode::idle_timeout, "idle timeout");
+  }
+  if (o.ping_interval.count() > 0 && now - std::max(last_rx_, last_ping_) >= o.ping_interval) {
+    WsErrorCode ec;
+    ws_->ping(std::string(), ec);
+    last_ping_ = now;
+    core_->counters.pings.fetch_add(1);
+    flush();
+  }
+  schedule(next_keepalive());
+}
+
+Conn::TimePoint Conn::next_keepalive() const {
+  const auto& o = core_->options;
+  TimePoint next = TimePoint::max();
+  if (o.idle_timeout.count() > 0) next = std::min(next, last_rx_ + o.idle_timeout);
+  if (o.ping_interval.count() > 0)
+    next = std::min(next, std::max(last_rx_, last_ping_) + o.ping_interval);
+  return next;
+}
+
+// Graceful end: our side is shut down (the peer sees EOF after our last bytes) and input is
+// read and discarded until the peer closes too, or close_timeout. Closing at once with
+// unread input would make the kernel send a reset that can destroy our last answer.
+void Conn::drain_and_close() {
+  mode_ = Mode::draining;
+  std::error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (ec) return close_socket();
+  read_paused_ = false;
+  deadline_ = Clock::now() + core_->options.close_timeout;
+  schedule(deadline_);
+  wait_read();
+}
+
+void Conn::close_socket() {
+  if (mode_ == Mode::closed) return;
+  mode_ = Mode::closed;
+  std::error_code ec;
+  timer_.cancel();
+  socket_.close(ec);
+  report_closed(kAbnormal, "connection closed");  // no-op if reported already
+  core_->remove(this);
+  if (counted_) core_->open.fetch_sub(1);
+  // Released on a later turn: this may run inside a websocketpp or parser callback.
+  asio::post(strand_, [self = shared_from_this()] {
+    self->ws_.reset();
+    self->http_.reset();
+    std::vector<Chunk>().swap(self->out_);
+    std::vector<Chunk>().swap(self->inflight_);
+  });
+}
+
+void Conn::abort(CloseCode code, std::string reason) {
+  report_closed(code, std::move(reason));
+  close_socket();
+}
+
+}  // namespace herald::websocket::detail

@@ -1,0 +1,163 @@
+#pragma once
+// One accepted TCP connection: HTTP/1.1 (keep-alive, pipelining) until a WebSocket upgrade
+// on the configured path turns it into a session driven by websocketpp (iostream transport).
+//
+// Threading: every member function except send(), close() and abort_async() runs on the
+// connection's strand (the socket's executor); those three post onto it. websocketpp is
+// only ever called on the strand, and calls back synchronously from inside those calls.
+// The ConnectionHandler is called from the strand without any lock held.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core.hpp"
+#include "http.hpp"
+
+namespace herald::websocket::detail {
+
+class Conn final : public Connection, public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(std::shared_ptr<Core> core, Socket socket, bool counted);
+  ~Conn() override;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  /// The connection's strand.
+  const Strand& executor() const { return strand_; }
+  /// Starts serving. `reject`: answer 503 (max_connections) and close. On the strand.
+  void start(bool reject);
+  /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
+  void abort_async(CloseCode code, std::string reason);
+
+  // herald::Connection — any thread, never blocks.
+  void send(Frame frame) override;
+  void close(CloseCode code, std::string reason) override;
+  const Handshake& handshake() const override { return handshake_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::time_point;
+
+  enum class Mode : std::uint8_t {
+    http,       // reading requests
+    websocket,  // a websocketpp connection owns the byte stream
+    draining,   // our side is shut down; input is discarded until EOF or a deadline
+    closed,
+  };
+
+  /// Output waiting for the socket: `bytes`, then the payload of `message` (a prepared
+  /// message shared with other connections, written without a copy).
+  struct Chunk {
+    std::string bytes;
+    WsMessagePtr message;
+    std::size_t report = 0;  // frame bytes for on_written once this chunk is written
+    std::size_t size() const { return bytes.size() + (message ? message->get_payload().size() : 0); }
+  };
+
+  struct Slot {  // one pipelined request, answered in order
+    bool ready = false;
+    bool close = false;    // close the connection after this answer
+    bool http10 = false;   // say "Connection: keep-alive" explicitly
+    bool head = false;     // HEAD: no body
+    std::string bytes;     // the serialized answer, once ready
+  };
+
+  struct HttpState {
+    HttpState(std::size_t max_header, std::size_t max_body) : parser(max_header, max_body) {}
+    RequestParser parser;
+    RequestParser::Sink sink;
+    std::deque<Slot> slots;
+    std::uint64_t first_id = 0;            // id of slots.front()
+    std::string pending;                   // input not parsed yet (paused, or after an upgrade)
+    bool stopped = false;                  // read no more requests: answer and close
+    std::optional<ParsedRequest> upgrade;  // waits for the answers before it
+  };
+
+  // reading
+  void wait_read();
+  void on_readable(const std::error_code& ec);
+  void consume(const char* data, std::size_t size);
+  void on_read_end(const std::error_code& ec);
+
+  // HTTP
+  void feed_http(const char* data, std::size_t size);
+  bool on_request(ParsedRequest&& parsed);
+  void dispatch(HttpRequest request, std::uint64_t id);
+  void on_response(std::uint64_t id, HttpResponse response);
+  void answer_error(int status);
+  void flush_responses();
+  void resume_http();
+
+  // WebSocket
+  void start_websocket();
+  void install_ws_handlers();
+  void on_ws_open();
+  void on_ws_message(const WsMessagePtr& message);
+  void on_ws_close();
+  void on_ws_shutdown();
+  WsErrorCode on_ws_write(const WsBuffer* buffers, std::size_t count);
+  void send_message(const WsMessagePtr& message, std::size_t report);
+  void begin_close(CloseCode code, const std::string& reason);
+  void report_written(std::size_t bytes);
+  void report_closed(CloseCode code, std::string reason);
+
+  // output
+  void enqueue(std::string bytes);
+  Chunk& writable_chunk(bool for_message);
+  void flush();
+  void on_write(const std::error_code& ec);
+
+  // timers and closing
+  void schedule(TimePoint when);
+  void on_timer();
+  void on_http_timer(TimePoint now);
+  void on_ws_timer(TimePoint now);
+  TimePoint next_keepalive() const;
+  void drain_and_close();
+  void close_socket();
+  void abort(CloseCode code, std::string reason);
+
+  std::shared_ptr<Core> core_;
+  const Strand strand_;  // the socket's executor; immutable, so usable from any thread
+  Socket socket_;
+  Timer timer_;
+  Mode mode_ = Mode::http;
+  bool counted_;                  // included in Core::open
+  bool reading_ = false;          // an async_wait for input is pending
+  bool read_paused_ = false;      // HTTP: too many answers pending, or an upgrade waits
+  bool peer_eof_ = false;         // HTTP: the client finished sending
+  bool writing_ = false;          // an async_write is pending
+  bool finish_after_flush_ = false;  // close once the output is written
+  bool opened_ = false;           // on_open was reported
+  bool closed_reported_ = false;  // on_closed was reported
+  bool closing_ = false;          // we sent a close frame and wait for the answer
+  std::atomic<bool> gone_{false}; // no more frames wanted; read by send() on any thread
+  CloseCode close_code_ = CloseCode::normal;
+  std::string close_reason_;
+
+  std::unique_ptr<HttpState> http_;  // HTTP mode only
+  WsConnectionPtr ws_;               // WebSocket mode only
+  Handshake handshake_;              // `remote` is set for HTTP connections too
+
+  std::vector<Chunk> out_;           // waiting: out_[out_head_..]; never being written
+  std::size_t out_head_ = 0;
+  std::vector<Chunk> inflight_;      // being written: stable until the write completes
+  std::size_t out_bytes_ = 0;        // bytes waiting or being written
+  WsMessagePtr sending_;             // the message websocketpp is writing right now
+  std::size_t sending_report_ = 0;   // its frame bytes, until its last chunk takes them
+
+  TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
+  TimePoint last_rx_;                  // last bytes received
+  TimePoint last_tx_;                  // last write completed
+  TimePoint last_ping_;
+  TimePoint deadline_ = TimePoint::max();  // closing: close handshake / drain deadline
+};
+
+}  // namespace herald::websocket::detail

@@ -1,0 +1,235 @@
+#include "http.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+
+#include <nlohmann/json.hpp>
+
+namespace herald::websocket::detail {
+
+namespace {
+
+// Request line and header framing the callbacks do not see ("GET ", " HTTP/1.1\r\n", ": ",
+// "\r\n" per header): counted so that max_header_bytes is close to the bytes on the wire.
+constexpr std::size_t kRequestLineOverhead = 16;
+constexpr std::size_t kHeaderOverhead = 4;
+
+RequestParser& self(http_parser* p) { return *static_cast<RequestParser*>(p->data); }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool contains_token(const std::string& value, const char* token) {
+  return lower(value).find(token) != std::string::npos;
+}
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string decode(const std::string& s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else if (c == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const char* reason_phrase(int status) {
+  const char* text = http_status_str(static_cast<http_status>(status));
+  return text[0] == '<' ? "Unknown" : text;  // http-parser says "<unknown>"
+}
+
+}  // namespace
+
+const http_parser_settings RequestParser::kSettings = [] {
+  http_parser_settings s;
+  http_parser_settings_init(&s);
+  s.on_message_begin = &RequestParser::on_message_begin;
+  s.on_url = &RequestParser::on_url;
+  s.on_header_field = &RequestParser::on_header_field;
+  s.on_header_value = &RequestParser::on_header_value;
+  s.on_headers_complete = &RequestParser::on_headers_complete;
+  s.on_body = &RequestParser::on_body;
+  s.on_message_complete = &RequestParser::on_message_complete;
+  return s;
+}();
+
+RequestParser::RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes)
+    : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = this;
+}
+
+FeedResult RequestParser::feed(const char* data, std::size_t size, const Sink& sink) {
+  FeedResult result;
+  if (HTTP_PARSER_ERRNO(&parser_) == HPE_PAUSED) http_parser_pause(&parser_, 0);
+  sink_ = &sink;
+  result.consumed = http_parser_execute(&parser_, &kSettings, data, size);
+  sink_ = nullptr;
+  const auto err = HTTP_PARSER_ERRNO(&parser_);
+  if (err == HPE_PAUSED) {
+    result.paused = true;
+  } else if (err != HPE_OK) {
+    result.error_status = error_status_ != 0 ? error_status_
+                          : err == HPE_HEADER_OVERFLOW ? 431
+                                                       : 400;
+  } else if (parser_.upgrade) {
+    result.upgraded = true;
+  }
+  return result;
+}
+
+bool RequestParser::count_head(std::size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ <= max_header_bytes_) return true;
+  error_status_ = 431;
+  return false;
+}
+
+void RequestParser::end_header() {
+  if (field_.empty()) return;
+  std::string name = lower(std::move(field_));
+  auto [it, fresh] = current_.request.headers.emplace(std::move(name), value_);
+  if (!fresh) it->second += ", " + value_;  // repeated header: one comma-separated value
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
+}
+
+int RequestParser::on_message_begin(http_parser* p) {
+  RequestParser& r = self(p);
+  r.current_ = ParsedRequest{};
+  r.field_.clear();
+  r.value_.clear();
+  r.in_value_ = false;
+  r.head_bytes_ = kRequestLineOverhead;
+  return 0;
+}
+
+int RequestParser::on_url(http_parser* p, const char* at, std::size_t n) {
+  RequestParser& r = self(p);
+  if (!r.count_head(n)) return 1;
+  r.current_.request.target.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_header_field(http_parser* p, const char* at, std::size_t n) {
+  RequestParser& r = self(p);
+  if (r.in_value_) r.end_header();
+  if (!r.count_head(n + (r.field_.empty() ? kHeaderOverhead : 0))) return 1;
+  r.field_.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_header_value(http_parser* p, const char* at, std::size_t n) {
+  RequestParser& r = self(p);
+  if (!r.count_head(n)) return 1;
+  r.in_value_ = true;
+  r.value_.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_headers_complete(http_parser* p) {
+  RequestParser& r = self(p);
+  r.end_header();
+  const std::uint64_t length = p->content_length;
+  if (length != ULLONG_MAX && length > r.max_body_bytes_) {
+    r.error_status_ = 413;
+    return -1;  // any value but 0, 1, 2 stops the parser with an error
+  }
+  return 0;
+}
+
+int RequestParser::on_body(http_parser* p, const char* at, std::size_t n) {
+  RequestParser& r = self(p);
+  std::string& body = r.current_.request.body;
+  if (body.size() + n > r.max_body_bytes_) {
+    r.error_status_ = 413;
+    return 1;
+  }
+  body.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_message_complete(http_parser* p) {
+  RequestParser& r = self(p);
+  ParsedRequest& req = r.current_;
+  req.request.method = http_method_str(static_cast<http_method>(p->method));
+  split_target(req.request.target, req.request.path, req.request.query);
+  req.keep_alive = http_should_keep_alive(p) != 0;
+  req.http10 = p->http_major == 1 && p->http_minor == 0;
+  req.upgrade = p->upgrade != 0;
+  auto upgrade = req.request.headers.find("upgrade");
+  req.websocket = req.upgrade && p->method == HTTP_GET &&
+                  upgrade != req.request.headers.end() &&
+                  contains_token(upgrade->second, "websocket");
+  if (!(*r.sink_)(std::move(req))) http_parser_pause(p, 1);
+  return 0;
+}
+
+void split_target(const std::string& target, std::string& path,
+                  std::map<std::string, std::string>& query) {
+  const std::size_t q = target.find('?');
+  path = decode(target.substr(0, q), false);
+  if (q == std::string::npos) return;
+  std::size_t start = q + 1;
+  while (start <= target.size()) {
+    std::size_t end = target.find('&', start);
+    if (end == std::string::npos) end = target.size();
+    const std::string part = target.substr(start, end - start);
+    if (!part.empty()) {
+      const std::size_t eq = part.find('=');
+      std::string key = decode(part.substr(0, eq), true);
+      std::string value = eq == std::string::npos ? "" : decode(part.substr(eq + 1), true);
+      query.emplace(std::move(key), std::move(value));  // the first occurrence wins
+    }
+    start = end + 1;
+  }
+}
+
+std::string serialize(const HttpResponse& response, bool close, bool http10_keep_alive,
+                      bool head_only) {
+  std::string out;
+  out.reserve(128 + response.body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(response.status);
+  out += ' ';
+  out += reason_phrase(response.status);
+  out += "\r\n";
+  if (!response.content_type.empty()) out += "Content-Type: " + response.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
+  if (close) {
+    out += "Connection: close\r\n";
+  } else if (http10_keep_alive) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  if (!head_only) out += response.body;
+  return out;
+}
+
+HttpResponse error_response(int status, const char* code, const std::string& message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = nlohmann::json{{"code", code}, {"message", message}}.dump();
+  return r;
+}
+
+}  // namespace herald::websocket::detail

@@ -1,0 +1,88 @@
+#pragma once
+// HTTP/1.1 for the backend: an incremental request parser (nodejs http-parser) that enforces
+// the server's limits, and response serialization. No I/O here.
+
+#include <http_parser.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "herald/websocket/server.hpp"
+
+namespace herald::websocket::detail {
+
+/// A complete request as the parser hands it over.
+struct ParsedRequest {
+  HttpRequest request;    // `remote` is left to the caller
+  bool keep_alive = true; // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only if asked
+  bool http10 = false;    // answer with an explicit "Connection: keep-alive"
+  bool upgrade = false;   // the connection switches protocol after this request
+  bool websocket = false; // ... to WebSocket (GET with "Upgrade: websocket")
+};
+
+/// What one feed() call did.
+struct FeedResult {
+  std::size_t consumed = 0;  // bytes used; the rest is for later (paused) or not HTTP
+  int error_status = 0;      // 400, 413 or 431: answer it and close the connection
+  bool paused = false;       // the sink asked to stop: feed the rest of the bytes later
+  bool upgraded = false;     // an upgrade request ended; the rest is another protocol
+};
+
+/// Incremental request parser. Pipelined requests are handed to the sink one by one, in
+/// order; the sink returns false to pause after the current one.
+/// Limits: the request line and headers together may not exceed max_header_bytes (431),
+/// the body may not exceed max_body_bytes (413); malformed input is 400.
+/// Not thread-safe: one per connection, used on its strand.
+class RequestParser {
+ public:
+  using Sink = std::function<bool(ParsedRequest&&)>;
+
+  RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  FeedResult feed(const char* data, std::size_t size, const Sink& sink);
+
+ private:
+  static int on_message_begin(http_parser* p);
+  static int on_url(http_parser* p, const char* at, std::size_t n);
+  static int on_header_field(http_parser* p, const char* at, std::size_t n);
+  static int on_header_value(http_parser* p, const char* at, std::size_t n);
+  static int on_headers_complete(http_parser* p);
+  static int on_body(http_parser* p, const char* at, std::size_t n);
+  static int on_message_complete(http_parser* p);
+  static const http_parser_settings kSettings;
+
+  bool count_head(std::size_t n);
+  void end_header();
+
+  http_parser parser_;
+  std::size_t max_header_bytes_;
+  std::size_t max_body_bytes_;
+  ParsedRequest current_;
+  std::string field_;  // header being read: name, then value
+  std::string value_;
+  bool in_value_ = false;
+  std::size_t head_bytes_ = 0;
+  int error_status_ = 0;
+  const Sink* sink_ = nullptr;
+};
+
+/// Splits a request target into its percent-decoded path and decoded query parameters
+/// ('+' is a space in the query).
+void split_target(const std::string& target, std::string& path,
+                  std::map<std::string, std::string>& query);
+
+/// "HTTP/1.1 <status> <reason>", Content-Type, Content-Length, the extra headers, then
+/// "Connection: close" if `close`, or "Connection: keep-alive" if `http10_keep_alive`.
+/// `head_only` (a HEAD request) leaves the body out but keeps its Content-Length.
+std::string serialize(const HttpResponse& response, bool close, bool http10_keep_alive,
+                      bool head_only);
+
+/// A response produced by the server itself: a JSON body {"code": …, "message": …}.
+HttpResponse error_response(int status, const char* code, const std::string& message);
+
+}  // namespace herald::websocket::detail

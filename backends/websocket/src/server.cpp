@@ -1,0 +1,198 @@
+// herald::websocket::Server: options check, listening and accepting, the registry of open
+// connections. The per-connection protocol work is in conn.cpp.
+
+#include <string>
+#include <utility>
+
+#include "conn.hpp"
+#include "core.hpp"
+#include "herald/error.hpp"
+
+namespace herald::websocket {
+
+namespace detail {
+
+namespace {
+constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
+}
+
+Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
+    : io(io_context),
+      options(std::move(o)),
+      http(std::move(h)),
+      acceptor_(asio::make_strand(io_context)),
+      accept_timer_(acceptor_.get_executor()) {
+  endpoint_.set_max_message_size(options.max_frame_bytes);
+  endpoint_.set_user_agent("herald");
+}
+
+WsConnectionPtr Core::make_ws_connection() { return endpoint_.get_connection(); }
+
+void Core::start(ConnectionHandler& handler, Done done) {
+  handler_.store(&handler, std::memory_order_release);
+  asio::post(acceptor_.get_executor(),
+             [self = shared_from_this(), done = std::move(done)] { self->listen(done); });
+}
+
+// On the acceptor's strand. Setup work: the synchronous calls (resolve, bind) are fine here.
+void Core::listen(Done done) {
+  auto report = [&](Result<void> r) {
+    if (done.executor()) done(std::move(r));
+  };
+  if (acceptor_.is_open()) return report(Result<void>());
+  std::error_code ec;
+  asio::ip::tcp::endpoint where;
+  const asio::ip::address address = asio::ip::make_address(options.bind, ec);
+  if (!ec) {
+    where = asio::ip::tcp::endpoint(address, options.port);
+  } else {
+    asio::ip::tcp::resolver resolver(io);
+    auto found = resolver.resolve(options.bind, std::to_string(options.port), ec);
+    if (!ec && found.empty()) ec = asio::error::host_not_found;
+    if (!ec) where = *found.begin();
+  }
+  if (!ec) acceptor_.open(where.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(where, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    return report(Status(Errc::unavailable, "cannot listen on " + options.bind + ":" +
+                                                std::to_string(options.port) + ": " +
+                                                ec.message()));
+  }
+  port.store(acceptor_.local_endpoint(ec).port());
+  accepting_ = true;
+  accept_next();
+  report(Result<void>());
+}
+
+void Core::accept_next() {
+  if (!accepting_) return;
+  // Each accepted socket gets a strand of its own: its connection's work is serialized.
+  acceptor_.async_accept(asio::make_strand(io), [self = shared_from_this()](
+                                                    const std::error_code& ec, Socket socket) {
+    self->accepted(ec, std::move(socket));
+  });
+}
+
+void Core::accepted(const std::error_code& ec, Socket socket) {
+  if (!accepting_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    // Out of descriptors and the like: try again shortly instead of spinning.
+    accept_timer_.expires_after(kAcceptRetry);
+    accept_timer_.async_wait([self = shared_from_this()](const std::error_code& wait_ec) {
+      if (!wait_ec) self->accept_next();
+    });
+    return;
+  }
+  counters.accepted.fetch_add(1);
+  const bool reject = open.load() >= options.max_connections;
+  if (reject) {
+    counters.rejected.fetch_add(1);
+  } else {
+    open.fetch_add(1);
+  }
+  auto conn = std::make_shared<Conn>(shared_from_this(), std::move(socket), !reject);
+  asio::post(conn->executor(), [conn, reject] { conn->start(reject); });
+  accept_next();
+}
+
+void Core::stop_accepting(Done done) {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+    self->accepting_ = false;
+    std::error_code ignored;
+    self->acceptor_.close(ignored);
+    self->accept_timer_.cancel();
+    if (done.executor()) done(Result<void>());
+  });
+}
+
+void Core::close_all() {
+  stop_accepting(Done());
+  std::vector<std::shared_ptr<Conn>> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [raw, weak] : conns_)
+      if (auto conn = weak.lock()) all.push_back(std::move(conn));
+  }
+  for (auto& conn : all) conn->abort_async(CloseCode::going_away, "server closing");
+}
+
+void Core::add(Conn* conn, const std::shared_ptr<Conn>& shared) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  conns_.emplace(conn, shared);
+}
+
+void Core::remove(Conn* conn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  conns_.erase(conn);
+}
+
+ServerStats Core::stats() const {
+  ServerStats s;
+  s.accepted = counters.accepted.load();
+  s.rejected = counters.rejected.load();
+  s.http_requests = counters.http_requests.load();
+  s.http_errors = counters.http_errors.load();
+  s.websocket_sessions = counters.websocket_sessions.load();
+  s.framed_messages = frames.framed();
+  s.prepared_reuses = frames.reused();
+  s.pings = counters.pings.load();
+  s.idle_closes = counters.idle_closes.load();
+  s.overflow_closes = counters.overflow_closes.load();
+  return s;
+}
+
+namespace {
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(asio::io_context& io, ServerOptions options, HttpHandler http)
+      : core_(std::make_shared<Core>(io, std::move(options), std::move(http))) {}
+  ~ServerImpl() override { core_->close_all(); }
+
+  void start(ConnectionHandler& handler, Done done) override {
+    core_->start(handler, std::move(done));
+  }
+  void stop_accepting(Done done) override { core_->stop_accepting(std::move(done)); }
+  std::uint16_t port() const override { return core_->port.load(); }
+  std::size_t connections() const override { return core_->open.load(); }
+  ServerStats stats() const override { return core_->stats(); }
+  void close_all() override { core_->close_all(); }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+void check(const ServerOptions& o) {
+  auto fail = [](const std::string& what) {
+    throw Error("herald::websocket::ServerOptions: " + what);
+  };
+  if (o.bind.empty()) fail("bind must name an address");
+  if (o.websocket_path.empty() || o.websocket_path[0] != '/')
+    fail("websocket_path must start with '/'");
+  if (o.max_connections == 0) fail("max_connections must be >= 1");
+  if (o.max_frame_bytes < 125) fail("max_frame_bytes must be >= 125");
+  if (o.max_header_bytes < 256) fail("max_header_bytes must be >= 256");
+  if (o.ping_interval.count() < 0 || o.idle_timeout.count() < 0)
+    fail("ping_interval and idle_timeout must be >= 0 (0 disables)");
+  if (o.ping_interval.count() > 0 && o.idle_timeout.count() > 0 &&
+      o.ping_interval >= o.idle_timeout)
+    fail("ping_interval must be shorter than idle_timeout (pongs keep sessions alive)");
+  if (o.http_idle_timeout.count() <= 0) fail("http_idle_timeout must be > 0");
+  if (o.close_timeout.count() <= 0) fail("close_timeout must be > 0");
+  if (o.max_buffered_bytes < 64 * 1024) fail("max_buffered_bytes must be >= 65536");
+}
+
+}  // namespace
+}  // namespace detail
+
+std::unique_ptr<Server> Server::create(asio::io_context& io, ServerOptions options,
+                                       HttpHandler http) {
+  detail::check(options);
+  return std::make_unique<detail::ServerImpl>(io, std::move(options), std::move(http));
+}
+
+}  // namespace herald::websocket

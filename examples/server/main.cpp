@@ -1,0 +1,371 @@
+// herald-server: the complete single-node service. REST + WebSocket + metrics on one port,
+// in-memory backends, development authentication; configured by flags or environment
+// (docs/operations.md). Exit codes: 0 after a signal, 1 if it could not start (e.g. the
+// port is in use), 2 for a bad command line or configuration.
+#include <algorithm>  // standard headers first: Asio picks its allocator by what they define
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+
+#include "herald/herald.hpp"
+#include "herald/websocket/server.hpp"
+#include "logging.hpp"
+#include "rest_api.hpp"
+
+#ifndef HERALD_VERSION
+#define HERALD_VERSION "dev"
+#endif
+
+namespace {
+
+using namespace herald;
+using namespace herald::server;
+using Millis = std::chrono::milliseconds;
+
+// Everything the command line sets. Defaults are the embedded default: in-memory backends,
+// development authentication, 127.0.0.1:8080.
+struct Config {
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::string log_level = "info";
+  std::string instance_id;
+  std::string redis;
+  std::string postgres;
+  std::size_t max_payload_bytes = 64 * 1024;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_batch = 1000;
+  double rate_limit = 10;
+  double rate_burst = 100;
+  std::size_t max_connections = 100'000;
+  std::size_t topic_retention = 1000;
+  double ack_timeout = 10;
+  double shutdown_timeout = 10;
+};
+
+// Declares every flag, each with its HERALD_… environment variable.
+void add_flags(CLI::App& app, Config& c) {
+  app.add_option("--bind", c.bind, "Address to listen on (IPv4 or IPv6)")
+      ->envname("HERALD_BIND")
+      ->capture_default_str();
+  app.add_option("--port", c.port, "TCP port for WebSocket and HTTP (0: any free port)")
+      ->envname("HERALD_PORT")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--threads", c.threads, "I/O threads (default: the number of cores)")
+      ->envname("HERALD_THREADS")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
+  app.add_option("--log-level", c.log_level, "Least severe level logged")
+      ->envname("HERALD_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--instance-id", c.instance_id,
+                 "Name of this instance (1..200 printable ASCII); default herald-<random>")
+      ->envname("HERALD_INSTANCE_ID");
+  app.add_option("--redis", c.redis, "Redis URL for the broker and registry (not built yet)")
+      ->envname("HERALD_REDIS_URL");
+  app.add_option("--postgres", c.postgres, "PostgreSQL URL for the store (not built yet)")
+      ->envname("HERALD_POSTGRES_URL");
+  app.add_option("--max-payload-bytes", c.max_payload_bytes,
+                 "Largest notification `data`, as JSON text")
+      ->envname("HERALD_MAX_PAYLOAD_BYTES")
+      ->check(CLI::Range(1ul, 16ul << 20))
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", c.max_body_bytes, "Largest HTTP request body (else 413)")
+      ->envname("HERALD_MAX_BODY_BYTES")
+      ->check(CLI::Range(1024ul, 64ul << 20))
+      ->capture_default_str();
+  app.add_option("--max-batch", c.max_batch, "Most notifications in one batch POST /notify")
+      ->envname("HERALD_MAX_BATCH")
+      ->check(CLI::Range(1ul, 100'000ul))
+      ->capture_default_str();
+  app.add_option("--rate-limit", c.rate_limit,
+                 "Publishes per second per sender, refilled continuously (0: no limit)")
+      ->envname("HERALD_RATE_LIMIT")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--rate-burst", c.rate_burst, "Publishes a sender may make at once")
+      ->envname("HERALD_RATE_BURST")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--max-connections", c.max_connections, "Open connections (HTTP + WebSocket)")
+      ->envname("HERALD_MAX_CONNECTIONS")
+      ->check(CLI::Range(1ul, 10'000'000ul))
+      ->capture_default_str();
+  app.add_option("--topic-retention", c.topic_retention, "Newest entries kept per topic")
+      ->envname("HERALD_TOPIC_RETENTION")
+      ->check(CLI::Range(1ul, 100'000'000ul))
+      ->capture_default_str();
+  app.add_option("--ack-timeout", c.ack_timeout,
+                 "Seconds a client has to ack an inbox notification before it is redelivered")
+      ->envname("HERALD_ACK_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout", c.shutdown_timeout,
+                 "Seconds from SIGINT/SIGTERM to exit, at most (then forced)")
+      ->envname("HERALD_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
+}
+
+// The backends that exist only as flags so far: refuse them clearly (exit code 2).
+bool refuse_unbuilt_backends(const Config& c) {
+  if (!c.redis.empty())
+    std::cerr << "herald-server: --redis: the Redis backend is not built yet (coming in a later "
+                 "release); run without --redis for the in-memory backends\n";
+  if (!c.postgres.empty())
+    std::cerr << "herald-server: --postgres: the PostgreSQL backend is not built yet (coming in "
+                 "a later release); run without --postgres for the in-memory backends\n";
+  return !c.redis.empty() || !c.postgres.empty();
+}
+
+EngineOptions engine_options(const Config& c) {
+  EngineOptions o;
+  o.instance_id = c.instance_id;
+  o.max_payload_bytes = c.max_payload_bytes;
+  o.topic_retention = c.topic_retention;
+  o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));
+  o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};
+  // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
+  o.shutdown_timeout = Millis(static_cast<std::int64_t>(c.shutdown_timeout * 800));
+  return o;
+}
+
+websocket::ServerOptions server_options(const Config& c) {
+  websocket::ServerOptions o;
+  o.bind = c.bind;
+  o.port = static_cast<std::uint16_t>(c.port);
+  o.max_connections = c.max_connections;
+  o.max_body_bytes = c.max_body_bytes;
+  return o;
+}
+
+// Logs a request when it is answered: 5xx at warn, the rest at debug (off by default, so
+// the hot path costs one level check).
+Respond access_log(const HttpRequest& r, Respond respond) {
+  const bool debug = spdlog::should_log(spdlog::level::debug);
+  return [respond = std::move(respond), debug, method = r.method, path = r.path, remote = r.remote,
+          start = std::chrono::steady_clock::now()](HttpResponse res) {
+    const int status = res.status;
+    respond(std::move(res));
+    if (status < 500 && !debug) return;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    spdlog::log(status >= 500 ? spdlog::level::warn : spdlog::level::debug,
+                "event=http method={} path={} status={} us={} remote={}", method, quote(path),
+                status, us, quote(remote));
+  };
+}
+
+// The transport's counters in Prometheus text.
+std::string transport_metrics(const websocket::Server& server) {
+  const websocket::ServerStats s = server.stats();
+  std::string out;
+  auto add = [&out](const char* name, const char* type, const char* help, std::uint64_t v) {
+    out += std::string("# HELP herald_transport_") + name + " " + help +
+           "\n# TYPE herald_transport_" + name + " " + type + "\nherald_transport_" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  add("connections", "gauge", "Open connections (HTTP and WebSocket).", server.connections());
+  add("accepted_total", "counter", "TCP connections accepted.", s.accepted);
+  add("rejected_total", "counter", "Connections refused by --max-connections.", s.rejected);
+  add("http_requests_total", "counter", "Requests handed to the REST API.", s.http_requests);
+  add("http_errors_total", "counter", "Requests answered by the transport itself.", s.http_errors);
+  add("websocket_sessions_total", "counter", "WebSocket handshakes completed.",
+      s.websocket_sessions);
+  add("framed_messages_total", "counter", "WebSocket messages framed.", s.framed_messages);
+  add("prepared_reuses_total", "counter", "Sends of a message framed for an earlier session.",
+      s.prepared_reuses);
+  add("pings_total", "counter", "Keep-alive pings sent.", s.pings);
+  add("idle_closes_total", "counter", "Sessions closed for idleness (4009).", s.idle_closes);
+  add("overflow_closes_total", "counter", "Sessions closed by the transport's buffer bound.",
+      s.overflow_closes);
+  return out;
+}
+
+// The running service: owns the order of start and shutdown.
+class Service {
+ public:
+  Service(asio::io_context& io, const Config& config)
+      : io_(io),
+        config_(config),
+        strand_(asio::make_strand(io)),
+        signals_(strand_, SIGINT, SIGTERM),
+        deadline_(strand_),
+        executor_(make_asio_executor(io)) {}
+
+  // Builds the server, engine and API (throws herald::Error on bad options), then starts.
+  void start() {
+    // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
+    // Engine: the handler forwards to api_, which is set before anything listens.
+    server_ =
+        websocket::Server::create(io_, server_options(config_),
+                                  [this](HttpRequest r, Respond respond) { forward(r, respond); });
+    Backends b;
+    b.store = MemoryStore::create();
+    b.registry = MemoryRegistry::create();
+    b.broker = MemoryBrokerHub::create()->make_broker(executor_);
+    b.transports = {server_.get()};
+    engine_ = std::make_unique<Engine>(executor_, std::move(b), engine_options(config_));
+    RestOptions rest;
+    rest.max_body_bytes = config_.max_body_bytes;
+    rest.max_batch = config_.max_batch;
+    rest.extra_metrics = [this] { return transport_metrics(*server_); };
+    api_ = std::make_unique<RestApi>(
+        *engine_, store_probe(*engine_, executor_, [this] { return running_.load(); }), rest);
+    api_ready_.store(api_.get(), std::memory_order_release);
+    signals_.async_wait([this](const std::error_code& ec, int sig) { on_signal(ec, sig); });
+    engine_->start([this](Status s) { on_started(s); });
+  }
+
+  int exit_code() const { return exit_code_.load(); }
+
+ private:
+  void forward(HttpRequest& r, Respond& respond) {
+    RestApi* api = api_ready_.load(std::memory_order_acquire);
+    if (!api) {
+      HttpResponse busy;
+      busy.status = 503;
+      busy.body = R"({"error":{"code":"unavailable","message":"starting"}})";
+      return respond(std::move(busy));
+    }
+    Respond logged = access_log(r, std::move(respond));
+    api->handle(std::move(r), std::move(logged));
+  }
+
+  void on_started(const Status& s) {
+    if (!s.ok()) {
+      spdlog::error("event=start_failed error={}", quote(s.message()));
+      exit_code_ = 1;
+      io_.stop();
+      return;
+    }
+    running_ = true;
+    spdlog::info(
+        "event=listening addr={}:{} port={} instance={} threads={} ws_path=/ws "
+        "backends=memory auth=development",
+        config_.bind, server_->port(), server_->port(), quote(engine_->instance_id()),
+        config_.threads);
+    spdlog::warn(
+        "event=dev_auth message=\"WebSocket clients are trusted by ?userId=; do not "
+        "expose this server to untrusted networks\"");
+  }
+
+  void on_signal(const std::error_code& ec, int sig) {
+    if (ec) return;
+    if (stopping_) return force("second signal");
+    stopping_ = true;
+    signals_.async_wait([this](const std::error_code& e, int s) { on_signal(e, s); });
+    begin_shutdown(sig);
+  }
+
+  // Stop accepting, drain, close sessions (going away), close connections, stop.
+  void begin_shutdown(int sig) {
+    const auto bound = Millis(static_cast<std::int64_t>(config_.shutdown_timeout * 1000));
+    spdlog::info("event=shutdown_begin signal={} timeout_ms={}", sig, bound.count());
+    running_ = false;
+    deadline_.expires_after(bound);
+    deadline_.async_wait([this](const std::error_code& ec) {
+      if (!ec) force("timeout");
+    });
+    engine_->shutdown([this] { asio::post(strand_, [this] { after_engine(); }); });
+  }
+
+  void after_engine() {
+    spdlog::info("event=engine_stopped connections={}", server_->connections());
+    server_->close_all();
+    wait_closed(std::chrono::steady_clock::now() + std::chrono::seconds(2));
+  }
+
+  // Gives the transport time to write close frames and last responses, then stops.
+  void wait_closed(std::chrono::steady_clock::time_point until) {
+    if (server_->connections() > 0 && std::chrono::steady_clock::now() < until) {
+      poll_.emplace(strand_);
+      poll_->expires_after(Millis(20));
+      poll_->async_wait([this, until](const std::error_code&) { wait_closed(until); });
+      return;
+    }
+    deadline_.cancel();
+    signals_.cancel();
+    spdlog::info("event=stopped exit_code=0");
+    io_.stop();
+  }
+
+  // Exit 0 now, skipping destructors (the in-memory state is lost either way).
+  [[noreturn]] void force(const char* reason) {
+    spdlog::warn("event=shutdown_forced reason={}", quote(reason));
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+
+  asio::io_context& io_;
+  const Config& config_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::signal_set signals_;
+  asio::steady_timer deadline_;
+  std::optional<asio::steady_timer> poll_;
+  std::shared_ptr<Executor> executor_;
+  std::unique_ptr<websocket::Server> server_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<RestApi> api_;
+  std::atomic<RestApi*> api_ready_{nullptr};
+  std::atomic<bool> running_{false};
+  bool stopping_ = false;  // on strand_
+  std::atomic<int> exit_code_{0};
+};
+
+int serve(const Config& config) {
+  asio::io_context io(static_cast<int>(config.threads));
+  Service service(io, config);
+  try {
+    service.start();
+  } catch (const herald::Error& e) {
+    std::cerr << "herald-server: " << e.what() << "\n";
+    return 2;
+  }
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < config.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (std::thread& t : threads) t.join();
+  return service.exit_code();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config config;
+  CLI::App app{"herald-server " HERALD_VERSION
+               ": real-time notifications over WebSocket with a REST API, on one port.\n"
+               "Runs with no arguments on in-memory backends with development authentication "
+               "(WebSocket clients connect to /ws?userId=U)."};
+  app.footer(
+      "Every flag can also be set by the environment variable shown as Env.\n"
+      "Docs: docs/operations.md (flags, logs, metrics, shutdown), docs/protocol.md.");
+  app.set_version_flag("--version", HERALD_VERSION);
+  add_flags(app, config);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (refuse_unbuilt_backends(config)) return 2;
+  setup_logging(*parse_log_level(config.log_level));
+  std::signal(SIGPIPE, SIG_IGN);
+  return serve(config);
+}

@@ -1,0 +1,656 @@
+// RestApi: routing by method and path segments, one short function per route, JSON with
+// nlohmann. The request shapes are documented in docs/protocol.md ("REST API").
+
+#include "rest_api.hpp"
+
+#include <unistd.h>
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "publish_body.hpp"
+
+namespace herald::server {
+
+using json = nlohmann::ordered_json;
+
+struct RestApi::Call {
+  Engine& engine;
+  const RestOptions& options;
+  const ReadinessProbe& ready;
+  const HttpStats& stats;
+  HttpRequest request;
+  std::vector<std::string> params;  // the `*` segments of the matched route, decoded
+  Respond respond;
+};
+
+void HttpStats::count(int status) noexcept {
+  const int cls = status / 100;
+  if (cls >= 1 && cls <= 5) by_class[cls - 1].fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+using Call = RestApi::Call;
+
+// The user id /readyz asks the store about (user ids starting with '$' are never given to
+// clients by herald-server's development authentication in practice; it is only read).
+constexpr const char* kReadyUser = "$readyz";
+
+// ---------------------------------------------------------------------------------------
+// Responses
+
+HttpResponse json_response(int status, const json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+json error_json(const Problem& p) {
+  json e = {{"code", p.code}};
+  if (!p.field.empty()) e["field"] = p.field;
+  e["message"] = p.message;
+  return e;
+}
+
+HttpResponse error_response(const Problem& p) {
+  HttpResponse r = json_response(p.status, {{"error", error_json(p)}});
+  r.headers = p.headers;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths and query parameters
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes one path segment; nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  for (;;) {
+    const std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) return out;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+// The decoded path segments. Taken from the raw target when it is in origin form, so that
+// an encoded "/" (%2F) stays inside its segment (topic names may contain "/"); otherwise
+// from the transport's decoded path. nullopt: a malformed escape.
+std::optional<std::vector<std::string>> segments(const HttpRequest& r) {
+  std::vector<std::string> out;
+  if (r.target.empty() || r.target.front() != '/') {
+    for (std::string_view s : split(r.path)) out.emplace_back(s);
+    return out;
+  }
+  std::string_view raw(r.target);
+  raw = raw.substr(0, raw.find_first_of("?#"));
+  for (std::string_view s : split(raw)) {
+    auto decoded = percent_decode(s);
+    if (!decoded) return std::nullopt;
+    out.push_back(std::move(*decoded));
+  }
+  return out;
+}
+
+// Reads an optional integer query parameter in [lo, hi] into `out`.
+std::optional<Problem> int_param(const HttpRequest& r, const char* name, std::int64_t lo,
+                                 std::int64_t hi, std::int64_t& out) {
+  auto it = r.query.find(name);
+  if (it == r.query.end()) return std::nullopt;
+  const std::string& text = it->second;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
+    return bad_field(name, std::string(name) + " must be an integer in " + std::to_string(lo) +
+                               ".." + std::to_string(hi));
+  out = v;
+  return std::nullopt;
+}
+
+std::optional<Seq> parse_seq(const std::string& text) {
+  Seq v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0)
+    return std::nullopt;
+  return v;
+}
+
+std::optional<Problem> check_user(const std::string& user) {
+  if (valid_name(user)) return std::nullopt;
+  return bad_field("userId", "user id must be 1..200 printable ASCII characters without space");
+}
+
+std::optional<Problem> check_topic(const std::string& topic) {
+  if (valid_name(topic) && topic.front() != '$') return std::nullopt;
+  return bad_field("topic",
+                   "topic must be 1..200 printable ASCII characters without space, not "
+                   "starting with '$'");
+}
+
+// The JSON body of a request that must carry one; nullopt after responding with the error.
+std::optional<json> read_body(Call& c) {
+  const std::string& body = c.request.body;
+  if (body.size() > c.options.max_body_bytes) {
+    c.respond(
+        error_response({413,
+                        "payload_too_large",
+                        "body",
+                        "the body is " + std::to_string(body.size()) + " bytes; the limit is " +
+                            std::to_string(c.options.max_body_bytes),
+                        {}}));
+    return std::nullopt;
+  }
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    c.respond(error_response(
+        bad_field("body", std::string("malformed JSON: ") + e.what(), "invalid_json")));
+    return std::nullopt;
+  }
+}
+
+// Runs `fn(value)` for a successful engine result, else answers with its error.
+template <class T, class Fn>
+std::function<void(Result<T>)> on_ok(Call& c, Fn fn) {
+  return [respond = c.respond, problem = StatusMapper(c.engine.options()),
+          fn = std::move(fn)](Result<T> r) mutable {
+    if (!r.ok()) return respond(error_response(problem(r.status(), "")));
+    respond(fn(std::move(r.value())));
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// POST /notify
+
+json publish_json(const PublishResult& r) {
+  return {
+      {"id", std::to_string(r.id)}, {"duplicate", r.duplicate}, {"recipients", r.streams_written}};
+}
+
+void publish_one(Call& c, const json& body) {
+  ParsedPublish parsed;
+  if (auto p = read_publish(body, c.engine.options(), parsed)) return c.respond(error_response(*p));
+  auto problem = StatusMapper(c.engine.options());
+  c.engine.publish(std::move(parsed.request), [respond = c.respond, problem,
+                                               names = parsed.names](Result<PublishResult> r) {
+    if (!r.ok())
+      return respond(error_response(problem(r.status(), publish_field(r.status(), *names))));
+    respond(json_response(202, publish_json(r.value())));
+  });
+}
+
+// A batch: every item is published in order; the answer lists each item's outcome.
+struct Batch {
+  std::vector<json> results;
+  std::atomic<std::size_t> pending{0};
+  Respond respond;
+
+  void finish_one() {
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    json out = json::array();
+    for (json& r : results) out.push_back(std::move(r));
+    respond(json_response(202, {{"results", std::move(out)}}));
+  }
+};
+
+json item_error(const Problem& p) {
+  json e = error_json(p);
+  e["status"] = p.status;
+  return {{"error", e}};
+}
+
+void publish_batch(Call& c, const json& items) {
+  if (items.empty() || items.size() > c.options.max_batch)
+    return c.respond(error_response(bad_field(
+        "body", "a batch holds 1.." + std::to_string(c.options.max_batch) + " notifications")));
+  auto batch = std::make_shared<Batch>();
+  batch->results.resize(items.size());
+  batch->pending = items.size() + 1;  // +1: this loop, so nobody answers before it ends
+  batch->respond = c.respond;
+  auto problem = StatusMapper(c.engine.options());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    ParsedPublish parsed;
+    std::optional<Problem> p = items[i].is_object()
+                                   ? read_publish(items[i], c.engine.options(), parsed)
+                                   : bad_field("body", "each batch item must be a JSON object");
+    if (p) {
+      batch->results[i] = item_error(*p);
+      batch->finish_one();
+      continue;
+    }
+    c.engine.publish(std::move(parsed.request), [batch, i, problem,
+                                                 names = parsed.names](Result<PublishResult> r) {
+      batch->results[i] = r.ok()
+                              ? publish_json(r.value())
+                              : item_error(problem(r.status(), publish_field(r.status(), *names)));
+      batch->finish_one();
+    });
+  }
+  batch->finish_one();
+}
+
+void post_notify(Call& c) {
+  auto body = read_body(c);
+  if (!body) return;
+  if (body->is_object()) return publish_one(c, *body);
+  if (body->is_array()) return publish_batch(c, *body);
+  c.respond(error_response(
+      bad_field("body", "expected a JSON object (one notification) or an array (a batch)")));
+}
+
+// ---------------------------------------------------------------------------------------
+// Inbox
+
+json entry_json(const Entry& e) {
+  const Notification& n = *e.notification;
+  json data = json::parse(n.data, nullptr, /*allow_exceptions=*/false);
+  if (data.is_discarded()) data = nullptr;
+  json j = {{"seq", e.seq},
+            {"id", std::to_string(n.id)},
+            {"type", n.type},
+            {"data", std::move(data)},
+            {"sender", n.sender.empty() ? json(nullptr) : json(n.sender)},
+            {"createdAt", to_unix_ms(n.created_at)},
+            {"read", e.read}};
+  if (n.expires_at) j["expiresAt"] = to_unix_ms(*n.expires_at);
+  return j;
+}
+
+json page_json(const HistoryPage& page, std::uint64_t unread) {
+  json items = json::array();
+  for (const Entry& e : page.entries) items.push_back(entry_json(e));
+  return {{"items", std::move(items)},
+          {"nextBefore", page.next_before ? json(page.next_before) : json(nullptr)},
+          {"unread", unread},
+          {"epoch", std::to_string(page.info.epoch)},
+          {"head", page.info.head}};
+}
+
+void get_notifications(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  HistoryQuery q;
+  const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
+  if (auto p = int_param(c.request, "limit", 1, max_page, q.limit))
+    return c.respond(error_response(*p));
+  if (auto it = c.request.query.find("before"); it != c.request.query.end()) {
+    auto before = parse_seq(it->second);
+    if (!before) return c.respond(error_response(bad_field("before", "before must be a seq >= 1")));
+    q.before = *before;
+  }
+  Engine& engine = c.engine;
+  auto problem = StatusMapper(engine.options());
+  engine.history(StreamId::inbox(user), q,
+                 [&engine, user, problem, respond = c.respond](Result<HistoryPage> page) {
+                   if (!page.ok()) return respond(error_response(problem(page.status(), "")));
+                   engine.unread_count(user, [page = std::move(page.value()), problem,
+                                              respond](Result<std::uint64_t> n) {
+                     if (!n.ok()) return respond(error_response(problem(n.status(), "")));
+                     respond(json_response(200, page_json(page, n.value())));
+                   });
+                 });
+}
+
+void get_unread_count(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  c.engine.unread_count(user, on_ok<std::uint64_t>(c, [user](std::uint64_t n) {
+                          return json_response(200, {{"user", user}, {"unread", n}});
+                        }));
+}
+
+// {"ids":[seq,…]} (alias "seqs") or {"all":true}; nullopt after responding with the error.
+std::optional<std::vector<Seq>> read_seqs_body(Call& c) {
+  auto body = read_body(c);
+  if (!body) return std::nullopt;
+  auto fail = [&](const char* field, const std::string& message) {
+    c.respond(error_response(bad_field(field, message)));
+    return std::nullopt;
+  };
+  if (!body->is_object()) return fail("body", "expected {\"ids\":[seq,…]} or {\"all\":true}");
+  const char* key = body->contains("ids") ? "ids" : body->contains("seqs") ? "seqs" : nullptr;
+  if (body->contains("all")) {
+    if (key) return fail("all", "give either ids or all, not both");
+    if (!(*body)["all"].is_boolean() || !(*body)["all"].get<bool>())
+      return fail("all", "all must be true");
+    return std::vector<Seq>{};  // empty = all
+  }
+  if (!key) return fail("ids", "give ids (an array of inbox seqs) or all: true");
+  const json& ids = (*body)[key];
+  if (!ids.is_array() || ids.empty() || ids.size() > 10'000)
+    return fail(key, std::string(key) + " must be an array of 1..10000 seqs");
+  std::vector<Seq> seqs;
+  for (const json& v : ids) {
+    std::optional<Seq> s;
+    if (v.is_number_unsigned()) s = v.get<Seq>();
+    if (v.is_string()) s = parse_seq(v.get<std::string>());
+    if (!s || *s == 0) return fail(key, std::string(key) + " must hold seqs: integers >= 1");
+    seqs.push_back(*s);
+  }
+  return seqs;
+}
+
+void post_read(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  auto seqs = read_seqs_body(c);
+  if (!seqs) return;
+  c.engine.mark_read(user, std::move(*seqs), on_ok<std::uint64_t>(c, [](std::uint64_t n) {
+                       return json_response(200, {{"updated", n}});
+                     }));
+}
+
+void delete_notification(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  auto seq = parse_seq(c.params[1]);
+  if (!seq) return c.respond(error_response(bad_field("seq", "seq must be an integer >= 1")));
+  c.engine.remove(user, {*seq}, on_ok<std::uint64_t>(c, [user, seq = *seq](std::uint64_t n) {
+                    if (n == 0)
+                      return error_response({404,
+                                             "not_found",
+                                             "seq",
+                                             "no notification with seq " + std::to_string(seq) +
+                                                 " in the inbox of " + user,
+                                             {}});
+                    return json_response(200, {{"deleted", n}});
+                  }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Subscriptions, subscribers, presence
+
+void put_subscription(Call& c) {
+  const std::string user = c.params[0], topic = c.params[1];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  if (auto p = check_topic(topic)) return c.respond(error_response(*p));
+  c.engine.subscribe(
+      user, topic, on_ok<bool>(c, [user, topic](bool created) {
+        return json_response(
+            200, {{"user", user}, {"topic", topic}, {"subscribed", true}, {"created", created}});
+      }));
+}
+
+void delete_subscription(Call& c) {
+  const std::string user = c.params[0], topic = c.params[1];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  if (auto p = check_topic(topic)) return c.respond(error_response(*p));
+  c.engine.unsubscribe(
+      user, topic, on_ok<bool>(c, [user, topic](bool existed) {
+        if (!existed)
+          return error_response(
+              {404, "not_found", "topic", user + " is not subscribed to " + topic, {}});
+        return json_response(200, {{"user", user}, {"topic", topic}, {"subscribed", false}});
+      }));
+}
+
+void get_subscriptions(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  c.engine.subscriptions(
+      user, on_ok<std::vector<std::string>>(c, [user](std::vector<std::string> topics) {
+        return json_response(200, {{"user", user}, {"topics", topics}});
+      }));
+}
+
+void get_subscribers(Call& c) {
+  const std::string topic = c.params[0];
+  if (auto p = check_topic(topic)) return c.respond(error_response(*p));
+  std::int64_t limit = 100;
+  const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
+  limit = std::min(limit, max_page);
+  if (auto p = int_param(c.request, "limit", 1, max_page, limit))
+    return c.respond(error_response(*p));
+  std::string cursor;
+  if (auto it = c.request.query.find("cursor"); it != c.request.query.end()) cursor = it->second;
+  if (!cursor.empty() && !valid_name(cursor))
+    return c.respond(error_response(bad_field("cursor", "cursor must be a user id")));
+  c.engine.subscribers(
+      topic, cursor, limit,
+      on_ok<std::vector<UserId>>(c, [topic, limit](std::vector<UserId> users) {
+        const bool full = users.size() == static_cast<std::size_t>(limit);
+        json next = full ? json(users.back()) : json(nullptr);
+        return json_response(
+            200, {{"topic", topic}, {"users", std::move(users)}, {"nextCursor", std::move(next)}});
+      }));
+}
+
+void get_presence(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  c.engine.presence(
+      user, on_ok<std::vector<SessionRecord>>(c, [user](std::vector<SessionRecord> sessions) {
+        json list = json::array();
+        for (const SessionRecord& s : sessions)
+          list.push_back({{"session", s.session},
+                          {"instance", s.instance},
+                          {"connectedAt", to_unix_ms(s.connected_at)}});
+        return json_response(
+            200, {{"user", user}, {"online", !sessions.empty()}, {"sessions", std::move(list)}});
+      }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Health, readiness, metrics
+
+void get_healthz(Call& c) {
+  c.respond(json_response(200, {{"status", "ok"}}));
+}
+
+void get_readyz(Call& c) {
+  auto answer = [respond = c.respond](bool ready, const std::string& reason) {
+    json body = {{"ready", ready}};
+    if (!ready) body["reason"] = reason;
+    respond(json_response(ready ? 200 : 503, body));
+  };
+  if (c.ready) return c.ready(answer);
+  c.engine.unread_count(kReadyUser, [answer](Result<std::uint64_t> r) {
+    answer(r.ok(), r.ok() ? std::string() : "store: " + r.status().message());
+  });
+}
+
+// Resident set size from /proc (Linux); 0 when unknown.
+std::uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t pages_total = 0, pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return pages_resident * static_cast<std::uint64_t>(page > 0 ? page : 4096);
+}
+
+const std::time_t kStartTime = std::time(nullptr);
+
+std::string process_metrics(const HttpStats& stats) {
+  std::string out;
+  out += "# HELP herald_http_responses_total HTTP responses of the REST API by status class.\n";
+  out += "# TYPE herald_http_responses_total counter\n";
+  for (int i = 0; i < 5; ++i)
+    out += "herald_http_responses_total{class=\"" + std::to_string(i + 1) + "xx\"} " +
+           std::to_string(stats.by_class[i].load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n";
+  out += "# TYPE process_cpu_seconds_total counter\n";
+  char cpu[32];
+  std::snprintf(cpu, sizeof cpu, "%.3f", static_cast<double>(std::clock()) / CLOCKS_PER_SEC);
+  out += std::string("process_cpu_seconds_total ") + cpu + "\n";
+  out += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n";
+  out += "# TYPE process_resident_memory_bytes gauge\n";
+  out += "process_resident_memory_bytes " + std::to_string(resident_bytes()) + "\n";
+  out += "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n";
+  out += "# TYPE process_start_time_seconds gauge\n";
+  out += "process_start_time_seconds " + std::to_string(kStartTime) + "\n";
+  return out;
+}
+
+void get_metrics(Call& c) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = c.engine.metrics().render_prometheus() + process_metrics(c.stats);
+  if (c.options.extra_metrics) r.body += c.options.extra_metrics();
+  c.respond(std::move(r));
+}
+
+// GET /ws reaches the HTTP handler only without a WebSocket upgrade.
+void get_ws(Call& c) {
+  Problem p{426,
+            "upgrade_required",
+            {},
+            "/ws is the WebSocket endpoint: connect with a WebSocket client "
+            "(ws://host:port/ws?userId=…)",
+            {{"Upgrade", "websocket"}}};
+  c.respond(error_response(p));
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+
+using RouteFn = void (*)(Call&);
+struct Route {
+  const char* method;
+  const char* pattern;  // path segments; "*" matches one segment, passed in Call::params
+  RouteFn fn;
+};
+
+const Route kRoutes[] = {
+    {"POST", "notify", post_notify},
+    {"GET", "users/*/notifications", get_notifications},
+    {"POST", "users/*/notifications/read", post_read},
+    {"DELETE", "users/*/notifications/*", delete_notification},
+    {"GET", "users/*/unread-count", get_unread_count},
+    {"GET", "users/*/subscriptions", get_subscriptions},
+    {"PUT", "users/*/subscriptions/*", put_subscription},
+    {"DELETE", "users/*/subscriptions/*", delete_subscription},
+    {"GET", "users/*/presence", get_presence},
+    {"GET", "topics/*/subscribers", get_subscribers},
+    {"GET", "healthz", get_healthz},
+    {"GET", "readyz", get_readyz},
+    {"GET", "metrics", get_metrics},
+    {"GET", "ws", get_ws},
+};
+
+bool match(const char* pattern, const std::vector<std::string>& segs,
+           std::vector<std::string>& params) {
+  std::vector<std::string_view> parts = split(pattern);
+  if (parts.size() != segs.size()) return false;
+  params.clear();
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "*") {
+      params.push_back(segs[i]);
+    } else if (parts[i] != segs[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void dispatch(Call& c) {
+  auto segs = segments(c.request);
+  if (!segs)
+    return c.respond(error_response(bad_field("path", "malformed percent-encoding in the path")));
+  std::string allow;
+  for (const Route& route : kRoutes) {
+    std::vector<std::string> params;
+    if (!match(route.pattern, *segs, params)) continue;
+    if (c.request.method == route.method) {
+      c.params = std::move(params);
+      return route.fn(c);
+    }
+    if (allow.find(route.method) == std::string::npos)
+      allow += (allow.empty() ? "" : ", ") + std::string(route.method);
+  }
+  if (allow.empty())
+    return c.respond(error_response(
+        {404, "not_found", {}, "no route " + c.request.method + " " + c.request.path, {}}));
+  c.respond(error_response({405,
+                            "method_not_allowed",
+                            {},
+                            c.request.method + " is not allowed here; allowed: " + allow,
+                            {{"Allow", allow}}}));
+}
+
+// Wraps `respond` so that it runs at most once and counts the status.
+Respond guarded(Respond respond, std::shared_ptr<HttpStats> stats) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  return [respond = std::move(respond), stats = std::move(stats), done](HttpResponse r) {
+    if (done->exchange(true)) return;
+    stats->count(r.status);
+    respond(std::move(r));
+  };
+}
+
+}  // namespace
+
+ReadinessProbe store_probe(Engine& engine, std::shared_ptr<Executor> timers,
+                           std::function<bool()> running, Duration timeout) {
+  return [&engine, timers = std::move(timers), running = std::move(running),
+          timeout](std::function<void(bool, std::string)> answer) {
+    if (!running()) return answer(false, "engine is not running");
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    auto reply = [once, answer = std::move(answer)](bool ready, std::string reason) {
+      if (!once->exchange(true)) answer(ready, std::move(reason));
+    };
+    const Executor::TimerId timer = timers->schedule(
+        timeout, [reply] { reply(false, "store did not answer within the timeout"); });
+    engine.unread_count(kReadyUser, [reply, timers, timer](Result<std::uint64_t> r) {
+      timers->cancel(timer);
+      reply(r.ok(), r.ok() ? std::string() : "store: " + r.status().message());
+    });
+  };
+}
+
+RestApi::RestApi(Engine& engine, ReadinessProbe ready, RestOptions options)
+    : engine_(engine),
+      ready_(std::move(ready)),
+      options_(options),
+      stats_(std::make_shared<HttpStats>()) {}
+
+void RestApi::handle(HttpRequest request, Respond respond) {
+  Call c{engine_,
+         options_,
+         ready_,
+         *stats_,
+         std::move(request),
+         {},
+         guarded(std::move(respond), stats_)};
+  try {
+    dispatch(c);
+  } catch (const std::exception& e) {
+    c.respond(error_response({500, "internal", {}, std::string("unexpected: ") + e.what(), {}}));
+  } catch (...) {
+    c.respond(error_response({500, "internal", {}, "unexpected exception", {}}));
+  }
+}
+
+}  // namespace herald::server

@@ -1,0 +1,287 @@
+// End to end: the real herald-server binary on a free port, driven over real sockets with
+// the WebSocket/HTTP test clients of backends/websocket/tests/ws_client.hpp.
+
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "server_process.hpp"
+#include "ws_client.hpp"
+
+using herald::server::test::ServerProcess;
+using herald::websocket::test::HttpClient;
+using herald::websocket::test::json;
+using herald::websocket::test::WsClient;
+using Millis = std::chrono::milliseconds;
+
+namespace {
+
+json seed003(json user, const std::string& message, json target, const std::string& type) {
+  json j = {{"userId", user}, {"message", message}, {"type", type}};
+  if (!target.is_null()) j["target"] = target;
+  return j;
+}
+
+// POSTs `body`; returns the parsed answer and checks its status.
+json post(HttpClient& h, const std::string& target, const json& body, int status = 202) {
+  auto r = h.request("POST", target, body.dump());
+  CHECK_MESSAGE(r.status == status, target << " -> " << r.status << " " << r.body);
+  return json::parse(r.body, nullptr, false);
+}
+
+json get(HttpClient& h, const std::string& target) {
+  auto r = h.request("GET", target);
+  CHECK_MESSAGE(r.status == 200, target << " -> " << r.status << " " << r.body);
+  return json::parse(r.body, nullptr, false);
+}
+
+// Opens a session and returns it with its welcome frame read.
+std::unique_ptr<WsClient> session(std::uint16_t port, const std::string& query, json* welcome) {
+  auto c = std::make_unique<WsClient>(port, "/ws?" + query);
+  REQUIRE_MESSAGE(c->ok(), "handshake status " << c->status());
+  json w = c->next_op("welcome");
+  REQUIRE(w.is_object());
+  if (welcome) *welcome = w;
+  return c;
+}
+
+// The next `n` notification frames of `stream`, in arrival order (fewer on timeout).
+std::vector<json> notes(WsClient& c, const std::string& stream, std::size_t n,
+                        Millis timeout = Millis(5000)) {
+  std::vector<json> out;
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < n) {
+    const auto left = std::chrono::duration_cast<Millis>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    json f = c.next_op("notification", left);
+    if (f.is_null()) break;
+    if (f["stream"] == stream) out.push_back(f);
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> seqs_of(const std::vector<json>& fs) {
+  std::vector<std::uint64_t> out;
+  for (const json& f : fs) out.push_back(f["seq"].get<std::uint64_t>());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("private, room, broadcast and follower notifications reach the right sessions") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  auto alice = session(s.port(), "userId=alice", nullptr);
+  auto bob = session(s.port(), "userId=bob", nullptr);
+  bob->send_text(R"({"op":"subscribe","topic":"room:1","rid":"s1"})");
+  CHECK(bob->next_op("subscribed")["rid"] == "s1");
+
+  post(h, "/notify", seed003("bob", "private hello", "alice", "private"));
+  auto a1 = notes(*alice, "inbox:alice", 1);
+  REQUIRE(a1.size() == 1);
+  CHECK(a1[0]["data"]["message"] == "private hello");
+  CHECK(a1[0]["sender"] == "bob");
+  CHECK(a1[0]["type"] == "message");
+
+  post(h, "/notify", seed003(1, "room hello", 1, "room"));
+  auto b1 = notes(*bob, "topic:room:1", 1);
+  REQUIRE(b1.size() == 1);
+  CHECK(b1[0]["data"]["message"] == "room hello");
+
+  post(h, "/notify", seed003(1, "everyone", nullptr, "broadcast"));
+  CHECK(notes(*alice, "topic:$broadcast", 1).size() == 1);
+  CHECK(notes(*bob, "topic:$broadcast", 1).size() == 1);
+
+  CHECK(h.request("PUT", "/users/alice/subscriptions/carol").status == 200);
+  json r =
+      post(h, "/notify",
+           {{"to", {{"followersOf", "carol"}}}, {"type", "blog.posted"}, {"data", {{"n", 1}}}});
+  CHECK(r["recipients"] == 1);
+  auto a2 = notes(*alice, "inbox:alice", 1);
+  REQUIRE(a2.size() == 1);
+  CHECK(a2[0]["seq"] == 2);
+  CHECK(a2[0]["type"] == "blog.posted");
+  // Nobody got anything else.
+  CHECK(bob->next_op("notification", Millis(300)).is_null());
+  CHECK(alice->next_op("notification", Millis(100)).is_null());
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("offline backlog arrives in order, then live, with no duplicate; resume with since") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  for (int i = 1; i <= 5; ++i)
+    post(h, "/notify", {{"to", {{"users", {"dave"}}}}, {"type", "n"}, {"data", i}});
+
+  json welcome;
+  auto dave = session(s.port(), "userId=dave", &welcome);
+  CHECK(welcome["unread"] == 5);
+  CHECK(welcome["head"] == 5);
+  CHECK(welcome["cursor"] == 0);
+  std::vector<json> got = notes(*dave, "inbox:dave", 5);
+  CHECK(seqs_of(got) == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
+  CHECK(got[4]["data"] == 5);
+  post(h, "/notify", {{"to", {{"users", {"dave"}}}}, {"type", "n"}, {"data", 6}});
+  CHECK(seqs_of(notes(*dave, "inbox:dave", 1)) == std::vector<std::uint64_t>{6});
+  CHECK(dave->next_op("notification", Millis(300)).is_null());
+  dave->close();
+
+  // Resume after seq 3 in the same epoch: exactly 4, 5, 6, then live 7.
+  const std::string epoch = welcome["epoch"].get<std::string>();
+  auto again = session(s.port(), "userId=dave&since=3&epoch=" + epoch, &welcome);
+  CHECK(welcome["cursor"] == 3);
+  CHECK(seqs_of(notes(*again, "inbox:dave", 3)) == std::vector<std::uint64_t>{4, 5, 6});
+  post(h, "/notify", {{"to", {{"users", {"dave"}}}}, {"type", "n"}});
+  CHECK(seqs_of(notes(*again, "inbox:dave", 1)) == std::vector<std::uint64_t>{7});
+  CHECK(again->next_op("notification", Millis(300)).is_null());
+
+  // Another epoch: told to reload (reset), continues from the head.
+  auto stale = std::make_unique<WsClient>(s.port(), "/ws?userId=dave&since=3&epoch=1");
+  REQUIRE(stale->ok());
+  json reset = stale->next_op("reset");
+  CHECK(reset["reason"] == "epoch_changed");
+  CHECK(reset["head"] == 7);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("acks stop redelivery; unacked entries are redelivered and replayed") {
+  ServerProcess s({"--ack-timeout", "0.3"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  auto erin = session(s.port(), "userId=erin", nullptr);
+  post(h, "/notify", {{"to", {{"users", {"erin"}}}}, {"type", "a"}});
+  post(h, "/notify", {{"to", {{"users", {"erin"}}}}, {"type", "b"}});
+  auto first = notes(*erin, "inbox:erin", 2);
+  REQUIRE(first.size() == 2);
+  erin->send_text(R"({"op":"ack","seq":1})");
+  // Seq 2 is redelivered (attempt 2) after the ack timeout; seq 1 never again.
+  auto redelivered = notes(*erin, "inbox:erin", 1, Millis(3000));
+  REQUIRE(redelivered.size() == 1);
+  CHECK(redelivered[0]["seq"] == 2);
+  CHECK(redelivered[0]["attempt"] == 2);
+  erin->send_text(R"({"op":"ack","seq":2})");
+  CHECK(erin->next_op("notification", Millis(1000)).is_null());
+  erin->close();
+
+  // A new session continues after the stored ack cursor: nothing replayed.
+  json welcome;
+  auto back = session(s.port(), "userId=erin", &welcome);
+  CHECK(welcome["cursor"] == 2);
+  CHECK(back->next_op("notification", Millis(500)).is_null());
+  back->close();
+
+  // Unacked entries are replayed to the next session.
+  post(h, "/notify", {{"to", {{"users", {"erin"}}}}, {"type", "c"}});
+  auto third = session(s.port(), "userId=erin", nullptr);
+  CHECK(seqs_of(notes(*third, "inbox:erin", 1)) == std::vector<std::uint64_t>{3});
+  third->close();
+  auto fourth = session(s.port(), "userId=erin", &welcome);
+  CHECK(welcome["cursor"] == 2);
+  CHECK(seqs_of(notes(*fourth, "inbox:erin", 1)) == std::vector<std::uint64_t>{3});
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("unread counts and read state agree between WebSocket and REST") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  for (int i = 0; i < 4; ++i) post(h, "/notify", seed003("x", "m", "frank", "private"));
+  json welcome;
+  auto frank = session(s.port(), "userId=frank", &welcome);
+  CHECK(welcome["unread"] == 4);
+  CHECK(get(h, "/users/frank/unread-count")["unread"] == 4);
+
+  frank->send_text(R"({"op":"read","seqs":[1,2],"rid":"r1"})");
+  CHECK(frank->next_op("read")["updated"] == 2);
+  CHECK(get(h, "/users/frank/unread-count")["unread"] == 2);
+  json page = get(h, "/users/frank/notifications");
+  CHECK(page["items"][3]["read"] == true);
+  CHECK(page["items"][0]["read"] == false);
+
+  CHECK(post(h, "/users/frank/notifications/read", {{"ids", {3}}}, 200)["updated"] == 1);
+  frank->close();
+  auto again = session(s.port(), "userId=frank", &welcome);
+  CHECK(welcome["unread"] == 1);
+  again->send_text(R"({"op":"read_all"})");
+  CHECK(again->next_op("read")["updated"] == 1);
+  CHECK(get(h, "/users/frank/unread-count")["unread"] == 0);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("HTTP keep-alive: many requests over one connection; errors keep it open") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  std::set<std::string> ids;
+  for (int i = 0; i < 100; ++i) {
+    json r = post(h, "/notify", seed003(i % 7, "m", "gina", "private"));
+    ids.insert(r["id"].get<std::string>());
+    CHECK(h.request("GET", "/users/gina/unread-count").status == 200);
+  }
+  CHECK(ids.size() == 100);
+  CHECK(h.request("GET", "/nope").status == 404);
+  CHECK(h.request("POST", "/notify", "{oops").status == 400);
+  CHECK(h.request("GET", "/notify").headers["allow"] == "POST");
+  CHECK(get(h, "/users/gina/unread-count")["unread"] == 100);
+  CHECK(h.connects() == 1);
+
+  auto ready = h.request("GET", "/readyz");
+  CHECK(ready.status == 200);
+  auto metrics = h.request("GET", "/metrics");
+  CHECK(metrics.headers["content-type"].rfind("text/plain; version=0.0.4", 0) == 0);
+  CHECK(metrics.body.find("herald_published_total 100\n") != std::string::npos);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("SIGTERM: sessions get close 1001 and the process exits 0") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  auto a = session(s.port(), "userId=a", nullptr);
+  auto b = session(s.port(), "userId=b", nullptr);
+  HttpClient h(s.port());
+  CHECK(h.request("GET", "/healthz").status == 200);
+  s.signal(SIGTERM);
+  CHECK(a->wait_closed());
+  CHECK(a->close_code() == 1001);
+  CHECK(b->wait_closed());
+  CHECK(b->close_code() == 1001);
+  CHECK(s.wait(Millis(12'000)) == 0);
+  CHECK(s.log().find("event=stopped exit_code=0") != std::string::npos);
+  // New connections are refused once it is gone.
+  WsClient late(s.port(), "/ws?userId=c");
+  CHECK_FALSE(late.ok());
+}
+
+TEST_CASE("a second signal forces the exit, still with code 0") {
+  ServerProcess s({});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  s.signal(SIGINT);
+  s.signal(SIGINT);
+  CHECK(s.wait(Millis(12'000)) == 0);
+}
+
+TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
+  ServerProcess help({"--help"}, false);
+  CHECK(help.wait(Millis(5000)) == 0);
+  CHECK(help.log().find("HERALD_PORT") != std::string::npos);
+
+  ServerProcess redis({"--redis", "redis://localhost"}, false);
+  CHECK(redis.wait(Millis(5000)) == 2);
+  CHECK(redis.log().find("the Redis backend is not built yet") != std::string::npos);
+  ServerProcess postgres({"--postgres", "postgres://localhost/herald"}, false);
+  CHECK(postgres.wait(Millis(5000)) == 2);
+  ServerProcess bad_port({"--port", "70000"}, false);
+  CHECK(bad_port.wait(Millis(5000)) == 2);
+  ServerProcess bad_level({"--log-level", "loud"}, false);
+  CHECK(bad_level.wait(Millis(5000)) == 2);
+
+  ServerProcess first({"--instance-id", "web-1"});
+  REQUIRE(first.port() != 0);
+  CHECK(first.log().find("instance=web-1") != std::string::npos);
+  ServerProcess second({"--port", std::to_string(first.port())}, false);
+  CHECK(second.wait(Millis(5000)) == 1);
+  CHECK(second.log().find("event=start_failed") != std::string::npos);
+  CHECK(first.stop() == 0);
+}

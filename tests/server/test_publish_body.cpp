@@ -1,0 +1,95 @@
+// POST /notify body parsing, RFC 3339 times and the engine-error → HTTP mapping.
+
+#include <doctest/doctest.h>
+
+#include "publish_body.hpp"
+
+using namespace herald;
+using namespace herald::server;
+using json = nlohmann::ordered_json;
+
+TEST_CASE("parse_rfc3339: UTC, offsets, fractions; malformed text is refused") {
+  CHECK(to_unix_ms(*parse_rfc3339("1970-01-01T00:00:00Z")) == 0);
+  CHECK(to_unix_ms(*parse_rfc3339("2026-11-21T12:00:00Z")) == 1795262400000);
+  CHECK(to_unix_ms(*parse_rfc3339("2026-11-21T13:30:00+01:30")) == 1795262400000);
+  CHECK(to_unix_ms(*parse_rfc3339("2026-11-21T10:00:00-02:00")) == 1795262400000);
+  CHECK(to_unix_ms(*parse_rfc3339("2026-11-21t12:00:00.25z")) == 1795262400250);
+  CHECK(to_unix_ms(*parse_rfc3339("2024-02-29T00:00:00.123456Z")) == 1709164800123);
+  for (const char* bad :
+       {"", "2026-11-21", "2026-11-21T12:00:00", "2026-13-01T00:00:00Z", "2026-11-21T24:00:00Z",
+        "2026-11-21T12:00:00.Z", "2026-11-21T12:00:00+0100", "2026-11-21T12:00:00Zjunk",
+        "20x6-11-21T12:00:00Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_rfc3339(bad));
+  }
+}
+
+TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
+  EngineOptions limits;
+  ParsedPublish p;
+  REQUIRE_FALSE(read_publish(json::parse(R"({"userId":2,"message":"hi","target":1,
+                                            "type":"private","email":"x@y"})"),
+                             limits, p));
+  CHECK(p.request.target.kind == Target::Kind::users);
+  CHECK(p.request.target.users == std::vector<UserId>{"1"});
+  CHECK(p.request.type == "message");
+  CHECK(p.request.data == R"({"message":"hi"})");
+  CHECK(p.request.sender == "2");
+  CHECK(p.names == &kSeed003Fields);
+
+  REQUIRE_FALSE(
+      read_publish(json::parse(R"({"message":"m","target":"7","type":"room"})"), limits, p));
+  CHECK(p.request.target.kind == Target::Kind::topic);
+  CHECK(p.request.target.topic == "room:7");
+  CHECK(p.request.sender.empty());
+
+  REQUIRE_FALSE(read_publish(json::parse(R"({"message":"m","type":"broadcast"})"), limits, p));
+  CHECK(p.request.target.kind == Target::Kind::broadcast);
+
+  REQUIRE_FALSE(read_publish(json::parse(R"({"to":{"followersOf":"alice"},"type":"blog.posted",
+      "data":[1,{"a":null}],"idempotencyKey":"k","expiresAt":"2030-01-01T00:00:00Z"})"),
+                             limits, p));
+  CHECK(p.request.target.kind == Target::Kind::followers);
+  CHECK(p.request.target.topic == "alice");
+  CHECK(p.request.data == R"([1,{"a":null}])");
+  CHECK(p.request.idempotency_key == "k");
+  CHECK(to_unix_ms(*p.request.expires_at) == 1893456000000);
+  CHECK(p.names == &kNativeFields);
+
+  limits.max_recipients = 2;
+  auto too_many =
+      read_publish(json::parse(R"({"to":{"users":["a","b","c"]},"type":"t"})"), limits, p);
+  REQUIRE(too_many);
+  CHECK(too_many->field == "to");
+}
+
+TEST_CASE("engine errors map to HTTP statuses and to the client's field names") {
+  EngineOptions o;
+  o.rate_limit.per_second = 4;
+  StatusMapper map(o);
+  CHECK(map(Status(Errc::invalid_argument, "x"), "to").status == 400);
+  CHECK(map(Status(Errc::invalid_json, "x"), "data").status == 400);
+  CHECK(map(Status(Errc::payload_too_large, "x"), "data").status == 400);
+  CHECK(map(Status(Errc::not_found, "x"), "seq").field == "seq");
+  Problem limited = map(Status(Errc::rate_limited, "x"), "to");
+  CHECK(limited.status == 429);
+  CHECK(limited.field.empty());
+  REQUIRE(limited.headers.size() == 1);
+  CHECK(limited.headers[0] == std::make_pair(std::string("Retry-After"), std::string("1")));
+  CHECK(map(Status(Errc::unavailable, "x"), "").status == 503);
+  CHECK(map(Status(Errc::shutting_down, "x"), "").status == 503);
+  CHECK(map(Status(Errc::internal, "x"), "").status == 500);
+  CHECK(map(Status(Errc::cannot_resume, "x"), "").code == "cannot_resume");
+
+  CHECK(publish_field(Status(Errc::invalid_argument, "type must be 1..128 characters"),
+                      kSeed003Fields) == "type");
+  CHECK(publish_field(Status(Errc::invalid_argument, "invalid sender id"), kSeed003Fields) ==
+        "userId");
+  CHECK(publish_field(Status(Errc::invalid_argument, "expires_at is not in the future"),
+                      kNativeFields) == "expiresAt");
+  CHECK(publish_field(Status(Errc::invalid_argument, "target has no users"), kSeed003Fields) ==
+        "target");
+  CHECK(publish_field(Status(Errc::payload_too_large, "data is 9 bytes"), kSeed003Fields) ==
+        "message");
+  CHECK(publish_field(Status(Errc::unavailable, "store down"), kNativeFields).empty());
+}

@@ -3,7 +3,8 @@
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
 
-packages=(g++ cmake make libasio-dev nlohmann-json3-dev doctest-dev)
+packages=(g++ cmake make libasio-dev nlohmann-json3-dev doctest-dev
+          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev)
 
 missing=()
 for p in "${packages[@]}"; do

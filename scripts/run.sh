@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds herald and runs its main program on the embedded default
-# (in-memory backends, no external servers). Until herald-server exists this is the
-# embedding example, which publishes a notification and receives it in process.
+# Installs what is missing, builds herald-server and runs it on the embedded default:
+# in-memory backends, development authentication, http://127.0.0.1:8080 (WebSocket at /ws).
+# Extra arguments go to herald-server (see herald-server --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_BUILD_TESTS=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target herald_embed
-exec ./build/examples/herald_embed
+cmake --build build -j"$(nproc)" --target herald_server
+exec ./build/examples/server/herald-server "$@"

@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 
@@ -347,7 +349,16 @@ int serve(const Config& config) {
 
 }  // namespace
 
+// Every connection is a descriptor: take the whole hard limit, not the usual soft 1024.
+static void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 int main(int argc, char** argv) {
+  raise_descriptor_limit();
   Config config;
   CLI::App app{"herald-server " HERALD_VERSION
                ": real-time notifications over WebSocket with a REST API, on one port.\n"

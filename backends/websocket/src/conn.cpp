@@ -36,8 +36,8 @@ std::string remote_of(const Socket& socket) {
 /// needs, so large cookies and the like are not kept twice per session.
 std::string websocket_head(const HttpRequest& r) {
   std::string head = "GET " + r.target + " HTTP/1.1\r\n";
-  for (const char* name : {"host", "upgrade", "connection", "sec-websocket-key",
-                           "sec-websocket-version"}) {
+  for (const char* name :
+       {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}) {
     auto it = r.headers.find(name);
     if (it != r.headers.end()) head += std::string(name) + ": " + it->second + "\r\n";
   }
@@ -65,32 +65,31 @@ void Conn::start(bool reject) {
   handshake_.remote = remote_of(socket_);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   if (core_->options.socket_send_buffer != 0) {
-    socket_.set_option(asio::socket_base::send_buffer_size(
-                           static_cast<int>(core_->options.socket_send_buffer)),
-                       ec);
+    socket_.set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(core_->options.socket_send_buffer)),
+        ec);
   }
   socket_.non_blocking(true, ec);  // reads are tried after async_wait says "readable"
   core_->add(this, shared_from_this());
   last_rx_ = last_tx_ = Clock::now();
   if (reject) {
-    enqueue(serialize(error_response(503, "unavailable", "too many connections; retry later"),
-                      true, false, false));
+    enqueue(serialize(error_response(503, "unavailable", "too many connections; retry later"), true,
+                      false, false));
     finish_after_flush_ = true;
     flush();
     return;
   }
-  http_ = std::make_unique<HttpState>(core_->options.max_header_bytes,
-                                      core_->options.max_body_bytes);
+  http_ =
+      std::make_unique<HttpState>(core_->options.max_header_bytes, core_->options.max_body_bytes);
   http_->sink = [this](ParsedRequest&& parsed) { return on_request(std::move(parsed)); };
   schedule(last_rx_ + core_->options.http_idle_timeout);
   wait_read();
 }
 
 void Conn::abort_async(CloseCode code, std::string reason) {
-  asio::post(strand_,
-             [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-               self->abort(code, std::move(reason));
-             });
+  asio::post(strand_, [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+    self->abort(code, std::move(reason));
+  });
 }
 
 // ---- herald::Connection -------------------------------------------------------------
@@ -100,17 +99,14 @@ void Conn::send(Frame frame) {
   // Framed on the sender's thread: a fan-out sends one body to every session in a row, so
   // the cache hands the same prepared message to all of them.
   WsMessagePtr message = core_->frames.message_for(frame);
-  asio::post(strand_,
-             [self = shared_from_this(), message = std::move(message), size = frame.size()] {
-               self->send_message(message, size);
-             });
+  asio::post(strand_, [self = shared_from_this(), message = std::move(message),
+                       size = frame.size()] { self->send_message(message, size); });
 }
 
 void Conn::close(CloseCode code, std::string reason) {
-  asio::post(strand_,
-             [self = shared_from_this(), code, reason = std::move(reason)] {
-               if (self->mode_ == Mode::websocket) self->begin_close(code, reason);
-             });
+  asio::post(strand_, [self = shared_from_this(), code, reason = std::move(reason)] {
+    if (self->mode_ == Mode::websocket) self->begin_close(code, reason);
+  });
 }
 
 // ---- reading ------------------------------------------------------------------------
@@ -187,6 +183,10 @@ void Conn::feed_http(const char* data, std::size_t size) {
     http_->pending.assign(rest, left);
     read_paused_ = true;
   }
+  // The client waits for an interim answer before sending the body. Only when nothing
+  // before it is unanswered (else it sends the body after its own timeout).
+  if (http_->parser.take_continue() && http_->slots.empty() && !http_->stopped)
+    enqueue("HTTP/1.1 100 Continue\r\n\r\n");
   flush_responses();  // may start the WebSocket session: http_ is gone then
 }
 
@@ -226,12 +226,12 @@ void Conn::dispatch(HttpRequest request, std::uint64_t id) {
   auto respond = [weak, id](HttpResponse response) {
     auto self = weak.lock();
     if (!self) return;  // the connection is gone: drop the answer
-    asio::post(self->strand_,
-               [self, id, response = std::move(response)]() mutable {
-                 self->on_response(id, std::move(response));
-               });
+    asio::post(self->strand_, [self, id, response = std::move(response)]() mutable {
+      self->on_response(id, std::move(response));
+    });
   };
-  if (!core_->http) return respond(error_response(404, "not_found", "no route for " + request.path));
+  if (!core_->http)
+    return respond(error_response(404, "not_found", "no route for " + request.path));
   try {
     core_->http(std::move(request), respond);
   } catch (...) {
@@ -255,13 +255,13 @@ void Conn::on_response(std::uint64_t id, HttpResponse response) {
 void Conn::answer_error(int status) {
   const auto& o = core_->options;
   HttpResponse r =
-      status == 413 ? error_response(413, "payload_too_large",
-                                     "request body over " + std::to_string(o.max_body_bytes) +
-                                         " bytes")
-      : status == 431 ? error_response(431, "invalid_argument",
-                                       "request header over " +
-                                           std::to_string(o.max_header_bytes) + " bytes")
-                      : error_response(400, "invalid_argument", "malformed HTTP request");
+      status == 413
+          ? error_response(413, "payload_too_large",
+                           "request body over " + std::to_string(o.max_body_bytes) + " bytes")
+      : status == 431
+          ? error_response(431, "invalid_argument",
+                           "request header over " + std::to_string(o.max_header_bytes) + " bytes")
+          : error_response(400, "invalid_argument", "malformed HTTP request");
   core_->counters.http_errors.fetch_add(1);
   http_->slots.push_back(Slot{true, true, false, false, serialize(r, true, false, false)});
   http_->stopped = true;
@@ -350,6 +350,7 @@ void Conn::install_ws_handlers() {
 
 void Conn::on_ws_open() {
   opened_ = true;
+  release_handshake(ws_, core_->placeholder_uri);
   core_->counters.websocket_sessions.fetch_add(1);
   last_rx_ = last_ping_ = Clock::now();
   schedule(next_keepalive());
@@ -369,8 +370,7 @@ void Conn::on_ws_message(const WsMessagePtr& message) {
 
 // websocketpp finished the session: close handshake done (either side), or failed.
 void Conn::on_ws_close() {
-  report_closed(static_cast<CloseCode>(ws_->get_local_close_code()),
-                ws_->get_local_close_reason());
+  report_closed(static_cast<CloseCode>(ws_->get_local_close_code()), ws_->get_local_close_reason());
 }
 
 // websocketpp is done with the byte stream: write what it queued, then close.
@@ -412,8 +412,7 @@ void Conn::send_message(const WsMessagePtr& message, std::size_t report) {
   if (out_bytes_ + wire > core_->options.max_buffered_bytes) {
     core_->counters.overflow_closes.fetch_add(1);
     return begin_close(CloseCode::slow_consumer,
-                       "outbound buffer over " +
-                           std::to_string(core_->options.max_buffered_bytes) +
+                       "outbound buffer over " + std::to_string(core_->options.max_buffered_bytes) +
                            " bytes; reconnect and resume");
   }
   sending_ = message;
@@ -499,10 +498,9 @@ void Conn::flush() {
       buffers.emplace_back(asio::buffer(c.message->get_payload()));
   }
   writing_ = true;
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](const std::error_code& ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+  asio::async_write(
+      socket_, buffers,
+      [self = shared_from_this()](const std::error_code& ec, std::size_t) { self->on_write(ec); });
 }
 
 void Conn::on_write(const std::error_code& ec) {
@@ -516,8 +514,8 @@ void Conn::on_write(const std::error_code& ec) {
   }
   inflight_.clear();
   if (out_.empty()) {  // idle connections keep no buffers
-    if (inflight_.capacity() > 8) std::vector<Chunk>().swap(inflight_);
-    if (out_.capacity() > 8) std::vector<Chunk>().swap(out_);
+    std::vector<Chunk>().swap(inflight_);
+    std::vector<Chunk>().swap(out_);
   }
   last_tx_ = Clock::now();
   report_written(report);
@@ -541,12 +539,15 @@ void Conn::on_timer() {
   wake_ = TimePoint::max();
   const TimePoint now = Clock::now();
   switch (mode_) {
-    case Mode::http: return on_http_timer(now);
-    case Mode::websocket: return on_ws_timer(now);
+    case Mode::http:
+      return on_http_timer(now);
+    case Mode::websocket:
+      return on_ws_timer(now);
     case Mode::draining:
       if (now >= deadline_) return close_socket();
       return schedule(deadline_);
-    case Mode::closed: return;
+    case Mode::closed:
+      return;
   }
 }
 

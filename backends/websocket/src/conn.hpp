@@ -58,15 +58,17 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
     std::string bytes;
     WsMessagePtr message;
     std::size_t report = 0;  // frame bytes for on_written once this chunk is written
-    std::size_t size() const { return bytes.size() + (message ? message->get_payload().size() : 0); }
+    std::size_t size() const {
+      return bytes.size() + (message ? message->get_payload().size() : 0);
+    }
   };
 
   struct Slot {  // one pipelined request, answered in order
     bool ready = false;
-    bool close = false;    // close the connection after this answer
-    bool http10 = false;   // say "Connection: keep-alive" explicitly
-    bool head = false;     // HEAD: no body
-    std::string bytes;     // the serialized answer, once ready
+    bool close = false;   // close the connection after this answer
+    bool http10 = false;  // say "Connection: keep-alive" explicitly
+    bool head = false;    // HEAD: no body
+    std::string bytes;    // the serialized answer, once ready
   };
 
   struct HttpState {
@@ -129,16 +131,16 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   Socket socket_;
   Timer timer_;
   Mode mode_ = Mode::http;
-  bool counted_;                  // included in Core::open
-  bool reading_ = false;          // an async_wait for input is pending
-  bool read_paused_ = false;      // HTTP: too many answers pending, or an upgrade waits
-  bool peer_eof_ = false;         // HTTP: the client finished sending
-  bool writing_ = false;          // an async_write is pending
+  bool counted_;                     // included in Core::open
+  bool reading_ = false;             // an async_wait for input is pending
+  bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
+  bool peer_eof_ = false;            // HTTP: the client finished sending
+  bool writing_ = false;             // an async_write is pending
   bool finish_after_flush_ = false;  // close once the output is written
-  bool opened_ = false;           // on_open was reported
-  bool closed_reported_ = false;  // on_closed was reported
-  bool closing_ = false;          // we sent a close frame and wait for the answer
-  std::atomic<bool> gone_{false}; // no more frames wanted; read by send() on any thread
+  bool opened_ = false;              // on_open was reported
+  bool closed_reported_ = false;     // on_closed was reported
+  bool closing_ = false;             // we sent a close frame and wait for the answer
+  std::atomic<bool> gone_{false};    // no more frames wanted; read by send() on any thread
   CloseCode close_code_ = CloseCode::normal;
   std::string close_reason_;
 
@@ -146,12 +148,12 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   WsConnectionPtr ws_;               // WebSocket mode only
   Handshake handshake_;              // `remote` is set for HTTP connections too
 
-  std::vector<Chunk> out_;           // waiting: out_[out_head_..]; never being written
+  std::vector<Chunk> out_;  // waiting: out_[out_head_..]; never being written
   std::size_t out_head_ = 0;
-  std::vector<Chunk> inflight_;      // being written: stable until the write completes
-  std::size_t out_bytes_ = 0;        // bytes waiting or being written
-  WsMessagePtr sending_;             // the message websocketpp is writing right now
-  std::size_t sending_report_ = 0;   // its frame bytes, until its last chunk takes them
+  std::vector<Chunk> inflight_;     // being written: stable until the write completes
+  std::size_t out_bytes_ = 0;       // bytes waiting or being written
+  WsMessagePtr sending_;            // the message websocketpp is writing right now
+  std::size_t sending_report_ = 0;  // its frame bytes, until its last chunk takes them
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
   TimePoint last_rx_;                  // last bytes received

@@ -49,6 +49,8 @@ class Core : public std::enable_shared_from_this<Core> {
   /// A new websocketpp connection with the server's settings. Thread-safe: the endpoint is
   /// only read after construction.
   WsConnectionPtr make_ws_connection();
+  /// Stands in for each open session's URI (see release_handshake).
+  const websocketpp::uri_ptr placeholder_uri;
 
   /// Connection bookkeeping, called by Conn (any thread).
   void add(Conn* conn, const std::shared_ptr<Conn>& shared);
@@ -69,7 +71,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
-  Acceptor acceptor_;   // used on its own strand
+  const Strand accept_strand_;  // serializes the acceptor; immutable, usable from any thread
+  Acceptor acceptor_;
   Timer accept_timer_;  // retry after EMFILE and the like
   bool accepting_ = false;
 

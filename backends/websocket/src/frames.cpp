@@ -25,7 +25,9 @@ WsMessagePtr FrameCache::message_for(const Frame& frame) {
   return this->frame(frame.head, frame.body.get());
 }
 
-WsMessagePtr FrameCache::message_for(const std::string& text) { return frame(text, nullptr); }
+WsMessagePtr FrameCache::message_for(const std::string& text) {
+  return frame(text, nullptr);
+}
 
 WsMessagePtr FrameCache::frame(const std::string& head, const std::string* body) {
   framed_.fetch_add(1, std::memory_order_relaxed);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,9 @@ namespace {
 constexpr std::size_t kRequestLineOverhead = 16;
 constexpr std::size_t kHeaderOverhead = 4;
 
-RequestParser& self(http_parser* p) { return *static_cast<RequestParser*>(p->data); }
+RequestParser& self(http_parser* p) {
+  return *static_cast<RequestParser*>(p->data);
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -86,7 +89,7 @@ FeedResult RequestParser::feed(const char* data, std::size_t size, const Sink& s
   if (err == HPE_PAUSED) {
     result.paused = true;
   } else if (err != HPE_OK) {
-    result.error_status = error_status_ != 0 ? error_status_
+    result.error_status = error_status_ != 0           ? error_status_
                           : err == HPE_HEADER_OVERFLOW ? 431
                                                        : 400;
   } else if (parser_.upgrade) {
@@ -153,7 +156,14 @@ int RequestParser::on_headers_complete(http_parser* p) {
     r.error_status_ = 413;
     return -1;  // any value but 0, 1, 2 stops the parser with an error
   }
+  auto expect = r.current_.request.headers.find("expect");
+  r.expect_continue_ = expect != r.current_.request.headers.end() && p->http_minor >= 1 &&
+                       lower(expect->second) == "100-continue";
   return 0;
+}
+
+bool RequestParser::take_continue() {
+  return std::exchange(expect_continue_, false);
 }
 
 int RequestParser::on_body(http_parser* p, const char* at, std::size_t n) {
@@ -169,6 +179,7 @@ int RequestParser::on_body(http_parser* p, const char* at, std::size_t n) {
 
 int RequestParser::on_message_complete(http_parser* p) {
   RequestParser& r = self(p);
+  r.expect_continue_ = false;  // the body is here: no interim answer needed
   ParsedRequest& req = r.current_;
   req.request.method = http_method_str(static_cast<http_method>(p->method));
   split_target(req.request.target, req.request.path, req.request.query);
@@ -176,8 +187,7 @@ int RequestParser::on_message_complete(http_parser* p) {
   req.http10 = p->http_major == 1 && p->http_minor == 0;
   req.upgrade = p->upgrade != 0;
   auto upgrade = req.request.headers.find("upgrade");
-  req.websocket = req.upgrade && p->method == HTTP_GET &&
-                  upgrade != req.request.headers.end() &&
+  req.websocket = req.upgrade && p->method == HTTP_GET && upgrade != req.request.headers.end() &&
                   contains_token(upgrade->second, "websocket");
   if (!(*r.sink_)(std::move(req))) http_parser_pause(p, 1);
   return 0;
@@ -228,7 +238,9 @@ std::string serialize(const HttpResponse& response, bool close, bool http10_keep
 HttpResponse error_response(int status, const char* code, const std::string& message) {
   HttpResponse r;
   r.status = status;
-  r.body = nlohmann::json{{"code", code}, {"message", message}}.dump();
+  // The message may quote client input (a path): invalid UTF-8 is replaced, never thrown.
+  r.body = nlohmann::json{{"code", code}, {"message", message}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

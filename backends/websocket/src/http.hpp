@@ -16,11 +16,11 @@ namespace herald::websocket::detail {
 
 /// A complete request as the parser hands it over.
 struct ParsedRequest {
-  HttpRequest request;    // `remote` is left to the caller
-  bool keep_alive = true; // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only if asked
-  bool http10 = false;    // answer with an explicit "Connection: keep-alive"
-  bool upgrade = false;   // the connection switches protocol after this request
-  bool websocket = false; // ... to WebSocket (GET with "Upgrade: websocket")
+  HttpRequest request;     // `remote` is left to the caller
+  bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only if asked
+  bool http10 = false;     // answer with an explicit "Connection: keep-alive"
+  bool upgrade = false;    // the connection switches protocol after this request
+  bool websocket = false;  // ... to WebSocket (GET with "Upgrade: websocket")
 };
 
 /// What one feed() call did.
@@ -45,6 +45,9 @@ class RequestParser {
   RequestParser& operator=(const RequestParser&) = delete;
 
   FeedResult feed(const char* data, std::size_t size, const Sink& sink);
+  /// True once per request whose headers asked for "Expect: 100-continue" and whose body
+  /// has not arrived yet: the caller may answer "100 Continue".
+  bool take_continue();
 
  private:
   static int on_message_begin(http_parser* p);
@@ -68,6 +71,7 @@ class RequestParser {
   bool in_value_ = false;
   std::size_t head_bytes_ = 0;
   int error_status_ = 0;
+  bool expect_continue_ = false;
   const Sink* sink_ = nullptr;
 };
 

@@ -17,20 +17,24 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 }
 
 Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
-    : io(io_context),
+    : placeholder_uri(std::make_shared<websocketpp::uri>("ws://herald/")),
+      io(io_context),
       options(std::move(o)),
       http(std::move(h)),
-      acceptor_(asio::make_strand(io_context)),
-      accept_timer_(acceptor_.get_executor()) {
+      accept_strand_(asio::make_strand(io_context)),
+      acceptor_(accept_strand_),
+      accept_timer_(accept_strand_) {
   endpoint_.set_max_message_size(options.max_frame_bytes);
-  endpoint_.set_user_agent("herald");
+  endpoint_.set_user_agent("");  // no Server header: one header less kept per session
 }
 
-WsConnectionPtr Core::make_ws_connection() { return endpoint_.get_connection(); }
+WsConnectionPtr Core::make_ws_connection() {
+  return endpoint_.get_connection();
+}
 
 void Core::start(ConnectionHandler& handler, Done done) {
   handler_.store(&handler, std::memory_order_release);
-  asio::post(acceptor_.get_executor(),
+  asio::post(accept_strand_,
              [self = shared_from_this(), done = std::move(done)] { self->listen(done); });
 }
 
@@ -71,10 +75,10 @@ void Core::listen(Done done) {
 void Core::accept_next() {
   if (!accepting_) return;
   // Each accepted socket gets a strand of its own: its connection's work is serialized.
-  acceptor_.async_accept(asio::make_strand(io), [self = shared_from_this()](
-                                                    const std::error_code& ec, Socket socket) {
-    self->accepted(ec, std::move(socket));
-  });
+  acceptor_.async_accept(asio::make_strand(io),
+                         [self = shared_from_this()](const std::error_code& ec, Socket socket) {
+                           self->accepted(ec, std::move(socket));
+                         });
 }
 
 void Core::accepted(const std::error_code& ec, Socket socket) {
@@ -100,7 +104,7 @@ void Core::accepted(const std::error_code& ec, Socket socket) {
 }
 
 void Core::stop_accepting(Done done) {
-  asio::post(acceptor_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+  asio::post(accept_strand_, [self = shared_from_this(), done = std::move(done)] {
     self->accepting_ = false;
     std::error_code ignored;
     self->acceptor_.close(ignored);

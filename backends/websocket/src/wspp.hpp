@@ -52,8 +52,9 @@ struct WsConfig : websocketpp::config::core {
   static const bool enable_multithreading = false;
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
-  /// Bytes handed to the frame parser per step. Part of every connection object.
-  static const std::size_t connection_read_buffer_size = 1024;
+  /// Bytes handed to the frame parser per step. An array inside every connection object:
+  /// small, because idle sessions dominate memory (a 64 KiB message takes 256 steps).
+  static const std::size_t connection_read_buffer_size = 256;
 };
 
 using WsEndpoint = websocketpp::server<WsConfig>;
@@ -66,5 +67,18 @@ using WsHandle = websocketpp::connection_hdl;
 using WsErrorCode = websocketpp::lib::error_code;
 namespace ws_close = websocketpp::close::status;
 namespace ws_opcode = websocketpp::frame::opcode;
+
+/// Frees what websocketpp keeps of the handshake once the session is open: the parsed
+/// request and response (header maps) and the URI. websocketpp reads them after the
+/// handshake only for user queries (get_request_header, get_uri, …), which the backend
+/// does not make, and for logging, which is compiled out; our Handshake keeps the request.
+/// `placeholder` replaces the URI (shared by every connection).
+inline void release_handshake(const WsConnectionPtr& con, const websocketpp::uri_ptr& placeholder) {
+  // The objects are members of the connection, not const: websocketpp only exposes them
+  // through const accessors.
+  const_cast<WsConfig::request_type&>(con->get_request()) = WsConfig::request_type();
+  const_cast<WsConfig::response_type&>(con->get_response()) = WsConfig::response_type();
+  con->set_uri(placeholder);
+}
 
 }  // namespace herald::websocket::detail

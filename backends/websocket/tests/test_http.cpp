@@ -18,9 +18,13 @@ namespace {
 HttpHandler echo_handler() {
   return [](HttpRequest r, std::function<void(HttpResponse)> respond) {
     HttpResponse out;
-    out.body = json{{"method", r.method}, {"path", r.path}, {"body", r.body},
-                    {"q", r.query}, {"remote", r.remote}}
-                   .dump();
+    out.body = json{
+        {"method", r.method},
+        {"path", r.path},
+        {"body", r.body},
+        {"q", r.query},
+        {"remote",
+         r.remote}}.dump();
     respond(std::move(out));
   };
 }
@@ -82,9 +86,10 @@ TEST_CASE("pipelined requests are answered in request order whatever order the h
   Deferred deferred;
   WsWorld w(test_server_options(), test_engine_options(), deferred.handler());
   HttpClient h(w.port());
-  REQUIRE(h.send_raw("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
-                     "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+  REQUIRE(
+      h.send_raw("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
   REQUIRE(eventually([&] { return deferred.size() == 3; }));
   deferred.answer(2);
   deferred.answer(1);
@@ -96,6 +101,20 @@ TEST_CASE("pipelined requests are answered in request order whatever order the h
     CHECK(r->body == path);
   }
   CHECK(h.connects() == 1);
+
+  // More than the read-ahead limit (16) in one write: parsing pauses and resumes.
+  WsWorld e(test_server_options(), test_engine_options(), echo_handler());
+  HttpClient many(e.port());
+  std::string burst;
+  for (int i = 0; i < 50; ++i)
+    burst += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(many.send_raw(burst));
+  for (int i = 0; i < 50; ++i) {
+    auto r = many.read_reply();
+    REQUIRE(r);
+    CHECK(json::parse(r->body)["path"] == "/p" + std::to_string(i));
+  }
+  CHECK(many.connects() == 1);
 }
 
 TEST_CASE("an answer for a connection that is gone is dropped") {
@@ -105,7 +124,7 @@ TEST_CASE("an answer for a connection that is gone is dropped") {
     HttpClient h(w.port());
     REQUIRE(h.send_raw("GET /late HTTP/1.1\r\nHost: x\r\n\r\n"));
     REQUIRE(eventually([&] { return deferred.size() == 1; }));
-  }  // the client closes
+  }                    // the client closes
   deferred.answer(0);  // must not crash; the connection then goes away
   CHECK(eventually([&] { return w.server->connections() == 0; }));
 }
@@ -121,8 +140,10 @@ TEST_CASE("a body over max_body_bytes gets 413 and the connection closes") {
 
   // Chunked: the size is only known while reading.
   HttpClient c(w.port());
-  REQUIRE(c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "800\r\n" + std::string(0x800, 'c') + "\r\n0\r\n\r\n"));
+  REQUIRE(
+      c.send_raw("POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "800\r\n" +
+                 std::string(0x800, 'c') + "\r\n0\r\n\r\n"));
   auto rc = c.read_reply();
   REQUIRE(rc);
   CHECK(rc->status == 413);
@@ -230,4 +251,29 @@ TEST_CASE("beyond max_connections new sockets get 503 and are closed (upgrades t
   REQUIRE(eventually([&] { return w.server->connections() == 1; }));
   auto b = connect_user(w, "b");  // room again
   CHECK(b->ok());
+}
+
+TEST_CASE("Expect 100-continue gets an interim answer before the body is sent") {
+  WsWorld w(test_server_options(), test_engine_options(), echo_handler());
+  HttpClient h(w.port());
+  REQUIRE(
+      h.send_raw("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                 "Expect: 100-continue\r\n\r\n"));
+  auto interim = h.read_reply();
+  REQUIRE(interim);
+  CHECK(interim->status == 100);
+  REQUIRE(h.send_raw("hello"));
+  auto r = h.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["body"] == "hello");
+}
+
+TEST_CASE("client input that is not UTF-8 does not break the server's own answers") {
+  WsWorld w(test_server_options(), test_engine_options(), echo_handler());
+  WsClient c(w.port(), "/%FF%FE");
+  CHECK(c.status() == 404);
+  CHECK(json::parse(c.response_body())["code"] == "not_found");
+  HttpClient h(w.port());
+  CHECK(h.request("GET", "/ok").status == 200);
 }

@@ -54,8 +54,9 @@ TEST_CASE("an upgrade on another path gets 404 and a failed handshake opens no s
 
   // No Sec-WebSocket-Key: websocketpp refuses the handshake.
   HttpClient h(w.port());
-  h.send_raw("GET /ws?userId=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  h.send_raw(
+      "GET /ws?userId=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
   auto reply = h.read_reply();
   REQUIRE(reply);
   CHECK(reply->status == 400);
@@ -107,7 +108,8 @@ TEST_CASE("a client that vanishes is removed also in the middle of a send") {
   CHECK(eventually([&] { return w.sessions() == 1; }));
 
   // A burst towards `busy`, which resets its connection while frames are on the way.
-  for (int i = 0; i < 20; ++i) REQUIRE(w.notify({"busy"}, R"({"pad":")" + std::string(8000, 'p') + "\"}").ok());
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(w.notify({"busy"}, R"({"pad":")" + std::string(8000, 'p') + "\"}").ok());
   busy->drop(true);
   for (int i = 0; i < 20; ++i) REQUIRE(w.notify({"busy"}, R"({"n":1})").ok());
   CHECK(eventually([&] { return w.sessions() == 0; }));
@@ -172,7 +174,7 @@ TEST_CASE("pings keep a quiet but live client open past idle_timeout") {
   o.ping_interval = 100ms;
   o.idle_timeout = 400ms;
   WsWorld w(o);
-  auto c = connect_user(w, "quiet");  // answers pings, sends nothing else
+  auto c = connect_user(w, "quiet");   // answers pings, sends nothing else
   CHECK_FALSE(c->next_frame(1200ms));  // time passes while it reads (and pongs)
   CHECK_FALSE(c->closed());
   CHECK(c->pings() >= 3);
@@ -241,8 +243,7 @@ TEST_CASE("a port in use is reported by start as unavailable") {
   WsWorld second(o);
   CHECK(second.start_status.code() == Errc::unavailable);
   CHECK(second.start_status.message() ==
-        "cannot listen on 127.0.0.1:" + std::to_string(first.port()) +
-            ": Address already in use");
+        "cannot listen on 127.0.0.1:" + std::to_string(first.port()) + ": Address already in use");
 }
 
 TEST_CASE("options are checked by create") {

@@ -147,17 +147,16 @@ struct WsFrame {
 class WsClient {
  public:
   struct Options {
-    int receive_buffer = 0;    // SO_RCVBUF, 0: default
-    bool auto_pong = true;     // answer pings while reading
+    int receive_buffer = 0;                                    // SO_RCVBUF, 0: default
+    bool auto_pong = true;                                     // answer pings while reading
     std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
-    Millis timeout = kWait;    // for the connection and the handshake
+    Millis timeout = kWait;  // for the connection and the handshake
   };
 
   WsClient(std::uint16_t port, std::string target) : WsClient(port, std::move(target), Options{}) {}
   WsClient(std::uint16_t port, std::string target, Options options) : options_(std::move(options)) {
     if (!socket_.connect(port, options_.receive_buffer, options_.timeout)) return;
-    std::string request = "GET " + target +
-                          " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+    std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                           "Sec-WebSocket-Version: 13\r\n";
@@ -362,8 +361,10 @@ class WsClient {
         on_close_frame(f.payload);
         return false;
       } else if (f.opcode == kText || f.opcode == kBinary || f.opcode == 0) {
-        if (f.opcode != 0) partial_ = std::move(f);
-        else partial_.payload += f.payload;
+        if (f.opcode != 0)
+          partial_ = std::move(f);
+        else
+          partial_.payload += f.payload;
         if (fin) {
           out = std::move(partial_);
           partial_ = WsFrame{};
@@ -378,7 +379,8 @@ class WsClient {
                                             static_cast<unsigned char>(payload[1])
                                       : 1005;
     close_reason_ = payload.size() > 2 ? payload.substr(2) : "";
-    if (!close_sent_) send_close(static_cast<std::uint16_t>(close_code_ == 1005 ? 1000 : close_code_), "");
+    if (!close_sent_)
+      send_close(static_cast<std::uint16_t>(close_code_ == 1005 ? 1000 : close_code_), "");
   }
 
   Options options_;
@@ -399,7 +401,7 @@ class WsClient {
 class HttpClient {
  public:
   struct Reply {
-    int status = 0;  // 0: no reply (timeout or connection closed)
+    int status = 0;                              // 0: no reply (timeout or connection closed)
     std::map<std::string, std::string> headers;  // names in lower case
     std::string body;
   };
@@ -408,9 +410,8 @@ class HttpClient {
   explicit HttpClient(std::uint16_t port) : port_(port) {}
 
   /// Sends a request and reads its reply, on the kept-alive connection if there is one.
-  Reply request(const std::string& method, const std::string& target,
-                const std::string& body = "", const Headers& headers = {},
-                Millis timeout = kWait) {
+  Reply request(const std::string& method, const std::string& target, const std::string& body = "",
+                const Headers& headers = {}, Millis timeout = kWait) {
     std::string text = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     for (const auto& [name, value] : headers) text += name + ": " + value + "\r\n";
     if (!body.empty() || method == "POST" || method == "PUT")
@@ -494,8 +495,8 @@ class HttpClient {
     std::size_t at = head.find("\r\n");
     while (at != std::string::npos) {
       const std::size_t next = head.find("\r\n", at + 2);
-      const std::string line = head.substr(at + 2, next == std::string::npos ? std::string::npos
-                                                                             : next - at - 2);
+      const std::string line =
+          head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
       const std::size_t colon = line.find(':');
       if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);

@@ -62,8 +62,7 @@ inline EngineOptions test_engine_options() {
 class WsWorld {
  public:
   explicit WsWorld(ServerOptions server_options = test_server_options(),
-                   EngineOptions engine_options = test_engine_options(),
-                   HttpHandler http = nullptr)
+                   EngineOptions engine_options = test_engine_options(), HttpHandler http = nullptr)
       : guard_(asio::make_work_guard(io)),
         store(MemoryStore::create()),
         registry(MemoryRegistry::create()),
@@ -88,7 +87,8 @@ class WsWorld {
   void stop() {
     if (stopped_) return;
     stopped_ = true;
-    if (start_status.ok()) await<bool>([&](auto done) { engine->shutdown([done] { done(true); }); });
+    if (start_status.ok())
+      await<bool>([&](auto done) { engine->shutdown([done] { done(true); }); });
     server->close_all();
     eventually([&] { return server->connections() == 0; });
     guard_.reset();
@@ -99,8 +99,8 @@ class WsWorld {
   std::uint16_t port() const { return server->port(); }
 
   Result<PublishResult> publish(PublishRequest r) {
-    auto out = await<Result<PublishResult>>(
-        [&](auto done) { engine->publish(std::move(r), done); });
+    auto out =
+        await<Result<PublishResult>>([&](auto done) { engine->publish(std::move(r), done); });
     return out ? *out : Result<PublishResult>(Status(Errc::internal, "publish timed out"));
   }
 

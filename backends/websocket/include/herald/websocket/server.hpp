@@ -29,7 +29,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded query parameters (first one wins)
   std::map<std::string, std::string> headers;  // names in lower case; repeats joined by ", "
   std::string body;
-  std::string remote;                          // peer address, "ip:port"
+  std::string remote;  // peer address, "ip:port"
 };
 
 struct HttpResponse {
@@ -50,14 +50,16 @@ using HttpHandler =
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
-  std::uint16_t port = 8080;               // 0: an ephemeral port (see Server::port())
-  std::string websocket_path = "/ws";      // upgrades on other paths get 404
-  std::size_t max_connections = 100'000;   // beyond: HTTP 503 (also to upgrades), then closed
-  std::size_t max_frame_bytes = 64 * 1024; // larger client messages close the session (1009)
-  std::size_t max_header_bytes = 16 * 1024; // request line + headers; beyond: 431, closed
-  std::size_t max_body_bytes = 1 << 20;    // larger HTTP bodies get 413, closed
-  std::chrono::milliseconds ping_interval{25'000};  // server pings idle WebSocket sessions; 0: never
-  std::chrono::milliseconds idle_timeout{60'000};   // nothing received for this long: close 4009; 0: never
+  std::uint16_t port = 8080;                 // 0: an ephemeral port (see Server::port())
+  std::string websocket_path = "/ws";        // upgrades on other paths get 404
+  std::size_t max_connections = 100'000;     // beyond: HTTP 503 (also to upgrades), then closed
+  std::size_t max_frame_bytes = 64 * 1024;   // larger client messages close the session (1009)
+  std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431, closed
+  std::size_t max_body_bytes = 1 << 20;      // larger HTTP bodies get 413, closed
+  /// A session that sent nothing for this long gets a ping (again every interval); 0: never.
+  std::chrono::milliseconds ping_interval{25'000};
+  /// A session that sent nothing (no frame, no pong) for this long is closed 4009; 0: never.
+  std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds http_idle_timeout{30'000};  // idle keep-alive connections close
   /// Longest wait for the client's answer to a close frame (and for a closing connection
   /// to drain) before the socket is closed anyway.

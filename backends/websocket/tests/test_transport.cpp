@@ -1,0 +1,279 @@
+// The Transport contract seen by a ConnectionHandler, without an engine: on_open first,
+// messages in order, on_written with exact frame sizes, on_closed exactly once and last.
+
+#include <condition_variable>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ws_fixture.hpp"
+
+using namespace herald;
+using namespace herald::websocket;
+using namespace herald::websocket::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Records every call; checks the ordering rules as they happen.
+class Recorder final : public ConnectionHandler {
+ public:
+  void on_open(std::shared_ptr<Connection> c) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (opened_ || closed_ != 0) ++violations_;
+    opened_ = true;
+    connection_ = std::move(c);
+    changed_.notify_all();
+  }
+  void on_message(const std::shared_ptr<Connection>&, std::string text) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!opened_ || closed_ != 0) ++violations_;
+    messages_.push_back(std::move(text));
+    changed_.notify_all();
+  }
+  void on_written(const std::shared_ptr<Connection>&, std::size_t bytes) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!opened_ || closed_ != 0) ++violations_;
+    written_ += bytes;
+    changed_.notify_all();
+  }
+  void on_closed(const std::shared_ptr<Connection>&, CloseCode code, std::string reason) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!opened_) ++violations_;
+    ++closed_;
+    code_ = code;
+    reason_ = std::move(reason);
+    changed_.notify_all();
+  }
+
+  template <class Condition>
+  bool wait(Condition condition, Millis timeout = kWait) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return condition(*this); });
+  }
+  std::shared_ptr<Connection> connection() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return connection_;
+  }
+
+  // Read under wait() (the lock is held) or after the connection is done.
+  bool opened_ = false;
+  int closed_ = 0;
+  int violations_ = 0;
+  std::size_t written_ = 0;
+  std::vector<std::string> messages_;
+  CloseCode code_ = CloseCode::normal;
+  std::string reason_;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::shared_ptr<Connection> connection_;
+};
+
+/// A server with a Recorder as its handler, on an io_context run by 2 threads.
+struct TransportWorld {
+  explicit TransportWorld(ServerOptions o = test_server_options()) {
+    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    server = Server::create(io, o, nullptr);
+    auto started = await<Result<void>>([&](auto done) {
+      server->start(recorder, Done(executor, [done](Result<void> r) { done(r); }));
+    });
+    REQUIRE(started);
+    REQUIRE(started->ok());
+  }
+  ~TransportWorld() {
+    server->close_all();
+    eventually([&] { return server->connections() == 0; });
+    guard.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+  }
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::shared_ptr<Executor> executor = make_asio_executor(io);
+  std::vector<std::thread> threads;
+  Recorder recorder;
+  std::unique_ptr<Server> server;
+};
+
+}  // namespace
+
+TEST_CASE("on_written reports exactly the sizes of the frames written in send order") {
+  TransportWorld w;
+  WsClient c(w.server->port(), "/ws?x=1");
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = w.recorder.connection();
+  CHECK(conn->handshake().path == "/ws");
+  CHECK(conn->handshake().query.at("x") == "1");
+  CHECK(conn->handshake().headers.at("sec-websocket-version") == "13");
+  CHECK(conn->handshake().remote.rfind("127.0.0.1:", 0) == 0);
+
+  // Heads with a shared body, whole frames shared (empty head), sizes from 1 B to 100 KiB.
+  auto shared = std::make_shared<const std::string>("{\"shared\":true}");
+  std::vector<Frame> frames;
+  for (int i = 0; i < 60; ++i) {
+    const std::string head = "{\"i\":" + std::to_string(i) + ",\"pad\":\"";
+    if (i % 3 == 0) {
+      frames.push_back(Frame{{}, shared});
+    } else {
+      auto body = std::make_shared<const std::string>(std::string(i * 1700, 'x') + "\"}");
+      frames.push_back(Frame{head, body});
+    }
+  }
+  std::size_t total = 0;
+  for (const Frame& f : frames) {
+    total += f.size();
+    conn->send(f);
+  }
+  for (const Frame& f : frames) {
+    auto got = c.next_frame();
+    REQUIRE(got);
+    CHECK(got->opcode == kText);
+    CHECK(got->payload == f.text());
+  }
+  CHECK(w.recorder.wait([&](Recorder& r) { return r.written_ == total; }));
+  std::this_thread::sleep_for(50ms);  // nothing more may arrive (no double report)
+  CHECK(w.recorder.wait([&](Recorder& r) { return r.written_ == total && r.violations_ == 0; }));
+}
+
+TEST_CASE("client messages arrive in order and a client close is reported once") {
+  TransportWorld w;
+  WsClient c(w.server->port(), "/ws");
+  REQUIRE(c.ok());
+  for (int i = 0; i < 100; ++i) c.send_text("m" + std::to_string(i));
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.messages_.size() == 100; }));
+  for (int i = 0; i < 100; ++i) CHECK(w.recorder.messages_[i] == "m" + std::to_string(i));
+  c.close(4100, "done");
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(static_cast<int>(w.recorder.code_) == 4100);
+  CHECK(w.recorder.violations_ == 0);
+  CHECK(eventually([&] { return w.server->connections() == 0; }));
+}
+
+TEST_CASE(
+    "a server close is answered by the client and reported once and later sends are dropped") {
+  TransportWorld w;
+  WsClient c(w.server->port(), "/ws");
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = w.recorder.connection();
+  conn->send(Frame{"before", nullptr});
+  conn->close(CloseCode::unauthorized, "no token");
+  conn->send(Frame{"after", nullptr});
+  auto f = c.next_frame();
+  REQUIRE(f);
+  CHECK(f->payload == "before");
+  CHECK(c.wait_closed());
+  CHECK(c.close_code() == 4001);
+  CHECK(c.close_reason() == "no token");
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(w.recorder.code_ == CloseCode::unauthorized);
+  conn->close(CloseCode::normal, "again");  // no effect, no second report
+  std::this_thread::sleep_for(50ms);
+  CHECK(w.recorder.wait([](Recorder& r) { return r.closed_ == 1 && r.violations_ == 0; }));
+}
+
+TEST_CASE("a client that does not answer the close frame is cut off after close_timeout") {
+  ServerOptions o = test_server_options();
+  o.close_timeout = 300ms;
+  TransportWorld w(o);
+  WsClient c(w.server->port(), "/ws");
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  const auto start = std::chrono::steady_clock::now();
+  w.recorder.connection()->close(CloseCode::going_away, "bye");  // the client never reads
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  CHECK(w.recorder.code_ == CloseCode::going_away);
+  CHECK(eventually([&] { return w.server->connections() == 0; }));
+}
+
+TEST_CASE("the buffer safety net closes a session whose handler ignores on_written") {
+  ServerOptions o = test_server_options();
+  o.max_buffered_bytes = 64 * 1024;
+  o.socket_send_buffer = 4096;
+  o.close_timeout = 300ms;
+  TransportWorld w(o);
+  WsClient::Options small;
+  small.receive_buffer = 4096;
+  WsClient c(w.server->port(), "/ws", small);  // never reads
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = w.recorder.connection();
+  auto body = std::make_shared<const std::string>(std::string(4000, 'b'));
+  for (int i = 0; i < 200; ++i) conn->send(Frame{"h", body});  // 800 KB, far over the net
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(w.recorder.code_ == CloseCode::slow_consumer);
+  CHECK(w.server->stats().overflow_closes == 1);
+  CHECK(w.recorder.written_ < 200 * 4001);
+  CHECK(eventually([&] { return w.server->connections() == 0; }));
+}
+
+TEST_CASE("a vanished client is reported as 1006 once") {
+  TransportWorld w;
+  WsClient c(w.server->port(), "/ws");
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  c.drop();
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(static_cast<int>(w.recorder.code_) == 1006);
+  w.recorder.connection()->send(Frame{"late", nullptr});  // dropped silently
+  CHECK(eventually([&] { return w.server->connections() == 0; }));
+  CHECK(w.recorder.wait([](Recorder& r) { return r.closed_ == 1 && r.violations_ == 0; }));
+}
+
+TEST_CASE("frames that arrive with the upgrade request are processed after the handshake") {
+  TransportWorld w;
+  TestSocket s;
+  REQUIRE(s.connect(w.server->port()));
+  // The upgrade and a masked text frame "hi" in one write.
+  std::string bytes =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  bytes += "\x81\x82";
+  bytes += std::string("\x01\x02\x03\x04", 4);
+  bytes += static_cast<char>('h' ^ 0x01);
+  bytes += static_cast<char>('i' ^ 0x02);
+  REQUIRE(s.write(bytes));
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.messages_.size() == 1; }));
+  CHECK(w.recorder.messages_[0] == "hi");
+}
+
+TEST_CASE("an HTTP request pipelined before an upgrade is answered first") {
+  ServerOptions o = test_server_options();
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread t([&] { io.run(); });
+  auto server = Server::create(io, o, [](HttpRequest r, std::function<void(HttpResponse)> respond) {
+    HttpResponse out;
+    out.body = r.path;
+    respond(out);
+  });
+  Recorder recorder;
+  auto executor = make_asio_executor(io);
+  REQUIRE(await<Result<void>>([&](auto done) {
+    server->start(recorder, Done(executor, [done](Result<void> r) { done(r); }));
+  }));
+  HttpClient h(server->port());
+  REQUIRE(h.send_raw(
+      "GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  auto first = h.read_reply();
+  REQUIRE(first);
+  CHECK(first->body == "/first");
+  auto upgraded = h.read_reply();
+  REQUIRE(upgraded);
+  CHECK(upgraded->status == 101);
+  CHECK(recorder.wait([](Recorder& r) { return r.opened_; }));
+  server->close_all();
+  eventually([&] { return server->connections() == 0; });
+  guard.reset();
+  io.stop();
+  t.join();
+}

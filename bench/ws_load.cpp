@@ -107,6 +107,10 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   }
   bool welcomed() const { return welcomed_; }
   bool failed() const { return failed_; }
+  void close() {
+    asio::error_code ec;
+    socket_.close(ec);
+  }
 
  private:
   void fail() { failed_ = true; }
@@ -424,13 +428,13 @@ int main(int argc, char** argv) {
   }
   std::printf("server pid %d port %d; RSS %ld KiB\n", o.server_pid, o.port, proc_rss_kib(o.server_pid));
 
-  Tally tally;
-  auto open_clients = [&](int n, const std::string& prefix) {
+  Tally tally, idle_tally;
+  auto open_clients = [&](int n, const std::string& prefix, Tally& into) {
     std::vector<std::shared_ptr<WsClient>> clients;
     for (int i = 0; i < n; ++i) {
       // Source addresses 127.0.0.1 .. 127.0.0.250 so one host can exceed 64K connections.
       auto source = asio::ip::make_address_v4(0x7f000001u + static_cast<unsigned>(i % 250));
-      auto c = std::make_shared<WsClient>(io, tally, prefix + std::to_string(i));
+      auto c = std::make_shared<WsClient>(io, into, prefix + std::to_string(i));
       c->start(server, source);
       clients.push_back(c);
     }
@@ -444,15 +448,16 @@ int main(int argc, char** argv) {
 
   if (o.idle_connections > 0) {
     const long before = proc_rss_kib(o.server_pid);
-    auto [idle, ok] = open_clients(o.idle_connections, "idle");
+    auto [idle, ok] = open_clients(o.idle_connections, "idle", idle_tally);
     const long after = proc_rss_kib(o.server_pid);
     std::printf("idle: %zu/%d connections open; server RSS +%ld KiB = %.0f bytes per connection\n",
                 ok, o.idle_connections, after - before,
                 ok ? 1024.0 * static_cast<double>(after - before) / static_cast<double>(ok) : 0.0);
+    for (auto& c : idle) c->close();  // the load phases count only their own clients
   }
 
   const long rss_before = proc_rss_kib(o.server_pid);
-  auto [clients, ok] = open_clients(o.connections, "u");
+  auto [clients, ok] = open_clients(o.connections, "u", tally);
   const long rss_after = proc_rss_kib(o.server_pid);
   std::printf("connected: %zu/%d; server RSS +%ld KiB = %.0f bytes per connection\n", ok,
               o.connections, rss_after - rss_before,

@@ -1,6 +1,7 @@
 // Topics, broadcast, follower fan-out in chunks, idempotency and rate limits.
 
 #include "support/engine_fixture.hpp"
+#include "support/forwarding_store.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -9,49 +10,15 @@ using std::chrono::seconds;
 namespace {
 
 // A Store that records the size of every append, around the real in-memory store.
-class RecordingStore final : public Store {
+class RecordingStore final : public ForwardingStore {
  public:
-  explicit RecordingStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   std::vector<std::size_t> append_sizes;
 
   void append(AppendRequest r, Completion<AppendResult> d) override {
     append_sizes.push_back(r.streams.size());
     inner_->append(std::move(r), std::move(d));
   }
-  void read(StreamId s, ReadQuery q, Completion<ReadResult> d) override { inner_->read(s, q, d); }
-  void inbox_state(UserId u, TimePoint n, Completion<InboxState> d) override {
-    inner_->inbox_state(u, n, d);
-  }
-  void mark_read(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
-    inner_->mark_read(u, s, d);
-  }
-  void remove(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
-    inner_->remove(u, s, d);
-  }
-  void advance_ack_cursor(UserId u, Seq s, Completion<Seq> d) override {
-    inner_->advance_ack_cursor(u, s, d);
-  }
-  void subscribe(UserId u, std::string t, Completion<bool> d) override { inner_->subscribe(u, t, d); }
-  void unsubscribe(UserId u, std::string t, Completion<bool> d) override {
-    inner_->unsubscribe(u, t, d);
-  }
-  void subscribers(std::string t, UserId a, std::size_t l,
-                   Completion<std::vector<UserId>> d) override {
-    inner_->subscribers(t, a, l, d);
-  }
-  void subscriptions(UserId u, Completion<std::vector<std::string>> d) override {
-    inner_->subscriptions(u, d);
-  }
-  void add_dead_letter(DeadLetter l, Done d) override { inner_->add_dead_letter(l, d); }
-  void dead_letters(UserId u, std::size_t l, Completion<std::vector<DeadLetter>> d) override {
-    inner_->dead_letters(u, l, d);
-  }
-  void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
-    inner_->purge_expired(n, d);
-  }
-
- private:
-  std::shared_ptr<Store> inner_;
 };
 
 }  // namespace

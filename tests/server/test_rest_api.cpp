@@ -1,6 +1,7 @@
 // herald-server's REST API, route by route, on an engine with in-memory backends.
 // Every route, every error status, and that a bad request changes nothing.
 
+#include "support/forwarding_store.hpp"
 #include "rest_fixture.hpp"
 
 using namespace herald;
@@ -295,44 +296,10 @@ TEST_CASE("healthz, readyz and metrics") {
 namespace {
 
 // A Store whose inbox_state never answers (a hung database), around the in-memory one.
-class HungStore final : public Store {
+class HungStore final : public herald::test::ForwardingStore {
  public:
-  explicit HungStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   void inbox_state(UserId, TimePoint, Completion<InboxState>) override {}
-  void append(AppendRequest r, Completion<AppendResult> d) override { inner_->append(r, d); }
-  void read(StreamId s, ReadQuery q, Completion<ReadResult> d) override { inner_->read(s, q, d); }
-  void mark_read(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
-    inner_->mark_read(u, s, d);
-  }
-  void remove(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
-    inner_->remove(u, s, d);
-  }
-  void advance_ack_cursor(UserId u, Seq s, Completion<Seq> d) override {
-    inner_->advance_ack_cursor(u, s, d);
-  }
-  void subscribe(UserId u, std::string t, Completion<bool> d) override {
-    inner_->subscribe(u, t, d);
-  }
-  void unsubscribe(UserId u, std::string t, Completion<bool> d) override {
-    inner_->unsubscribe(u, t, d);
-  }
-  void subscribers(std::string t, UserId a, std::size_t l,
-                   Completion<std::vector<UserId>> d) override {
-    inner_->subscribers(t, a, l, d);
-  }
-  void subscriptions(UserId u, Completion<std::vector<std::string>> d) override {
-    inner_->subscriptions(u, d);
-  }
-  void add_dead_letter(DeadLetter l, Done d) override { inner_->add_dead_letter(l, d); }
-  void dead_letters(UserId u, std::size_t l, Completion<std::vector<DeadLetter>> d) override {
-    inner_->dead_letters(u, l, d);
-  }
-  void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
-    inner_->purge_expired(n, d);
-  }
-
- private:
-  std::shared_ptr<Store> inner_;
 };
 
 }  // namespace

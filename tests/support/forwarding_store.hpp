@@ -1,0 +1,55 @@
+#pragma once
+// A Store that forwards every call to another one. Tests derive from it and override the
+// one call they observe or break (recording append sizes, a store that never answers…).
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "herald/store.hpp"
+
+namespace herald::test {
+
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
+
+  void append(AppendRequest r, Completion<AppendResult> d) override { inner_->append(r, d); }
+  void read(StreamId s, ReadQuery q, Completion<ReadResult> d) override { inner_->read(s, q, d); }
+  void inbox_state(UserId u, TimePoint n, Completion<InboxState> d) override {
+    inner_->inbox_state(u, n, d);
+  }
+  void mark_read(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
+    inner_->mark_read(u, s, d);
+  }
+  void remove(UserId u, std::vector<Seq> s, Completion<std::uint64_t> d) override {
+    inner_->remove(u, s, d);
+  }
+  void advance_ack_cursor(UserId u, Seq s, Completion<Seq> d) override {
+    inner_->advance_ack_cursor(u, s, d);
+  }
+  void subscribe(UserId u, std::string t, Completion<bool> d) override { inner_->subscribe(u, t, d); }
+  void unsubscribe(UserId u, std::string t, Completion<bool> d) override {
+    inner_->unsubscribe(u, t, d);
+  }
+  void subscribers(std::string t, UserId a, std::size_t l,
+                   Completion<std::vector<UserId>> d) override {
+    inner_->subscribers(t, a, l, d);
+  }
+  void subscriptions(UserId u, Completion<std::vector<std::string>> d) override {
+    inner_->subscriptions(u, d);
+  }
+  void add_dead_letter(DeadLetter l, Done d) override { inner_->add_dead_letter(l, d); }
+  void dead_letters(UserId u, std::size_t l, Completion<std::vector<DeadLetter>> d) override {
+    inner_->dead_letters(u, l, d);
+  }
+  void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
+    inner_->purge_expired(n, d);
+  }
+
+ protected:
+  std::shared_ptr<Store> inner_;
+};
+
+}  // namespace herald::test

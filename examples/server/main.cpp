@@ -53,6 +53,8 @@ struct Config {
   double rate_burst = 100;
   std::size_t max_connections = 100'000;
   std::size_t topic_retention = 1000;
+  std::size_t max_session_queue_bytes = 1 << 20;
+  std::size_t max_frame_bytes = 64 * 1024;
   double ack_timeout = 10;
   double shutdown_timeout = 10;
 };
@@ -107,6 +109,17 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_MAX_CONNECTIONS")
       ->check(CLI::Range(1ul, 10'000'000ul))
       ->capture_default_str();
+  app.add_option("--max-session-queue-bytes", c.max_session_queue_bytes,
+                 "Unwritten bytes a WebSocket session may queue; past it the session is closed "
+                 "(4008) and resumes by cursor")
+      ->envname("HERALD_MAX_SESSION_QUEUE_BYTES")
+      ->check(CLI::Range(1024ul, 1ul << 30))
+      ->capture_default_str();
+  app.add_option("--max-frame-bytes", c.max_frame_bytes,
+                 "Largest WebSocket frame a client may send; larger ones close the session (1009)")
+      ->envname("HERALD_MAX_FRAME_BYTES")
+      ->check(CLI::Range(256ul, 16ul << 20))
+      ->capture_default_str();
   app.add_option("--topic-retention", c.topic_retention, "Newest entries kept per topic")
       ->envname("HERALD_TOPIC_RETENTION")
       ->check(CLI::Range(1ul, 100'000'000ul))
@@ -139,6 +152,7 @@ EngineOptions engine_options(const Config& c) {
   o.instance_id = c.instance_id;
   o.max_payload_bytes = c.max_payload_bytes;
   o.topic_retention = c.topic_retention;
+  o.max_session_queue_bytes = c.max_session_queue_bytes;
   o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));
   o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
@@ -152,6 +166,7 @@ websocket::ServerOptions server_options(const Config& c) {
   o.port = static_cast<std::uint16_t>(c.port);
   o.max_connections = c.max_connections;
   o.max_body_bytes = c.max_body_bytes;
+  o.max_frame_bytes = c.max_frame_bytes;
   return o;
 }
 

@@ -285,3 +285,72 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   CHECK(second.log().find("event=start_failed") != std::string::npos);
   CHECK(first.stop() == 0);
 }
+
+TEST_CASE("bad WebSocket input gets error frames or a close; a flood is answered; others go on") {
+  ServerProcess s({"--max-frame-bytes", "4096"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  auto good = session(s.port(), "userId=good", nullptr);
+  auto bad = session(s.port(), "userId=bad", nullptr);
+
+  auto error_code = [&](int opcode, const std::string& payload) {
+    REQUIRE(bad->send_frame(opcode, payload));
+    json e = bad->next_op("error");
+    REQUIRE(e.is_object());
+    return e["code"].get<std::string>();
+  };
+  CHECK(error_code(1, "{not json") == "invalid_argument");
+  CHECK(error_code(1, R"({"op":"teleport"})") == "invalid_argument");
+  CHECK(error_code(1, R"({"op":"ack","seq":"x"})") == "invalid_argument");
+  CHECK(error_code(2, "\x01\x02") == "invalid_argument");  // binary frame
+
+  // A flood: 5,000 pings sent before reading anything are all answered, in order.
+  for (int i = 0; i < 5000; ++i)
+    REQUIRE(bad->send_frame(1, R"({"op":"ping","rid":")" + std::to_string(i) + "\"}"));
+  for (int i = 0; i < 5000; ++i) {
+    json pong = bad->next_op("pong");
+    REQUIRE(pong.is_object());
+    REQUIRE(pong["rid"] == std::to_string(i));
+  }
+
+  // An oversized frame closes that session with 1009 (message too big).
+  REQUIRE(bad->send_frame(1, std::string(5000, ' ')));
+  CHECK(bad->wait_closed());
+  CHECK(bad->close_code() == 1009);
+
+  // The others were served throughout.
+  post(h, "/notify", json{{"to", {{"users", {"good"}}}}, {"type", "t"}, {"data", 1}});
+  auto got = notes(*good, "inbox:good", 1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["data"] == 1);
+  CHECK(get(h, "/healthz").is_object());
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("a client that never reads is cut off at its bound while another keeps receiving") {
+  ServerProcess s({"--max-session-queue-bytes", "65536"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  WsClient::Options small;
+  small.receive_buffer = 4096;
+  auto slow = std::make_unique<WsClient>(s.port(), "/ws?userId=slow", small);
+  REQUIRE(slow->ok());
+  auto reader = session(s.port(), "userId=reader", nullptr);
+
+  // 400 broadcasts of ~20 KB: far more than the slow client's socket buffers and bound.
+  const std::string blob(20'000, 'x');
+  for (int i = 0; i < 400; ++i) {
+    post(h, "/notify", json{{"to", {{"broadcast", true}}}, {"type", "t"}, {"data", blob}});
+    auto got = notes(*reader, "topic:$broadcast", 1);
+    REQUIRE(got.size() == 1);
+    REQUIRE(got[0]["seq"] == i + 1);
+  }
+  CHECK(slow->wait_closed(Millis(10'000)));
+  CHECK(slow->close_code() == 4008);
+  // The server still serves the reader after the slow client was cut off.
+  post(h, "/notify", json{{"to", {{"broadcast", true}}}, {"type", "t"}, {"data", "after"}});
+  auto last = notes(*reader, "topic:$broadcast", 1);
+  REQUIRE(last.size() == 1);
+  CHECK(last[0]["data"] == "after");
+  CHECK(s.stop() == 0);
+}

@@ -72,7 +72,7 @@ TEST_CASE("a broker reconnect (reset) makes every session catch up from the stor
   CHECK(seqs(fs, "topic:t") == std::vector<Seq>{1});
 }
 
-TEST_CASE("registry unavailable: publishes are relayed to every instance; sessions re-register") {
+TEST_CASE("registry unavailable: publishes are relayed to every instance - sessions re-register") {
   World w;
   w.add();
   w.add();

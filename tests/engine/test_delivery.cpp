@@ -97,7 +97,7 @@ TEST_CASE("acks stop redelivery and advance the stored ack cursor (coalesced)") 
   CHECK(seqs(fs, "inbox:u").empty());
 }
 
-TEST_CASE("a session never has more than max_unacked entries in flight; acks open the window") {
+TEST_CASE("a session never has more than max_unacked entries in flight - acks open the window") {
   EngineOptions o = ack_options();
   o.max_unacked = 4;
   World w(o);
@@ -146,7 +146,7 @@ TEST_CASE("a slow consumer is closed with a reason and recovers by cursor withou
   CHECK(w.engine().metrics().slow_consumers.value() == 1);
 }
 
-TEST_CASE("resume by (seq, epoch); a stale epoch or an impossible seq gets an explicit reset") {
+TEST_CASE("resume by (seq, epoch) - a stale epoch or an impossible seq gets an explicit reset") {
   World w;
   w.add();
   for (int i = 0; i < 5; ++i) REQUIRE(w.notify({"u"}).ok());

@@ -6,7 +6,7 @@
 using namespace herald;
 using namespace herald::test;
 
-TEST_CASE("publish to an offline user is stored; the backlog arrives on connect, in order") {
+TEST_CASE("publish to an offline user is stored - the backlog arrives on connect, in order") {
   World w;
   w.add();
   for (int i = 0; i < 3; ++i) REQUIRE(w.notify({"alice"}, "{\"n\":" + std::to_string(i) + "}").ok());
@@ -60,7 +60,7 @@ TEST_CASE("a connected user receives a publish live, exactly once, with every fi
   CHECK(SnowflakeGenerator::node_of(res->id) == w.engine().options().node_id);
 }
 
-TEST_CASE("every inbox has its own gap-free seq; per-user order is publish order") {
+TEST_CASE("every inbox has its own gap-free seq - per-user order is publish order") {
   World w;
   w.add();
   auto a = w.connect("a");
@@ -92,7 +92,7 @@ TEST_CASE("a user listed twice in a target gets one entry") {
   CHECK(page->entries.size() == 1);
 }
 
-TEST_CASE("inbox history pages newest first; limits are checked") {
+TEST_CASE("inbox history pages newest first - limits are checked") {
   World w;
   w.add();
   for (int i = 1; i <= 7; ++i) REQUIRE(w.notify({"u"}, std::to_string(i)).ok());
@@ -189,7 +189,7 @@ TEST_CASE("notifications past expires_at are neither listed, counted nor deliver
   CHECK(raw.entries.size() == 1);
 }
 
-TEST_CASE("bad input gets a clear status; nothing is stored or delivered; the engine serves on") {
+TEST_CASE("bad input gets a clear status - nothing is stored or delivered - the engine serves on") {
   EngineOptions o = World::defaults();
   o.max_payload_bytes = 100;
   o.max_recipients = 3;

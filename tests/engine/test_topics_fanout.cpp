@@ -23,7 +23,7 @@ class RecordingStore final : public ForwardingStore {
 
 }  // namespace
 
-TEST_CASE("subscriptions persist; a followers publish reaches every subscriber's inbox") {
+TEST_CASE("subscriptions persist - a followers publish reaches every subscriber's inbox") {
   World w;
   w.add();
   Engine& e = w.engine();
@@ -51,7 +51,7 @@ TEST_CASE("subscriptions persist; a followers publish reaches every subscriber's
   CHECK(w.ask<std::uint64_t>([&](auto cb) { e.unread_count("c", cb); }).value() == 0);
 }
 
-TEST_CASE("subscribers: keyset pages in id order; arguments are checked") {
+TEST_CASE("subscribers: keyset pages in id order - arguments are checked") {
   EngineOptions o = World::defaults();
   o.max_page = 3;
   World w(o);
@@ -136,7 +136,7 @@ TEST_CASE("fan-out to 100,000 subscribers is written in bounded chunks and does 
   w.executor->run();
 }
 
-TEST_CASE("topics: joined sessions get entries live; history keeps a bounded retention") {
+TEST_CASE("topics: joined sessions get entries live - history keeps a bounded retention") {
   EngineOptions o = World::defaults();
   o.topic_retention = 5;
   World w(o);

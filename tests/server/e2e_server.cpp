@@ -108,7 +108,7 @@ TEST_CASE("private, room, broadcast and follower notifications reach the right s
   CHECK(s.stop() == 0);
 }
 
-TEST_CASE("offline backlog arrives in order, then live, with no duplicate; resume with since") {
+TEST_CASE("offline backlog arrives in order, then live, with no duplicate - resume with since") {
   ServerProcess s({});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   HttpClient h(s.port());
@@ -146,7 +146,7 @@ TEST_CASE("offline backlog arrives in order, then live, with no duplicate; resum
   CHECK(s.stop() == 0);
 }
 
-TEST_CASE("acks stop redelivery; unacked entries are redelivered and replayed") {
+TEST_CASE("acks stop redelivery - unacked entries are redelivered and replayed") {
   ServerProcess s({"--ack-timeout", "0.3"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   HttpClient h(s.port());
@@ -210,7 +210,7 @@ TEST_CASE("unread counts and read state agree between WebSocket and REST") {
   CHECK(s.stop() == 0);
 }
 
-TEST_CASE("HTTP keep-alive: many requests over one connection; errors keep it open") {
+TEST_CASE("HTTP keep-alive: many requests over one connection - errors keep it open") {
   ServerProcess s({});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   HttpClient h(s.port());
@@ -286,7 +286,7 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   CHECK(first.stop() == 0);
 }
 
-TEST_CASE("bad WebSocket input gets error frames or a close; a flood is answered; others go on") {
+TEST_CASE("bad WebSocket input gets error frames or a close - a flood is answered - others go on") {
   ServerProcess s({"--max-frame-bytes", "4096"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   HttpClient h(s.port());
@@ -345,8 +345,12 @@ TEST_CASE("a client that never reads is cut off at its bound while another keeps
     REQUIRE(got.size() == 1);
     REQUIRE(got[0]["seq"] == i + 1);
   }
+  // Cut off: the close frame (4008) is queued behind what it never read, so the client sees
+  // it only if it reads before the close timeout; either way the server counted it.
   CHECK(slow->wait_closed(Millis(10'000)));
-  CHECK(slow->close_code() == 4008);
+  CHECK((slow->close_code() == 4008 || slow->close_code() == 1006));
+  CHECK(h.request("GET", "/metrics").body.find("herald_slow_consumers_total 1\n") !=
+        std::string::npos);
   // The server still serves the reader after the slow client was cut off.
   post(h, "/notify", json{{"to", {{"broadcast", true}}}, {"type", "t"}, {"data", "after"}});
   auto last = notes(*reader, "topic:$broadcast", 1);

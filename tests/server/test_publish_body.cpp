@@ -8,7 +8,7 @@ using namespace herald;
 using namespace herald::server;
 using json = nlohmann::ordered_json;
 
-TEST_CASE("parse_rfc3339: UTC, offsets, fractions; malformed text is refused") {
+TEST_CASE("parse_rfc3339: UTC, offsets, fractions - malformed text is refused") {
   CHECK(to_unix_ms(*parse_rfc3339("1970-01-01T00:00:00Z")) == 0);
   CHECK(to_unix_ms(*parse_rfc3339("2026-11-21T12:00:00Z")) == 1795262400000);
   CHECK(to_unix_ms(*parse_rfc3339("2026-11-21T13:30:00+01:30")) == 1795262400000);

@@ -42,7 +42,7 @@ std::vector<Seq> inbox_seqs(const Reply& r) {
 // ---------------------------------------------------------------------------------------
 // POST /notify
 
-TEST_CASE("POST /notify, seed 003 private: 202 with the id; stored in the target's inbox") {
+TEST_CASE("POST /notify, seed 003 private: 202 with the id - stored in the target's inbox") {
   Api a;
   Reply r = a.post("/notify", seed003(2, "Private message for userId 1", 1, "private"));
   REQUIRE(r.status() == 202);
@@ -95,7 +95,7 @@ TEST_CASE("POST /notify, seed 003 broadcast: every session gets it") {
   CHECK(seqs(frames(*c2), "topic:$broadcast") == std::vector<Seq>{1});
 }
 
-TEST_CASE("POST /notify, native: users, topic, followersOf, broadcast; every field kept") {
+TEST_CASE("POST /notify, native: users, topic, followersOf, broadcast - every field kept") {
   Api a;
   SUBCASE("users, with sender, data, expiresAt (RFC 3339 and ms) and idempotencyKey") {
     const auto in_an_hour = a.w.executor->now() + std::chrono::hours(1);
@@ -220,7 +220,7 @@ TEST_CASE("inbox: pages, unread count, mark read by ids or all, delete one") {
 // ---------------------------------------------------------------------------------------
 // Subscriptions, subscribers, presence
 
-TEST_CASE("subscriptions: PUT, GET, DELETE; subscribers paged by cursor") {
+TEST_CASE("subscriptions: PUT, GET, DELETE - subscribers paged by cursor") {
   Api a;
   Reply put = a("PUT", "/users/bob/subscriptions/room:1");
   CHECK(put.status() == 200);
@@ -411,7 +411,7 @@ TEST_CASE("400: malformed JSON, wrong types and unknown target types name the fi
   CHECK(a("GET", "/users/a%zz/presence").field() == "path");
 }
 
-TEST_CASE("413 for a body over the limit; 404 unknown route; 405 with Allow; 426 on /ws") {
+TEST_CASE("413 for a body over the limit - 404 unknown route - 405 with Allow - 426 on /ws") {
   Api a({}, rest_options(32, 1000));
   Reply big =
       a("POST", "/notify", json{{"to", {{"users", {"a"}}}}, {"type", "long-enough"}}.dump());

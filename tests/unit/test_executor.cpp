@@ -187,7 +187,7 @@ TEST_CASE("asio executor: tasks posted from other threads while running are seri
   CHECK(overlaps.load() == 0);
 }
 
-TEST_CASE("asio executor: a timer fires after its delay; a cancelled one does not") {
+TEST_CASE("asio executor: a timer fires after its delay - a cancelled one does not") {
   asio::io_context io;
   auto ex = herald::make_asio_executor(io);
   bool cancelled_fired = false;

@@ -73,6 +73,12 @@ bool Engine::Impl::queue_busy(const Session& s) const {
   return s.queued_bytes * 2 >= options_.max_session_queue_bytes;
 }
 
+StreamCursor* Engine::Impl::cursor_of(Session& s, const StreamId& stream) {
+  if (stream.is_inbox()) return &s.inbox;
+  auto it = s.topics.find(stream.name());
+  return it == s.topics.end() ? nullptr : &it->second;
+}
+
 // Reads entries after `delivered` from the Store and sends them. One read in flight per
 // cursor; live entries arriving meanwhile set `behind` and cause one more read.
 void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
@@ -92,12 +98,8 @@ void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
     auto sp = ws.lock();
     if (!sp || sp->phase != Session::Phase::live) return;
     Session& session = *sp;
-    StreamCursor* cursor = &session.inbox;
-    if (!stream.is_inbox()) {
-      auto it = session.topics.find(stream.name());
-      if (it == session.topics.end()) return;  // left the topic meanwhile
-      cursor = &it->second;
-    }
+    StreamCursor* cursor = cursor_of(session, stream);
+    if (!cursor) return;  // left the topic meanwhile
     cursor->reading = false;
     if (!r.ok()) {
       // Store unavailable: try again shortly; the session keeps its position.
@@ -107,13 +109,7 @@ void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
         auto me = wself.lock();
         auto s2 = ws.lock();
         if (!me || !s2) return;
-        StreamCursor* c2 = stream.is_inbox() ? &s2->inbox : nullptr;
-        if (!c2) {
-          auto it = s2->topics.find(stream.name());
-          if (it == s2->topics.end()) return;
-          c2 = &it->second;
-        }
-        me->catch_up(*s2, *c2);
+        if (StreamCursor* c2 = cursor_of(*s2, stream)) me->catch_up(*s2, *c2);
       });
       return;
     }

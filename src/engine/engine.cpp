@@ -78,13 +78,63 @@ Engine::Impl::Impl(std::shared_ptr<Executor> executor, Backends backends, Engine
     if (!t) throw Error("herald: Backends::transports holds a null Transport");
 }
 
+// Runs `steps` at once; `then` runs once: with the first failure, or ok when all succeeded.
+void Engine::Impl::all_of(std::vector<std::function<void(Done)>> steps,
+                          std::function<void(Impl&, Status)> then) {
+  if (steps.empty()) return then(*this, {});
+  auto remaining = std::make_shared<std::size_t>(steps.size());
+  auto finished = std::make_shared<bool>(false);
+  for (auto& step : steps) {
+    step(completion<void>([remaining, finished, then](Impl& self, Result<void> r) {
+      if (*finished) return;
+      if (!r.ok() || --*remaining == 0) {
+        *finished = true;
+        then(self, r.status());
+      }
+    }));
+  }
+}
+
+// Broker first (so nothing routed to us is missed), then the registry, then transports.
 void Engine::Impl::start(std::function<void(Status)> done) {
   if (state_ != State::created) return done(Status(Errc::invalid_argument, "engine already started"));
   state_ = State::starting;
-  auto fail = [done](Impl& self, const Status& s) {
-    self.state_ = State::stopped;
-    done(s);
+  // Every step continues with `next` on success; the first failure stops the engine.
+  auto step = [done](std::function<void(Impl&)> next) {
+    return [done, next](Impl& self, Status s) {
+      if (!s.ok()) {
+        self.state_ = State::stopped;
+        return done(s);
+      }
+      next(self);
+    };
   };
+  auto running = [done](Impl& self) {
+    self.state_ = State::running;
+    self.heartbeat();
+    self.sweep();
+    done({});
+  };
+  auto start_transports = step([step, running](Impl& self) {
+    std::vector<std::function<void(Done)>> starts;
+    for (Transport* t : self.transports_)
+      starts.push_back([&self, t](Done d) { t->start(self, d); });
+    self.all_of(std::move(starts), step(running));
+  });
+  auto register_instance = step([start_transports](Impl& self) {
+    self.registry_->heartbeat(self.options_.instance_id, self.options_.registry_ttl,
+                              self.completion<void>([start_transports](Impl& s, Result<void> r) {
+                                start_transports(s, r.status());
+                              }));
+  });
+  auto subscribe_channels = step([register_instance](Impl& self) {
+    std::vector<std::function<void(Done)>> subscribes;
+    for (std::string ch : {instance_channel(self.options_.instance_id), all_instances_channel(),
+                           topic_channel(std::string(kBroadcastTopic))})
+      subscribes.push_back([&self, ch](Done d) { self.broker_->subscribe(ch, d); });
+    self.all_of(std::move(subscribes), register_instance);
+  });
+
   BrokerEvents events;
   std::weak_ptr<Impl> weak_self = shared_from_this();
   events.on_message = [weak_self](const std::string& channel, const std::string& payload) {
@@ -93,50 +143,9 @@ void Engine::Impl::start(std::function<void(Status)> done) {
   events.on_reset = [weak_self] {
     if (auto self = weak_self.lock()) self->on_broker_reset();
   };
-  // Broker first (so nothing routed to us is missed), then the registry, then transports.
-  broker_->start(events, completion<void>([done, fail](Impl& self, Result<void> r) {
-    if (!r.ok()) return fail(self, r.status());
-    const std::string channels[] = {instance_channel(self.options_.instance_id),
-                                    all_instances_channel(),
-                                    topic_channel(std::string(kBroadcastTopic))};
-    auto remaining = std::make_shared<int>(3);
-    auto failed = std::make_shared<bool>(false);
-    for (const std::string& ch : channels) {
-      self.broker_->subscribe(ch, self.completion<void>([=](Impl& s, Result<void> sr) {
-        if (*failed) return;
-        if (!sr.ok()) {
-          *failed = true;
-          return fail(s, sr.status());
-        }
-        if (--*remaining > 0) return;
-        s.registry_->heartbeat(
-            s.options_.instance_id, s.options_.registry_ttl,
-            s.completion<void>([=](Impl& s2, Result<void> hr) {
-              if (!hr.ok()) return fail(s2, hr.status());
-              auto pending = std::make_shared<std::size_t>(s2.transports_.size());
-              auto start_failed = std::make_shared<bool>(false);
-              auto running = [done](Impl& s3) {
-                s3.state_ = State::running;
-                s3.heartbeat_timer_ = 0;
-                s3.heartbeat();
-                s3.sweep();
-                done({});
-              };
-              if (*pending == 0) return running(s2);
-              for (Transport* t : s2.transports_) {
-                t->start(s2, s2.completion<void>([=](Impl& s3, Result<void> tr) {
-                  if (*start_failed) return;
-                  if (!tr.ok()) {
-                    *start_failed = true;
-                    return fail(s3, tr.status());
-                  }
-                  if (--*pending == 0) running(s3);
-                }));
-              }
-            }));
-      }));
-    }
-  }));
+  broker_->start(events, completion<void>([subscribe_channels](Impl& self, Result<void> r) {
+                   subscribe_channels(self, r.status());
+                 }));
 }
 
 // Keeps the instance (and its sessions) alive in the registry; after a registry failure,

@@ -112,6 +112,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
 
   // --- lifecycle (engine.cpp)
+  void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);
   void hold() { ++work_in_flight_; }
   void release();
   void heartbeat();
@@ -133,6 +134,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
              const std::shared_ptr<const std::string>& framed);
   void catch_up(Session& s, StreamCursor& c);
   void place(Session& s, StreamCursor& c, Cursor wanted, const StreamInfo& info);
+  /// The session's cursor of `stream`; nullptr if it left that topic.
+  static StreamCursor* cursor_of(Session& s, const StreamId& stream);
   void send_entry(Session& s, StreamCursor& c, Seq seq, const std::shared_ptr<const Notification>& n,
                   std::shared_ptr<const std::string> body,
                   const std::shared_ptr<const std::string>& framed = nullptr);

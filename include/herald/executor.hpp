@@ -92,14 +92,20 @@ class Completion {
   Completion(std::shared_ptr<Executor> executor, Fn fn)
       : executor_(std::move(executor)), fn_(std::move(fn)) {}
 
+  /// Posts the callback with `result`. This object gives up its executor and callback in
+  /// the call (a backend finishing on its own thread must not keep the engine's executor
+  /// alive in a leftover copy after the engine went), so it cannot be called twice.
   void operator()(Result<T> result) const {
-    executor_->post([fn = fn_, r = std::move(result)]() mutable { fn(std::move(r)); });
+    Executor& executor = *executor_;
+    // The task owns the executor reference: the last one is then dropped where it runs.
+    executor.post([fn = std::move(fn_), r = std::move(result),
+                   keep = std::move(executor_)]() mutable { fn(std::move(r)); });
   }
   const std::shared_ptr<Executor>& executor() const { return executor_; }
 
  private:
-  std::shared_ptr<Executor> executor_;
-  Fn fn_;
+  mutable std::shared_ptr<Executor> executor_;  // moved out by the call
+  mutable Fn fn_;
 };
 
 /// Completion of an operation that yields only a Status.

@@ -12,7 +12,7 @@ Fixture& fixture() {
 namespace {
 bool have(bool present, const char* what) {
   if (!present) {
-    MESSAGE("skipped: the " << fixture().name() << " test program has no " << what << " backend");
+    MESSAGE("skipped: the " << fixture().name() << " test program has no " << std::string(what) << " backend");
   }
   return present;
 }
@@ -28,7 +28,17 @@ bool have_broker() {
   return have(fixture().has_broker(), "Broker");
 }
 
-Harness::Harness() : work_(asio::make_work_guard(io_)), executor_(make_asio_executor(io_)) {}
+namespace {
+asio::io_context& program_io() {
+  static asio::io_context* io = new asio::io_context;  // never destroyed (see harness.hpp)
+  return *io;
+}
+}  // namespace
+
+Harness::Harness()
+    : io_(program_io()), work_(asio::make_work_guard(io_)), executor_(make_asio_executor(io_)) {
+  io_.restart();  // the previous case may have let it run out of work (it is then stopped)
+}
 
 Harness::~Harness() {
   executor_.reset();
@@ -53,7 +63,7 @@ void Harness::poll() {
 }
 
 void require_ok(const Result<void>& result, const std::string& what) {
-  REQUIRE_MESSAGE(result.ok(), what << " failed: " << to_string(result.status().code()) << ": "
+  REQUIRE_MESSAGE(result.ok(), what << " failed: " << std::string(to_string(result.status().code())) << ": "
                                     << result.status().message());
 }
 

@@ -42,6 +42,9 @@ bool have_broker();
 /// An io_context the test thread runs while it waits, and an executor over it.
 /// Declare the Harness before the backends of a test case, so that they are destroyed first
 /// (a backend may still hold completions bound to this executor).
+/// The io_context is one for the whole program and is never destroyed: a backend answering
+/// from its own threads may still be inside a post() to it when the test case, woken by
+/// that very post, has already finished.
 class Harness {
  public:
   Harness();
@@ -71,7 +74,7 @@ class Harness {
   }
 
  private:
-  asio::io_context io_;
+  asio::io_context& io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::shared_ptr<Executor> executor_;
 };
@@ -79,7 +82,7 @@ class Harness {
 /// The value of a successful result; fails the test (REQUIRE) with the status otherwise.
 template <class T>
 T ok_value(Result<T> result, const std::string& what) {
-  REQUIRE_MESSAGE(result.ok(), what << " failed: " << to_string(result.status().code()) << ": "
+  REQUIRE_MESSAGE(result.ok(), what << " failed: " << std::string(to_string(result.status().code())) << ": "
                                     << result.status().message());
   return std::move(result).value();
 }

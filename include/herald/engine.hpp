@@ -125,7 +125,8 @@ class Engine {
   void dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done);
   /// Sessions of a user on every instance.
   void presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done);
-  /// Called on the executor for each local presence change.
+  /// Called on the executor for each presence change: this instance's, and those of the
+  /// other instances as relayed by the Broker (at most once; presence() is the truth).
   void on_presence(std::function<void(const PresenceEvent&)> callback);
 
   /// Stops accepting, drains in-flight publishes (up to shutdown_timeout), closes sessions

@@ -130,7 +130,7 @@ void Engine::Impl::start(std::function<void(Status)> done) {
   auto subscribe_channels = step([register_instance](Impl& self) {
     std::vector<std::function<void(Done)>> subscribes;
     for (std::string ch : {instance_channel(self.options_.instance_id), all_instances_channel(),
-                           topic_channel(std::string(kBroadcastTopic))})
+                           topic_channel(std::string(kBroadcastTopic)), presence_channel()})
       subscribes.push_back([&self, ch](Done d) { self.broker_->subscribe(ch, d); });
     self.all_of(std::move(subscribes), register_instance);
   });

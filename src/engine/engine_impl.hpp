@@ -124,6 +124,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void route(const std::shared_ptr<const Notification>& n, std::vector<Position> positions);
   void relay(const Envelope& envelope, const std::string& channel);
   void on_broker_message(const std::string& channel, const std::string& payload);
+  void presence_changed(const UserId& user, bool online);
   void on_broker_reset();
 
   // --- delivery to local sessions (delivery.cpp)

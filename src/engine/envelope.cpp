@@ -51,8 +51,28 @@ Result<Envelope> decode_envelope(const std::string& payload) {
   }
 }
 
+// Shape: {"presence":{"user":…,"online":true,"instance":…}}
+std::string encode(const PresenceEvent& e) {
+  return json{{"presence", {{"user", e.user}, {"online", e.online}, {"instance", e.instance}}}}
+      .dump();
+}
+
+Result<PresenceEvent> decode_presence(const std::string& payload) {
+  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("presence"))
+    return Status(Errc::internal, "malformed presence message from the broker");
+  try {  // as for envelopes: only a bug or foreign traffic makes these throw
+    const json& p = j["presence"];
+    return PresenceEvent{p.at("user").get<std::string>(), p.at("online").get<bool>(),
+                         p.at("instance").get<std::string>()};
+  } catch (const std::exception&) {
+    return Status(Errc::internal, "malformed presence message from the broker");
+  }
+}
+
 std::string instance_channel(const InstanceId& instance) { return "herald:instance:" + instance; }
 std::string all_instances_channel() { return "herald:all"; }
 std::string topic_channel(const std::string& topic) { return "herald:topic:" + topic; }
+std::string presence_channel() { return "herald:presence"; }
 
 }  // namespace herald

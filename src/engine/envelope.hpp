@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "herald/engine.hpp"
 #include "herald/error.hpp"
 #include "herald/model.hpp"
 
@@ -20,9 +21,14 @@ struct Envelope {
 std::string encode(const Envelope& envelope);
 Result<Envelope> decode_envelope(const std::string& payload);
 
+/// A presence change, relayed so that every instance's on_presence hears it.
+std::string encode(const PresenceEvent& event);
+Result<PresenceEvent> decode_presence(const std::string& payload);
+
 /// Broker channel names.
 std::string instance_channel(const InstanceId& instance);  // entries for one instance
 std::string all_instances_channel();                       // fallback: every instance
 std::string topic_channel(const std::string& topic);       // live topic entries
+std::string presence_channel();                            // presence changes of all instances
 
 }  // namespace herald

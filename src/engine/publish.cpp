@@ -245,8 +245,21 @@ void Engine::Impl::relay(const Envelope& envelope, const std::string& channel) {
   broker_->publish(channel, encode(envelope), completion<void>([](Impl&, Result<void>) {}));
 }
 
-void Engine::Impl::on_broker_message(const std::string&, const std::string& payload) {
+// A user's first session opened or last one closed here: tell the host and the other
+// instances (at most once: presence events are hints; presence() asks the Registry).
+void Engine::Impl::presence_changed(const UserId& user, bool online) {
+  const PresenceEvent event{user, online, options_.instance_id};
+  if (on_presence_) on_presence_(event);
+  broker_->publish(presence_channel(), encode(event), completion<void>([](Impl&, Result<void>) {}));
+}
+
+void Engine::Impl::on_broker_message(const std::string& channel, const std::string& payload) {
   if (state_ != State::running && state_ != State::stopping) return;
+  if (channel == presence_channel()) {
+    Result<PresenceEvent> p = decode_presence(payload);
+    if (p.ok() && p->instance != options_.instance_id && on_presence_) on_presence_(*p);
+    return;
+  }
   Result<Envelope> e = decode_envelope(payload);
   if (!e.ok() || e->from == options_.instance_id) return;  // ours were delivered locally
   deliver_local(*e);

@@ -100,7 +100,7 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
   metrics_.connections_total.add();
   auto& local = by_user_[result.user];
   local.push_back(s.get());
-  if (local.size() == 1 && on_presence_) on_presence_({result.user, true, options_.instance_id});
+  if (local.size() == 1) presence_changed(result.user, true);
 
   // Register first, then read: a publish that misses this session in the registry was
   // stored before the read below, so the backlog has it (no gap); one that finds it is
@@ -302,7 +302,7 @@ void Engine::Impl::forget(Connection* connection) {
     v.erase(std::remove(v.begin(), v.end(), s.get()), v.end());
     if (v.empty()) {
       by_user_.erase(users);
-      if (on_presence_) on_presence_({s->record.user, false, options_.instance_id});
+      presence_changed(s->record.user, false);
     }
   }
   metrics_.connections.add(-1);

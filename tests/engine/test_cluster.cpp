@@ -97,13 +97,16 @@ TEST_CASE("registry unavailable: publishes are relayed to every instance - sessi
   CHECK(w.engine(0).metrics().broker_fallbacks.value() == 1);
 }
 
-TEST_CASE("presence: online users per instance and join/leave events for the host") {
+TEST_CASE("presence: online users per instance and join/leave events of every instance") {
   World w;
   w.add();
   w.add();
-  std::vector<std::string> events;
+  std::vector<std::string> events, events1;
   w.engine(0).on_presence([&](const PresenceEvent& e) {
     events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  });
+  w.engine(1).on_presence([&](const PresenceEvent& e) {
+    events1.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
   });
   w.executor->run();
   auto a1 = w.connect("a", 0);
@@ -116,10 +119,11 @@ TEST_CASE("presence: online users per instance and join/leave events for the hos
   CHECK(where == std::multiset<std::string>{"i0", "i0", "i1"});
   a1->close();
   w.executor->run();
-  CHECK(events == std::vector<std::string>{"a+@i0"});
+  CHECK(events == std::vector<std::string>{"a+@i0", "a+@i1"});
   a2->close();
   w.executor->run();
-  CHECK(events == std::vector<std::string>{"a+@i0", "a-@i0"});
+  CHECK(events == std::vector<std::string>{"a+@i0", "a+@i1", "a-@i0"});
+  CHECK(events1 == std::vector<std::string>{"a+@i0", "a+@i1", "a-@i0"});
   sessions = w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(0).presence("a", cb); });
   REQUIRE(sessions->size() == 1);
   CHECK(sessions->at(0).instance == "i1");

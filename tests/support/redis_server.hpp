@@ -1,0 +1,96 @@
+#pragma once
+// A private redis-server for tests: loopback, a free port, no persistence, a temporary
+// directory; killed, restarted (empty, on the same port), paused and resumed by the test.
+// Fails the test (doctest REQUIRE) if redis-server cannot be started: never a silent skip.
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "support/child_process.hpp"
+
+namespace herald::test {
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
+inline std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+class RedisServer {
+ public:
+  /// Starts redis-server with `extra` arguments (e.g. {"--requirepass", "s3cret"}).
+  explicit RedisServer(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+    char dir[] = "/tmp/herald-redis-XXXXXX";
+    REQUIRE_MESSAGE(::mkdtemp(dir) != nullptr, "cannot create a temporary directory");
+    dir_ = dir;
+    for (int attempt = 0; attempt < 5 && !process_; ++attempt) {
+      port_ = free_port();
+      if (!launch()) process_.reset();  // the port was taken meanwhile: another one
+    }
+    REQUIRE_MESSAGE(process_ != nullptr, "redis-server did not start: " << last_log_);
+  }
+  ~RedisServer() {
+    process_.reset();  // SIGKILL if still running
+    ::rmdir(dir_.c_str());
+  }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+
+  /// Kills the server (SIGKILL) and waits for it to be gone.
+  void kill() {
+    if (process_) process_->stop(SIGKILL);
+    process_.reset();
+  }
+  /// Starts it again, empty, on the same port.
+  void restart() {
+    kill();
+    REQUIRE_MESSAGE(launch(), "redis-server did not restart: " << last_log_);
+  }
+  /// Freezes (SIGSTOP) and thaws (SIGCONT) the server: connections stay open, unanswered.
+  void pause() { process_->signal(SIGSTOP); }
+  void resume() { process_->signal(SIGCONT); }
+
+ private:
+  bool launch() {
+    std::vector<std::string> argv{"/usr/bin/redis-server", "--port", std::to_string(port_),
+                                  "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                  "--dir", dir_, "--daemonize", "no", "--logfile", ""};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    process_ = std::make_unique<ChildProcess>(argv);
+    const bool ready = process_->wait_log("Ready to accept connections");
+    last_log_ = process_->log();
+    if (!ready) process_.reset();
+    return ready;
+  }
+
+  std::vector<std::string> extra_;
+  std::string dir_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+  std::string last_log_;
+};
+
+}  // namespace herald::test

@@ -3,8 +3,10 @@
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
 
-packages=(g++ cmake make libasio-dev nlohmann-json3-dev doctest-dev
-          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev)
+# redis-server is for the tests (they start private instances); the rest builds herald.
+packages=(g++ cmake make pkg-config libasio-dev nlohmann-json3-dev doctest-dev
+          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev
+          libhiredis-dev redis-server)
 
 missing=()
 for p in "${packages[@]}"; do

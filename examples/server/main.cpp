@@ -23,6 +23,7 @@
 
 #include "herald/herald.hpp"
 #include "herald/websocket/server.hpp"
+#include "backends.hpp"
 #include "logging.hpp"
 #include "rest_api.hpp"
 
@@ -56,6 +57,7 @@ struct Config {
   std::size_t max_session_queue_bytes = 1 << 20;
   std::size_t max_frame_bytes = 64 * 1024;
   double ack_timeout = 10;
+  double registry_ttl = 10;
   double shutdown_timeout = 10;
 };
 
@@ -79,8 +81,16 @@ void add_flags(CLI::App& app, Config& c) {
   app.add_option("--instance-id", c.instance_id,
                  "Name of this instance (1..200 printable ASCII); default herald-<random>")
       ->envname("HERALD_INSTANCE_ID");
-  app.add_option("--redis", c.redis, "Redis URL for the broker and registry (not built yet)")
+  app.add_option("--redis", c.redis,
+                 "Redis URL (redis://[[user]:password@]host[:port][/db]) for the broker and "
+                 "registry: servers sharing one Redis form one service")
       ->envname("HERALD_REDIS_URL");
+  app.add_option("--registry-ttl", c.registry_ttl,
+                 "Seconds after which a crashed instance's sessions leave the registry "
+                 "(heartbeat every third of it)")
+      ->envname("HERALD_REGISTRY_TTL")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   app.add_option("--postgres", c.postgres, "PostgreSQL URL for the store (not built yet)")
       ->envname("HERALD_POSTGRES_URL");
   app.add_option("--max-payload-bytes", c.max_payload_bytes,
@@ -136,17 +146,6 @@ void add_flags(CLI::App& app, Config& c) {
       ->capture_default_str();
 }
 
-// The backends that exist only as flags so far: refuse them clearly (exit code 2).
-bool refuse_unbuilt_backends(const Config& c) {
-  if (!c.redis.empty())
-    std::cerr << "herald-server: --redis: the Redis backend is not built yet (coming in a later "
-                 "release); run without --redis for the in-memory backends\n";
-  if (!c.postgres.empty())
-    std::cerr << "herald-server: --postgres: the PostgreSQL backend is not built yet (coming in "
-                 "a later release); run without --postgres for the in-memory backends\n";
-  return !c.redis.empty() || !c.postgres.empty();
-}
-
 EngineOptions engine_options(const Config& c) {
   EngineOptions o;
   o.instance_id = c.instance_id;
@@ -154,6 +153,7 @@ EngineOptions engine_options(const Config& c) {
   o.topic_retention = c.topic_retention;
   o.max_session_queue_bytes = c.max_session_queue_bytes;
   o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));
+  o.registry_ttl = Millis(static_cast<std::int64_t>(c.registry_ttl * 1000));
   o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
   o.shutdown_timeout = Millis(static_cast<std::int64_t>(c.shutdown_timeout * 800));
@@ -214,6 +214,16 @@ std::string transport_metrics(const websocket::Server& server) {
   return out;
 }
 
+// Readiness: not ready while an external backend is disconnected (`unready` says why),
+// otherwise whatever `probe` (the store query) answers.
+ReadinessProbe external_first(std::function<std::string()> unready, ReadinessProbe probe) {
+  return [unready = std::move(unready), probe = std::move(probe)](auto answer) {
+    const std::string why = unready();
+    if (!why.empty()) return answer(false, why);
+    probe(std::move(answer));
+  };
+}
+
 // The running service: owns the order of start and shutdown.
 class Service {
  public:
@@ -232,18 +242,19 @@ class Service {
     server_ =
         websocket::Server::create(io_, server_options(config_),
                                   [this](HttpRequest r, Respond respond) { forward(r, respond); });
-    Backends b;
-    b.store = MemoryStore::create();
-    b.registry = MemoryRegistry::create();
-    b.broker = MemoryBrokerHub::create()->make_broker(executor_);
-    b.transports = {server_.get()};
-    engine_ = std::make_unique<Engine>(executor_, std::move(b), engine_options(config_));
+    ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
+    backends_ = backends.names;
+    backends.engine.transports = {server_.get()};
+    engine_ = std::make_unique<Engine>(executor_, std::move(backends.engine), engine_options(config_));
     RestOptions rest;
     rest.max_body_bytes = config_.max_body_bytes;
     rest.max_batch = config_.max_batch;
     rest.extra_metrics = [this] { return transport_metrics(*server_); };
     api_ = std::make_unique<RestApi>(
-        *engine_, store_probe(*engine_, executor_, [this] { return running_.load(); }), rest);
+        *engine_,
+        external_first(std::move(backends.unready),
+                       store_probe(*engine_, executor_, [this] { return running_.load(); })),
+        rest);
     api_ready_.store(api_.get(), std::memory_order_release);
     signals_.async_wait([this](const std::error_code& ec, int sig) { on_signal(ec, sig); });
     engine_->start([this](Status s) { on_started(s); });
@@ -274,9 +285,9 @@ class Service {
     running_ = true;
     spdlog::info(
         "event=listening addr={}:{} port={} instance={} threads={} ws_path=/ws "
-        "backends=memory auth=development",
+        "backends=\"{}\" auth=development",
         config_.bind, server_->port(), server_->port(), quote(engine_->instance_id()),
-        config_.threads);
+        config_.threads, backends_);
     spdlog::warn(
         "event=dev_auth message=\"WebSocket clients are trusted by ?userId=; do not "
         "expose this server to untrusted networks\"");
@@ -340,6 +351,7 @@ class Service {
   std::unique_ptr<websocket::Server> server_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RestApi> api_;
+  std::string backends_;  // names, for the log
   std::atomic<RestApi*> api_ready_{nullptr};
   std::atomic<bool> running_{false};
   bool stopping_ = false;  // on strand_
@@ -390,7 +402,6 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (refuse_unbuilt_backends(config)) return 2;
   setup_logging(*parse_log_level(config.log_level));
   std::signal(SIGPIPE, SIG_IGN);
   return serve(config);

@@ -5,68 +5,10 @@
 
 #include <set>
 
+#include "e2e_helpers.hpp"
 #include "server_process.hpp"
-#include "ws_client.hpp"
 
-using herald::server::test::ServerProcess;
-using herald::websocket::test::HttpClient;
-using herald::websocket::test::json;
-using herald::websocket::test::WsClient;
-using Millis = std::chrono::milliseconds;
-
-namespace {
-
-json seed003(json user, const std::string& message, json target, const std::string& type) {
-  json j = {{"userId", user}, {"message", message}, {"type", type}};
-  if (!target.is_null()) j["target"] = target;
-  return j;
-}
-
-// POSTs `body`; returns the parsed answer and checks its status.
-json post(HttpClient& h, const std::string& target, const json& body, int status = 202) {
-  auto r = h.request("POST", target, body.dump());
-  CHECK_MESSAGE(r.status == status, target << " -> " << r.status << " " << r.body);
-  return json::parse(r.body, nullptr, false);
-}
-
-json get(HttpClient& h, const std::string& target) {
-  auto r = h.request("GET", target);
-  CHECK_MESSAGE(r.status == 200, target << " -> " << r.status << " " << r.body);
-  return json::parse(r.body, nullptr, false);
-}
-
-// Opens a session and returns it with its welcome frame read.
-std::unique_ptr<WsClient> session(std::uint16_t port, const std::string& query, json* welcome) {
-  auto c = std::make_unique<WsClient>(port, "/ws?" + query);
-  REQUIRE_MESSAGE(c->ok(), "handshake status " << c->status());
-  json w = c->next_op("welcome");
-  REQUIRE(w.is_object());
-  if (welcome) *welcome = w;
-  return c;
-}
-
-// The next `n` notification frames of `stream`, in arrival order (fewer on timeout).
-std::vector<json> notes(WsClient& c, const std::string& stream, std::size_t n,
-                        Millis timeout = Millis(5000)) {
-  std::vector<json> out;
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < n) {
-    const auto left = std::chrono::duration_cast<Millis>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    json f = c.next_op("notification", left);
-    if (f.is_null()) break;
-    if (f["stream"] == stream) out.push_back(f);
-  }
-  return out;
-}
-
-std::vector<std::uint64_t> seqs_of(const std::vector<json>& fs) {
-  std::vector<std::uint64_t> out;
-  for (const json& f : fs) out.push_back(f["seq"].get<std::uint64_t>());
-  return out;
-}
-
-}  // namespace
+using namespace herald::server::test;
 
 TEST_CASE("private, room, broadcast and follower notifications reach the right sessions") {
   ServerProcess s({});
@@ -267,9 +209,14 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   CHECK(help.wait(Millis(5000)) == 0);
   CHECK(help.log().find("HERALD_PORT") != std::string::npos);
 
-  ServerProcess redis({"--redis", "redis://localhost"}, false);
+  ServerProcess redis({"--redis", "http://localhost"}, false);
   CHECK(redis.wait(Millis(5000)) == 2);
-  CHECK(redis.log().find("the Redis backend is not built yet") != std::string::npos);
+#ifdef HERALD_SERVER_WITH_REDIS
+  CHECK(redis.log().find("--redis: herald::redis: bad URL: it must start with redis://") !=
+        std::string::npos);
+#else
+  CHECK(redis.log().find("built without the Redis backend") != std::string::npos);
+#endif
   ServerProcess postgres({"--postgres", "postgres://localhost/herald"}, false);
   CHECK(postgres.wait(Millis(5000)) == 2);
   ServerProcess bad_port({"--port", "70000"}, false);

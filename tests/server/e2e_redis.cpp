@@ -1,0 +1,97 @@
+// End to end with `--redis`: real herald-server processes on one private redis-server.
+// (Delivery across instances needs the shared PostgreSQL store and is tested with it.)
+
+#include <doctest/doctest.h>
+
+#ifdef HERALD_SERVER_WITH_REDIS
+
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "e2e_helpers.hpp"
+#include "server_process.hpp"
+#include "support/redis_server.hpp"
+
+using namespace herald::server::test;
+using herald::test::RedisServer;
+
+namespace {
+
+// Asks `GET target` until `ok(status, body)` holds (bounded: the servers change state on
+// their own timers, e.g. a registry TTL or a reconnect backoff).
+bool eventually_get(HttpClient& h, const std::string& target,
+                    const std::function<bool(int, const json&)>& ok, Millis limit = Millis(15'000)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto r = h.request("GET", target);
+    if (ok(r.status, json::parse(r.body, nullptr, false))) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(Millis(50));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("herald-server --redis delivers, and /readyz follows Redis going away and back") {
+  RedisServer redis;
+  ServerProcess s({"--redis", redis.url(), "--instance-id", "solo"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  CHECK(s.log().find("backends=\"store=memory broker=redis registry=redis\"") != std::string::npos);
+  HttpClient h(s.port());
+  auto alice = session(s.port(), "userId=alice", nullptr);
+  post(h, "/notify", seed003("bob", "over redis", "alice", "private"));
+  auto got = notes(*alice, "inbox:alice", 1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["data"]["message"] == "over redis");
+  CHECK(get(h, "/readyz")["ready"] == true);
+
+  redis.kill();
+  CHECK(eventually_get(h, "/readyz", [](int status, const json& body) {
+    return status == 503 && body["reason"].get<std::string>().find("redis 127.0.0.1") !=
+                                std::string::npos;
+  }));
+  redis.restart();
+  CHECK(eventually_get(h, "/readyz", [](int status, const json&) { return status == 200; }));
+  post(h, "/notify", seed003("bob", "after the restart", "alice", "private"));
+  got = notes(*alice, "inbox:alice", 1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0]["data"]["message"] == "after the restart");
+}
+
+TEST_CASE("presence spans instances, and a killed instance's sessions expire within its TTL") {
+  RedisServer redis;
+  ServerProcess a({"--redis", redis.url(), "--instance-id", "a", "--registry-ttl", "1"});
+  ServerProcess b({"--redis", redis.url(), "--instance-id", "b", "--registry-ttl", "1"});
+  REQUIRE_MESSAGE(a.port() != 0, a.log());
+  REQUIRE_MESSAGE(b.port() != 0, b.log());
+  HttpClient hb(b.port());
+  auto alice = session(a.port(), "userId=alice", nullptr);
+  auto alice_b = session(b.port(), "userId=alice", nullptr);
+
+  json p = get(hb, "/users/alice/presence");
+  CHECK(p["online"] == true);
+  std::multiset<std::string> where;
+  for (const json& s : p["sessions"]) where.insert(s["instance"].get<std::string>());
+  CHECK(where == std::multiset<std::string>{"a", "b"});
+
+  // kill -9: nobody deregisters instance a; its session leaves once a's TTL passed.
+  const auto killed = std::chrono::steady_clock::now();
+  CHECK(a.stop(SIGKILL) == 128 + SIGKILL);
+  alice.reset();
+  CHECK(eventually_get(hb, "/users/alice/presence", [](int status, const json& body) {
+    return status == 200 && body["sessions"].size() == 1 &&
+           body["sessions"][0]["instance"] == "b";
+  }));
+  const auto gone_after = std::chrono::steady_clock::now() - killed;
+  MESSAGE("instance a's session left the registry after "
+          << std::chrono::duration_cast<Millis>(gone_after).count() << " ms (TTL 1000 ms)");
+  alice_b->close();
+  CHECK(eventually_get(hb, "/users/alice/presence", [](int status, const json& body) {
+    return status == 200 && body["online"] == false;
+  }));
+}
+
+#endif  // HERALD_SERVER_WITH_REDIS

@@ -98,10 +98,10 @@ TEST_CASE("registry unavailable: publishes are relayed to every instance - sessi
 }
 
 TEST_CASE("presence: online users per instance and join/leave events of every instance") {
+  std::vector<std::string> events, events1;  // before the World: it reports as it closes
   World w;
   w.add();
   w.add();
-  std::vector<std::string> events, events1;
   w.engine(0).on_presence([&](const PresenceEvent& e) {
     events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
   });

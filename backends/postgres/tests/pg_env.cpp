@@ -50,24 +50,31 @@ std::shared_ptr<PostgresStore> TestEnv::make_store(const std::string& schema) {
   return PostgresStore::create(io_, options(schema.empty() ? new_schema() : schema));
 }
 
-std::string TestEnv::query(const std::string& sql) {
-  PGconn* conn = PQconnectdb((server_->url() + "?connect_timeout=5").c_str());
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+SqlSession::SqlSession(const std::string& url)
+    : conn_(PQconnectdb((url + "?connect_timeout=5").c_str())) {
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    const std::string error = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    throw std::runtime_error("cannot connect to the test server: " + error);
+  }
+}
+
+SqlSession::~SqlSession() {
+  PQfinish(conn_);
+}
+
+std::string SqlSession::exec(const std::string& sql) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  const ExecStatusType s = PQresultStatus(r);
   std::string error;
   std::string value;
-  if (PQstatus(conn) != CONNECTION_OK) {
-    error = PQerrorMessage(conn);
-  } else {
-    PGresult* r = PQexec(conn, sql.c_str());
-    const ExecStatusType s = PQresultStatus(r);
-    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-      error = PQresultErrorMessage(r);
-    } else if (s == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-      value = PQgetvalue(r, 0, 0);
-    }
-    PQclear(r);
+  if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+    error = PQresultErrorMessage(r);
+  } else if (s == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+    value = PQgetvalue(r, 0, 0);
   }
-  PQfinish(conn);
+  PQclear(r);
   if (!error.empty()) throw std::runtime_error("query `" + sql + "` failed: " + error);
   return value;
 }

@@ -11,11 +11,27 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <libpq-fe.h>
 
 #include "herald/postgres/store.hpp"
 #include "pg_server.hpp"
 
 namespace herald::postgres::test {
+
+/// A blocking libpq connection to the test server, for checks and for holding locks from
+/// the test thread. Throws std::runtime_error on any failure.
+class SqlSession {
+ public:
+  explicit SqlSession(const std::string& url);
+  ~SqlSession();
+  SqlSession(const SqlSession&) = delete;
+  SqlSession& operator=(const SqlSession&) = delete;
+  /// Runs `sql`; returns the first column of the first row ("" if none).
+  std::string exec(const std::string& sql);
+
+ private:
+  PGconn* conn_;
+};
 
 class TestEnv {
  public:
@@ -34,9 +50,8 @@ class TestEnv {
   /// A store on a fresh schema (or on `schema`).
   std::shared_ptr<PostgresStore> make_store(const std::string& schema = {});
 
-  /// Runs `sql` on a new blocking connection and returns the first column of the first row
-  /// ("" if none). Throws std::runtime_error on failure. For checks from the test thread.
-  std::string query(const std::string& sql);
+  /// Runs `sql` on a new blocking connection (see SqlSession::exec).
+  std::string query(const std::string& sql) { return SqlSession(server_->url()).exec(sql); }
 
  private:
   TestEnv();

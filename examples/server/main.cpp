@@ -23,6 +23,9 @@
 
 #include "herald/herald.hpp"
 #include "herald/websocket/server.hpp"
+#ifdef HERALD_SERVER_WITH_POSTGRES
+#include "herald/postgres/store.hpp"
+#endif
 #include "logging.hpp"
 #include "rest_api.hpp"
 
@@ -81,7 +84,8 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_INSTANCE_ID");
   app.add_option("--redis", c.redis, "Redis URL for the broker and registry (not built yet)")
       ->envname("HERALD_REDIS_URL");
-  app.add_option("--postgres", c.postgres, "PostgreSQL URL for the store (not built yet)")
+  app.add_option("--postgres", c.postgres,
+                 "PostgreSQL URL (postgresql://… or key=value conninfo) for the store")
       ->envname("HERALD_POSTGRES_URL");
   app.add_option("--max-payload-bytes", c.max_payload_bytes,
                  "Largest notification `data`, as JSON text")
@@ -136,15 +140,38 @@ void add_flags(CLI::App& app, Config& c) {
       ->capture_default_str();
 }
 
+#ifdef HERALD_SERVER_WITH_POSTGRES
+constexpr bool kWithPostgres = true;
+#else
+constexpr bool kWithPostgres = false;
+#endif
+
 // The backends that exist only as flags so far: refuse them clearly (exit code 2).
 bool refuse_unbuilt_backends(const Config& c) {
   if (!c.redis.empty())
     std::cerr << "herald-server: --redis: the Redis backend is not built yet (coming in a later "
                  "release); run without --redis for the in-memory backends\n";
-  if (!c.postgres.empty())
-    std::cerr << "herald-server: --postgres: the PostgreSQL backend is not built yet (coming in "
-                 "a later release); run without --postgres for the in-memory backends\n";
-  return !c.redis.empty() || !c.postgres.empty();
+  const bool refuse_postgres = !kWithPostgres && !c.postgres.empty();
+  if (refuse_postgres)
+    std::cerr << "herald-server: --postgres: this herald-server was built without the PostgreSQL "
+                 "backend (configure with -DHERALD_WITH_POSTGRES=ON); run without --postgres for "
+                 "the in-memory backends\n";
+  return !c.redis.empty() || refuse_postgres;
+}
+
+// The Store: PostgreSQL with --postgres (connects and migrates now; throws herald::Error with
+// what to fix), else in memory. The PostgresStore runs on the server's io_context.
+std::shared_ptr<Store> make_store(asio::io_context& io, const Config& c) {
+#ifdef HERALD_SERVER_WITH_POSTGRES
+  if (!c.postgres.empty()) {
+    postgres::PostgresOptions options;
+    options.url = c.postgres;
+    return postgres::PostgresStore::create(io, std::move(options));
+  }
+#endif
+  (void)io;
+  (void)c;
+  return MemoryStore::create();
 }
 
 EngineOptions engine_options(const Config& c) {
@@ -227,13 +254,14 @@ class Service {
 
   // Builds the server, engine and API (throws herald::Error on bad options), then starts.
   void start() {
+    std::shared_ptr<Store> store = make_store(io_, config_);  // before listening: may throw
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
     // Engine: the handler forwards to api_, which is set before anything listens.
     server_ =
         websocket::Server::create(io_, server_options(config_),
                                   [this](HttpRequest r, Respond respond) { forward(r, respond); });
     Backends b;
-    b.store = MemoryStore::create();
+    b.store = std::move(store);
     b.registry = MemoryRegistry::create();
     b.broker = MemoryBrokerHub::create()->make_broker(executor_);
     b.transports = {server_.get()};

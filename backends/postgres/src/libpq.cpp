@@ -15,9 +15,15 @@ bool transient(const std::string& state) {
          state == "40P01" || state == "55P03";
 }
 
+// libpq's multi-line message on one line (it ends up in logs and JSON error bodies).
 std::string trimmed(const char* message) {
-  std::string out = message ? message : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  std::string out;
+  for (const char* p = message ? message : ""; *p != '\0'; ++p) {
+    const bool space = *p == '\n' || *p == '\t' || *p == '\r';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : *p;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "connection.hpp"
 
 #include <algorithm>
+#include <future>
 #include <system_error>
 #include <utility>
 
@@ -56,16 +57,21 @@ void Connection::send(std::vector<Job> jobs) {
   });
 }
 
-void Connection::close() {
-  asio::post(strand_, [self = shared_from_this()] {
-    if (self->phase_ == Phase::closed) return;
-    self->phase_ = Phase::closed;
-    ++self->generation_;  // socket waits already queued see a stale generation
-    self->timer_.cancel();
-    self->fail_inflight("the store was closed");
-    self->release_socket();
-    self->conn_.reset();
+std::future<void> Connection::close() {
+  auto closed = std::make_shared<std::promise<void>>();
+  std::future<void> done = closed->get_future();
+  asio::post(strand_, [self = shared_from_this(), closed] {
+    if (self->phase_ != Phase::closed) {
+      self->phase_ = Phase::closed;
+      ++self->generation_;  // socket waits already queued see a stale generation
+      self->timer_.cancel();
+      self->fail_inflight("the store was closed");
+      self->release_socket();
+      self->conn_.reset();
+    }
+    closed->set_value();
   });
+  return done;
 }
 
 // ---- connecting: PQconnectStart / PQconnectPoll, never blocking --------------------------

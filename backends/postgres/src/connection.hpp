@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,8 +76,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Sends jobs the pool assigned to this connection; if it is not ready they fail with
   /// Errc::unavailable. Any thread.
   void send(std::vector<Job> jobs);
-  /// Closes for good: jobs in flight fail with Errc::unavailable. Any thread.
-  void close();
+  /// Closes for good: jobs in flight fail with Errc::unavailable. Any thread. The future is
+  /// ready once the strand ran the close, i.e. once no handler of this connection still
+  /// holds a job (and with it a caller's Completion).
+  std::future<void> close();
 
  private:
   enum class Phase { idle, connecting, setup, ready, closed };

@@ -66,17 +66,21 @@ std::size_t Pool::ready() const {
   return n;
 }
 
-void Pool::close() {
+void Pool::close(asio::io_context& io, std::chrono::milliseconds bound) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (closed_) return;
-  closed_ = true;
   std::deque<Job> queued;
   queued.swap(queue_);
   std::vector<std::shared_ptr<Connection>> conns;
   for (Slot& slot : slots_) conns.push_back(slot.conn);
+  closed_ = true;
   lock.unlock();
   for (Job& job : queued) refuse(job, "the store is closed");
-  for (auto& conn : conns) conn->close();
+  queued.clear();
+  std::vector<std::future<void>> closing;
+  for (auto& conn : conns) closing.push_back(conn->close());
+  if (io.stopped() || io.get_executor().running_in_this_thread()) return;
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (auto& f : closing) f.wait_until(deadline);
 }
 
 void Pool::on_connecting(std::size_t index) {

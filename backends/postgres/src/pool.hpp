@@ -33,8 +33,11 @@ class Pool final : public ConnectionOwner, public std::enable_shared_from_this<P
   /// Connections open and ready now. Any thread.
   std::size_t ready() const;
 
-  /// Closes every connection and fails queued jobs. Idempotent. Any thread.
-  void close();
+  /// Closes every connection and fails queued jobs. Idempotent. Any thread. Unless `io` is
+  /// stopped or this thread is running it, waits (at most `bound`) until every connection
+  /// dropped its jobs: after it returns, no loop thread still holds a caller's Completion, so
+  /// the caller may destroy the executors they refer to.
+  void close(asio::io_context& io, std::chrono::milliseconds bound);
 
   void on_connecting(std::size_t index) override;
   std::vector<Job> on_ready(std::size_t index) override;

@@ -156,7 +156,7 @@ class Purge : public std::enable_shared_from_this<Purge> {
 class PostgresStoreImpl final : public PostgresStore {
  public:
   PostgresStoreImpl(asio::io_context& io, PostgresOptions options, Epoch epoch)
-      : options_(std::move(options)), epoch_(epoch) {
+      : io_(io), options_(std::move(options)), epoch_(epoch) {
     auto config = std::make_shared<ConnConfig>();
     config->url = options_.url;
     config->search_path = quoted_schema(options_.schema);
@@ -168,11 +168,11 @@ class PostgresStoreImpl final : public PostgresStore {
                                       options_.max_queued});
   }
 
-  ~PostgresStoreImpl() override { pool_->close(); }
+  ~PostgresStoreImpl() override { close(); }
 
   Epoch epoch() const noexcept override { return epoch_; }
   std::size_t connections() const noexcept override { return pool_->ready(); }
-  void close() override { pool_->close(); }
+  void close() override { pool_->close(io_, kCloseWait); }
 
   void ready(Done done) override {
     run<void>(std::move(done), {{Stmt::ping, {}}}, [](Results&) { return Result<void>(); });
@@ -320,6 +320,10 @@ class PostgresStoreImpl final : public PostgresStore {
               [](Results& r) -> Result<bool> { return affected(r[0].get()) > 0; });
   }
 
+  // How long close() waits for the loop to drop the connections' jobs.
+  static constexpr std::chrono::milliseconds kCloseWait{5'000};
+
+  asio::io_context& io_;
   const PostgresOptions options_;
   const Epoch epoch_;
   std::shared_ptr<Pool> pool_;

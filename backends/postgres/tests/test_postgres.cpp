@@ -217,7 +217,6 @@ TEST_CASE("PostgresStore: writers on many connections give one inbox gap-free se
   CHECK(*seqs.begin() == 1);
   CHECK(*seqs.rbegin() == kTotal);
   CHECK(holes == 0);
-  CHECK(reads > 1);
   MESSAGE("the reader took " << reads << " pages to follow 1,000 concurrent appends");
 }
 

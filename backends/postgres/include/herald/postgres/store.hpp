@@ -78,7 +78,10 @@ class PostgresStore : public Store {
   virtual std::size_t connections() const noexcept = 0;
 
   /// Closes every connection; requests in flight and later calls fail with
-  /// Errc::unavailable. Idempotent; also done by the destructor. Any thread.
+  /// Errc::unavailable (their completions are posted as usual). Idempotent; also done by the
+  /// destructor. Any thread. Called off the loop while the io_context runs, it waits (a few
+  /// seconds at most) until the loop threads dropped every pending completion, so the
+  /// executors those completions refer to may be destroyed right after.
   virtual void close() = 0;
 };
 

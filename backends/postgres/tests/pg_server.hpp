@@ -2,6 +2,8 @@
 // A private PostgreSQL server for the tests: a data directory copied from a template made
 // once per build by initdb, started by pg_ctl on a free port of 127.0.0.1, stopped and
 // removed at exit. As root, the server runs as the `postgres` OS user (initdb refuses root).
+// A watchdog process stops and removes it too if the test process dies without cleaning up
+// (a crash, an abort from a sanitizer).
 // Not thread-safe: used from the test thread.
 
 #include <string>
@@ -32,11 +34,13 @@ class PgServer {
   std::string ctl(const std::string& args) const;
   bool try_start();
   std::string log_tail() const;
+  void start_watchdog();
 
   std::string bindir_;
   std::string dir_;  // temporary directory: data/, log, socket
   int port_ = 0;
   bool running_ = false;
+  int watchdog_ = -1;  // write end of the pipe the watchdog process waits on
 };
 
 /// Runs `command` through the shell (as the postgres user when we are root); returns its

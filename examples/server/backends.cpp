@@ -9,6 +9,9 @@
 #ifdef HERALD_SERVER_WITH_REDIS
 #include "herald/redis/redis.hpp"
 #endif
+#ifdef HERALD_SERVER_WITH_POSTGRES
+#include "herald/postgres/store.hpp"
+#endif
 
 namespace herald::server {
 namespace {
@@ -28,24 +31,39 @@ void use_redis(asio::io_context& io, const std::shared_ptr<Executor>& executor,
   };
   out.engine.registry = std::move(registry);
   out.engine.broker = std::move(broker);
-  out.names = "store=memory broker=redis registry=redis";
 }
 #endif
+
+// The Store: PostgreSQL with --postgres (connects and migrates now), else in memory.
+std::shared_ptr<Store> make_store(asio::io_context& io, const std::string& url) {
+  if (url.empty()) return MemoryStore::create();
+#ifdef HERALD_SERVER_WITH_POSTGRES
+  postgres::PostgresOptions options;
+  options.url = url;
+  try {
+    return postgres::PostgresStore::create(io, std::move(options));
+  } catch (const Error& e) {
+    throw Error(std::string("--postgres: ") + e.what());
+  }
+#else
+  (void)io;
+  throw Error("--postgres: this herald-server was built without the PostgreSQL backend; rebuild "
+              "with -DHERALD_WITH_POSTGRES=ON (needs libpq-dev) or run without --postgres");
+#endif
+}
 
 }  // namespace
 
 ServerBackends make_backends(asio::io_context& io, const std::shared_ptr<Executor>& executor,
                              const BackendChoice& choice) {
-  if (!choice.postgres.empty())
-    throw Error("--postgres: the PostgreSQL backend is not built yet (coming in a later "
-                "release); run without --postgres for the in-memory store");
   ServerBackends out;
-  out.engine.store = MemoryStore::create();
+  out.engine.store = make_store(io, choice.postgres);
   out.unready = [] { return std::string(); };
+  const std::string store = choice.postgres.empty() ? "memory" : "postgres";
   if (choice.redis.empty()) {
     out.engine.registry = MemoryRegistry::create();
     out.engine.broker = MemoryBrokerHub::create()->make_broker(executor);
-    out.names = "memory";
+    out.names = "store=" + store + " broker=memory registry=memory";
     return out;
   }
 #ifdef HERALD_SERVER_WITH_REDIS
@@ -54,9 +72,9 @@ ServerBackends make_backends(asio::io_context& io, const std::shared_ptr<Executo
   } catch (const Error& e) {
     throw Error(std::string("--redis: ") + e.what());
   }
+  out.names = "store=" + store + " broker=redis registry=redis";
   return out;
 #else
-  (void)io;
   throw Error("--redis: this herald-server was built without the Redis backend; rebuild with "
               "-DHERALD_WITH_REDIS=ON (needs libhiredis-dev) or run without --redis");
 #endif

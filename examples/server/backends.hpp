@@ -1,7 +1,7 @@
 #pragma once
-// The backends herald-server runs on: in-memory by default; `--redis URL` puts the Broker
-// and Registry on Redis (several servers then form one service). The Store stays in memory
-// until the PostgreSQL backend is wired (docs/operations.md says what that limits).
+// The backends herald-server runs on: in-memory by default; `--postgres URL` puts the Store
+// on PostgreSQL, `--redis URL` the Broker and Registry on Redis (several servers with both
+// form one service; docs/operations.md).
 
 #include <functional>
 #include <memory>
@@ -26,7 +26,8 @@ struct ServerBackends {
 };
 
 /// Builds the chosen backends on `io`; broker events go to `executor` (the engine's).
-/// Throws herald::Error with a message for the operator (bad URL, backend not built).
+/// Throws herald::Error with a message for the operator (bad URL, backend not built, a
+/// database that cannot be reached or migrated: the PostgreSQL store connects here).
 ServerBackends make_backends(asio::io_context& io, const std::shared_ptr<Executor>& executor,
                              const BackendChoice& choice);
 

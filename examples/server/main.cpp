@@ -91,7 +91,8 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_REGISTRY_TTL")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
-  app.add_option("--postgres", c.postgres, "PostgreSQL URL for the store (not built yet)")
+  app.add_option("--postgres", c.postgres,
+                 "PostgreSQL URL (postgresql://… or key=value conninfo) for the store")
       ->envname("HERALD_POSTGRES_URL");
   app.add_option("--max-payload-bytes", c.max_payload_bytes,
                  "Largest notification `data`, as JSON text")
@@ -237,13 +238,14 @@ class Service {
 
   // Builds the server, engine and API (throws herald::Error on bad options), then starts.
   void start() {
+    // Before listening: may throw (a bad URL, a database that cannot be reached or migrated).
+    ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
+    backends_ = backends.names;
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
     // Engine: the handler forwards to api_, which is set before anything listens.
     server_ =
         websocket::Server::create(io_, server_options(config_),
                                   [this](HttpRequest r, Respond respond) { forward(r, respond); });
-    ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
-    backends_ = backends.names;
     backends.engine.transports = {server_.get()};
     engine_ = std::make_unique<Engine>(executor_, std::move(backends.engine), engine_options(config_));
     RestOptions rest;

@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ws_client.hpp"
@@ -67,6 +69,20 @@ inline std::vector<std::uint64_t> seqs_of(const std::vector<json>& fs) {
   std::vector<std::uint64_t> out;
   for (const json& f : fs) out.push_back(f["seq"].get<std::uint64_t>());
   return out;
+}
+
+// Asks `GET target` until `ok(status, body)` holds (bounded: the servers change state on
+// their own timers, e.g. a registry TTL or a reconnect backoff).
+inline bool eventually_get(HttpClient& h, const std::string& target,
+                           const std::function<bool(int, const json&)>& ok,
+                           Millis limit = Millis(15'000)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto r = h.request("GET", target);
+    if (ok(r.status, json::parse(r.body, nullptr, false))) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(Millis(50));
+  }
 }
 
 }  // namespace herald::server::test

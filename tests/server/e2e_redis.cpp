@@ -18,23 +18,6 @@
 using namespace herald::server::test;
 using herald::test::RedisServer;
 
-namespace {
-
-// Asks `GET target` until `ok(status, body)` holds (bounded: the servers change state on
-// their own timers, e.g. a registry TTL or a reconnect backoff).
-bool eventually_get(HttpClient& h, const std::string& target,
-                    const std::function<bool(int, const json&)>& ok, Millis limit = Millis(15'000)) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    auto r = h.request("GET", target);
-    if (ok(r.status, json::parse(r.body, nullptr, false))) return true;
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(Millis(50));
-  }
-}
-
-}  // namespace
-
 TEST_CASE("herald-server --redis delivers, and /readyz follows Redis going away and back") {
   RedisServer redis;
   ServerProcess s({"--redis", redis.url(), "--instance-id", "solo"});

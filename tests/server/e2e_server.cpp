@@ -217,8 +217,10 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
 #else
   CHECK(redis.log().find("built without the Redis backend") != std::string::npos);
 #endif
-  ServerProcess postgres({"--postgres", "postgres://localhost/herald"}, false);
-  CHECK(postgres.wait(Millis(5000)) == 2);
+  // Nothing listens on port 1: the store cannot connect, and says so before listening.
+  ServerProcess postgres({"--postgres", "postgresql://127.0.0.1:1/herald"}, false);
+  CHECK(postgres.wait(Millis(15'000)) == 2);
+  CHECK(postgres.log().find("--postgres: ") != std::string::npos);
   ServerProcess bad_port({"--port", "70000"}, false);
   CHECK(bad_port.wait(Millis(5000)) == 2);
   ServerProcess bad_level({"--log-level", "loud"}, false);

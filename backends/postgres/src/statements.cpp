@@ -1,0 +1,86 @@
+#include "statements.hpp"
+
+namespace herald::postgres::detail {
+namespace {
+
+// One page of a stream and the stream's facts in one statement (one snapshot): a single
+// row of NULL entry columns when the page is empty. Entries come from the primary key
+// (stream_id, seq) range; expiry is filtered on the entry's copy of expires_ms, so the
+// notification is joined only for the rows returned. $5 is the page size + 1 (for `more`).
+#define HERALD_READ_SQL(DIR)                                                                  \
+  "SELECT s.head, s.trimmed_through, p.seq, p.read, n.id, n.type, n.data, n.sender, "         \
+  "n.created_ms, n.expires_ms, n.idempotency_key "                                            \
+  "FROM (SELECT 1) AS one "                                                                   \
+  "LEFT JOIN streams s ON s.name = $1::text "                                                 \
+  "LEFT JOIN LATERAL (SELECT e.seq, e.read, e.notification_id FROM entries e "                \
+  "  WHERE e.stream_id = s.id AND e.seq > $2::bigint AND e.seq < $3::bigint "                 \
+  "    AND (e.expires_ms IS NULL OR e.expires_ms > $4::bigint) "                              \
+  "  ORDER BY e.seq " DIR " LIMIT $5::bigint) AS p ON true "                                  \
+  "LEFT JOIN notifications n ON n.id = p.notification_id "                                    \
+  "ORDER BY p.seq " DIR
+
+// Indexed by Stmt.
+const StatementDef kStatements[kStatementCount] = {
+    {"herald_append",
+     "SELECT out_duplicate, out_id, out_ord, out_seq FROM append_notification($1::bigint, "
+     "$2::text, $3::json, $4::text, $5::bigint, $6::bigint, $7::text, $8::text[], $9::boolean, "
+     "$10::bigint, $11::bigint)"},
+    {"herald_read_asc", HERALD_READ_SQL("ASC")},
+    {"herald_read_desc", HERALD_READ_SQL("DESC")},
+    {"herald_inbox_state",
+     "SELECT s.head, s.trimmed_through, "
+     "(SELECT a.seq FROM ack_cursors a WHERE a.user_id = $2::text), "
+     "(SELECT count(*) FROM entries e WHERE e.stream_id = s.id AND NOT e.read "
+     "   AND (e.expires_ms IS NULL OR e.expires_ms > $3::bigint)) "
+     "FROM (SELECT 1) AS one LEFT JOIN streams s ON s.name = $1::text"},
+    {"herald_mark_read_some",
+     "UPDATE entries SET read = true "
+     "WHERE stream_id = (SELECT id FROM streams WHERE name = $1::text) "
+     "AND seq = ANY ($2::bigint[]) AND NOT read"},
+    {"herald_mark_read_all",
+     "UPDATE entries SET read = true "
+     "WHERE stream_id = (SELECT id FROM streams WHERE name = $1::text) AND NOT read"},
+    {"herald_remove",
+     "DELETE FROM entries WHERE stream_id = (SELECT id FROM streams WHERE name = $1::text) "
+     "AND seq = ANY ($2::bigint[])"},
+    {"herald_advance_ack",
+     "INSERT INTO ack_cursors AS a (user_id, seq) VALUES ($1::text, $2::bigint) "
+     "ON CONFLICT (user_id) DO UPDATE SET seq = greatest(a.seq, EXCLUDED.seq) RETURNING a.seq"},
+    {"herald_subscribe",
+     "INSERT INTO subscriptions (topic, user_id) VALUES ($1::text, $2::text) "
+     "ON CONFLICT DO NOTHING"},
+    {"herald_unsubscribe",
+     "DELETE FROM subscriptions WHERE topic = $1::text AND user_id = $2::text"},
+    {"herald_subscribers",
+     "SELECT user_id FROM subscriptions WHERE topic = $1::text AND user_id > $2::text "
+     "ORDER BY user_id LIMIT $3::bigint"},
+    {"herald_subscriptions",
+     "SELECT topic FROM subscriptions WHERE user_id = $1::text ORDER BY topic"},
+    {"herald_add_dead_letter",
+     "INSERT INTO dead_letters (user_id, seq, notification_id, attempts, at_ms, reason) "
+     "VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::text)"},
+    {"herald_dead_letters",
+     "SELECT user_id, seq, notification_id, attempts, at_ms, reason FROM dead_letters "
+     "WHERE user_id = $1::text ORDER BY at_ms, id LIMIT $2::bigint"},
+    {"herald_purge_entries",
+     "DELETE FROM entries e USING (SELECT stream_id, seq FROM entries "
+     "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint) AS d "
+     "WHERE e.stream_id = d.stream_id AND e.seq = d.seq"},
+    {"herald_purge_notes",
+     "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+     "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint)"},
+    {"herald_purge_keys",
+     "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys "
+     "  WHERE created_ms < $1::bigint LIMIT $2::bigint)"},
+    {"herald_ping", "SELECT 1"},
+};
+
+#undef HERALD_READ_SQL
+
+}  // namespace
+
+const StatementDef& statement(Stmt s) noexcept {
+  return kStatements[static_cast<std::size_t>(s)];
+}
+
+}  // namespace herald::postgres::detail

@@ -1,0 +1,41 @@
+#pragma once
+// The statements the Store issues, prepared on every pooled connection when it connects.
+// Unqualified table names: each connection's search_path is the configured schema.
+
+#include <cstddef>
+
+namespace herald::postgres::detail {
+
+enum class Stmt : std::size_t {
+  append,           // append_notification(…): dedup, seqs, entries, topic retention
+  read_asc,         // one page of a stream with its head, oldest first
+  read_desc,        // the same, newest first
+  inbox_state,      // head, trimmed_through, ack cursor, unread count
+  mark_read_some,   // flips listed entries of an inbox to read
+  mark_read_all,    // flips every unread entry of an inbox
+  remove,           // deletes listed entries of an inbox
+  advance_ack,      // raises an ack cursor, never lowers it
+  subscribe,        // (topic, user), idempotent
+  unsubscribe,      //
+  subscribers,      // keyset page of a topic's users
+  subscriptions,    // a user's topics
+  add_dead_letter,  //
+  dead_letters,     // a user's dead letters, oldest first
+  purge_entries,    // one bounded batch of expired entries
+  purge_notes,      // one bounded batch of expired notifications
+  purge_keys,       // one bounded batch of old idempotency keys
+  ping,             // readiness
+  count_,           // number of statements (not a statement)
+};
+
+struct StatementDef {
+  const char* name;  // prepared statement name
+  const char* sql;
+};
+
+/// The definition of `s`. Precondition: s < Stmt::count_.
+const StatementDef& statement(Stmt s) noexcept;
+
+inline constexpr std::size_t kStatementCount = static_cast<std::size_t>(Stmt::count_);
+
+}  // namespace herald::postgres::detail

@@ -3,11 +3,11 @@
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
 
-# redis-server and postgresql are for the tests (they start private instances); the rest
-# builds herald.
+# redis-server, postgresql and nginx-light are for the tests (they start private instances
+# on free loopback ports); the rest builds herald.
 packages=(g++ cmake make pkg-config libasio-dev nlohmann-json3-dev doctest-dev
           libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev
-          libhiredis-dev redis-server libpq-dev postgresql)
+          libhiredis-dev redis-server libpq-dev postgresql nginx-light)
 
 missing=()
 for p in "${packages[@]}"; do

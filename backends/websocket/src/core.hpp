@@ -46,11 +46,11 @@ class Core : public std::enable_shared_from_this<Core> {
 
   /// The engine; null before start().
   ConnectionHandler* handler() const { return handler_.load(std::memory_order_acquire); }
-  /// A new websocketpp connection with the server's settings. Thread-safe: the endpoint is
-  /// only read after construction.
+  /// A new websocketpp connection for a handshake. Thread-safe: the endpoint is only read
+  /// after construction.
   WsConnectionPtr make_ws_connection();
-  /// Stands in for each open session's URI (see release_handshake).
-  const websocketpp::uri_ptr placeholder_uri;
+  /// A parser for an open session's client frames, limited to max_frame_bytes. Thread-safe.
+  std::unique_ptr<WsProcessor> make_frame_parser();
 
   /// Connection bookkeeping, called by Conn (any thread).
   void add(Conn* conn, const std::shared_ptr<Conn>& shared);
@@ -71,6 +71,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
+  const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
   const Strand accept_strand_;  // serializes the acceptor; immutable, usable from any thread
   Acceptor acceptor_;
   Timer accept_timer_;  // retry after EMFILE and the like

@@ -17,10 +17,10 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 }
 
 Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
-    : placeholder_uri(std::make_shared<websocketpp::uri>("ws://herald/")),
-      io(io_context),
+    : io(io_context),
       options(std::move(o)),
       http(std::move(h)),
+      messages_(std::make_shared<WsMsgManager>()),
       accept_strand_(asio::make_strand(io_context)),
       acceptor_(accept_strand_),
       accept_timer_(accept_strand_) {
@@ -30,6 +30,13 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
 
 WsConnectionPtr Core::make_ws_connection() {
   return endpoint_.get_connection();
+}
+
+std::unique_ptr<WsProcessor> Core::make_frame_parser() {
+  static WsConfig::rng_type no_rng;  // a server never masks: the parser never draws from it
+  auto parser = std::make_unique<WsProcessor>(false, true, messages_, no_rng);
+  parser->set_max_message_size(options.max_frame_bytes);
+  return parser;
 }
 
 void Core::start(ConnectionHandler& handler, Done done) {

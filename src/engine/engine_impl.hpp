@@ -1,12 +1,14 @@
 #pragma once
 // Engine::Impl: the state and rules of one engine. Every member function runs on the
-// engine's executor (public Engine methods post onto it), so no member needs a lock.
+// engine's executor (public Engine methods post onto it), so no member needs a lock; the
+// one exception is the inbox of on_written reports, which transports fill from any thread.
 
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -110,6 +112,18 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   Executor::TimerId heartbeat_timer_ = 0;
   Executor::TimerId sweep_timer_ = 0;
   std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
+
+  /// on_written reports wait here and are applied in batches: one posted task for all the
+  /// reports that arrive before it runs, instead of one per socket write.
+  struct WrittenReport {
+    std::shared_ptr<Connection> connection;
+    std::size_t bytes = 0;
+  };
+  std::mutex written_mutex_;
+  std::vector<WrittenReport> written_;   // guarded by written_mutex_
+  bool written_posted_ = false;          // an apply_written task is queued; ditto
+  std::vector<WrittenReport> applying_;  // the batch being applied; executor only
+  void apply_written();
 
   // --- lifecycle (engine.cpp)
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);

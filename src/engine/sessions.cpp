@@ -48,14 +48,33 @@ void Engine::Impl::on_message(const std::shared_ptr<Connection>& connection, std
 }
 
 void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std::size_t bytes) {
-  post([connection, bytes](Impl& self) {
-    auto s = self.find(connection.get());
-    if (!s) return;
-    s->queued_bytes -= std::min(bytes, s->queued_bytes);
-    if (self.queue_busy(*s)) return;
-    self.catch_up(*s, s->inbox);  // replays paused by a busy queue go on
-    for (auto& [topic, cursor] : s->topics) self.catch_up(*s, cursor);
-  });
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    written_.push_back({connection, bytes});
+    if (written_posted_) return;
+    written_posted_ = true;
+  }
+  post([](Impl& self) { self.apply_written(); });
+}
+
+// Every report counts exactly once: the queue bound sees the bytes the transport has not
+// written yet.
+void Engine::Impl::apply_written() {
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    applying_.swap(written_);  // written_ gets the emptied buffer back: no reallocation
+    written_posted_ = false;
+  }
+  for (const WrittenReport& report : applying_) {
+    auto it = sessions_.find(report.connection.get());
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    s.queued_bytes -= std::min(report.bytes, s.queued_bytes);
+    if (queue_busy(s)) continue;
+    catch_up(s, s.inbox);  // replays paused by a busy queue go on
+    for (auto& [topic, cursor] : s.topics) catch_up(s, cursor);
+  }
+  applying_.clear();
 }
 
 void Engine::Impl::on_closed(const std::shared_ptr<Connection>& connection, CloseCode,

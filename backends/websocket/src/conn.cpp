@@ -46,8 +46,9 @@ std::string websocket_head(const HttpRequest& r) {
 
 }  // namespace
 
-Conn::Conn(std::shared_ptr<Core> core, Socket socket, bool counted)
+Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted)
     : core_(std::move(core)),
+      lane_(lane),
       strand_(socket.get_executor()),
       socket_(std::move(socket)),
       timer_(strand_),
@@ -99,19 +100,55 @@ void Conn::send(Frame frame) {
   // Framed on the sender's thread: a fan-out sends one body to every session in a row, so
   // the cache hands the same buffer to all of them. Text that is not UTF-8 (never from the
   // engine) is dropped, but still reported written so the sender's accounting stays exact.
-  WireFrame wire;
-  const bool valid = core_->frames.wire_for(frame, wire);
-  asio::post(strand_, [self = shared_from_this(), wire = std::move(wire), size = frame.size(),
-                       valid]() mutable {
-    if (!valid) return self->report_written(size);
-    self->send_wire(std::move(wire), size);
-  });
+  Outgoing item;
+  item.conn = shared_from_this();
+  item.size = frame.size();
+  if (!core_->frames.wire_for(frame, item.frame)) item.kind = Outgoing::Kind::invalid;
+  lane_.push(std::move(item));
 }
 
 void Conn::close(CloseCode code, std::string reason) {
-  asio::post(strand_, [self = shared_from_this(), code, reason = std::move(reason)] {
-    self->begin_close(code, reason);
-  });
+  Outgoing item;
+  item.conn = shared_from_this();
+  item.kind = Outgoing::Kind::close;
+  item.code = code;
+  item.frame.prefix = std::move(reason);
+  lane_.push(std::move(item));
+}
+
+void Conn::take(Outgoing& item) {
+  switch (item.kind) {
+    case Outgoing::Kind::frame:
+      return queue_wire(std::move(item.frame), item.size);
+    case Outgoing::Kind::invalid:
+      return report_written(item.size);
+    case Outgoing::Kind::close:
+      return begin_close(item.code, item.frame.prefix);
+  }
+}
+
+// ---- lanes --------------------------------------------------------------------------
+
+void Lane::push(Outgoing item) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued_.push_back(std::move(item));
+    if (posted_) return;
+    posted_ = true;
+  }
+  asio::post(strand, [self = shared_from_this()] { self->drain(); });
+}
+
+// Hands the batch over in order, then lets each connection write once for all it got.
+void Lane::drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_.swap(queued_);  // queued_ gets the emptied buffer back: no reallocation
+    posted_ = false;
+  }
+  for (Outgoing& item : draining_) item.conn->take(item);
+  for (Outgoing& item : draining_) item.conn->flush();  // a no-op after the first per conn
+  draining_.clear();
 }
 
 // ---- reading ------------------------------------------------------------------------
@@ -407,8 +444,9 @@ void Conn::on_frame(const WsMessagePtr& message) {
       return on_close_frame(message->get_payload());
     case ws_opcode::binary:
       // Documented behaviour: binary frames get an error frame; the session stays open.
-      if (session_open()) send_wire(core_->frames.wire_for(std::string(kBinaryError)), 0);
-      return;
+      if (!session_open()) return;
+      queue_wire(core_->frames.wire_for(std::string(kBinaryError)), 0);
+      return flush();
     default:
       return;  // pongs: the bytes already moved last_rx_
   }
@@ -443,8 +481,8 @@ void Conn::protocol_error(const WsErrorCode& ec) {
   finish_session(static_cast<CloseCode>(code), reason, close_frame(code, reason));
 }
 
-// A data frame for the client, within the safety net for buffered bytes.
-void Conn::send_wire(WireFrame frame, std::size_t report) {
+// Queues a data frame for the client, within the safety net for buffered bytes.
+void Conn::queue_wire(WireFrame frame, std::size_t report) {
   if (mode_ != Mode::websocket || !session_open()) return;
   if (out_bytes_ + frame.wire() > core_->options.max_buffered_bytes) {
     core_->counters.overflow_closes.fetch_add(1);
@@ -453,7 +491,6 @@ void Conn::send_wire(WireFrame frame, std::size_t report) {
                            " bytes; reconnect and resume");
   }
   enqueue(std::move(frame), report);
-  flush();
 }
 
 // Sends our close frame and waits (close_timeout) for the client's answer.
@@ -519,13 +556,22 @@ Conn::Chunk& Conn::writable_chunk() {
   return out_.back();
 }
 
+// Writes at once what the socket takes (it is non-blocking) and waits for it to become
+// writable only for the rest: a write that completes reports on_written without a posted
+// completion.
 void Conn::flush() {
-  if (writing_ || mode_ == Mode::closed) return;
-  if (out_head_ == out_.size()) {
-    if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
-    return;
+  while (!writing_ && mode_ != Mode::closed) {
+    if (out_head_ == out_.size()) {
+      if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
+      return;
+    }
+    take_inflight();
+    write_inflight();
   }
-  // The next chunks move to inflight_, where nothing touches them until the write is done.
+}
+
+// The next chunks move to inflight_, where nothing touches them until they are written.
+void Conn::take_inflight() {
   const std::size_t n = std::min(kMaxGather, out_.size() - out_head_);
   inflight_.clear();
   for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
@@ -537,22 +583,43 @@ void Conn::flush() {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
     out_head_ = 0;
   }
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(2 * n);
+  unwritten_.clear();
   for (const Chunk& c : inflight_) {
-    if (!c.bytes.empty()) buffers.emplace_back(asio::buffer(c.bytes));
-    if (c.tail && !c.tail->empty()) buffers.emplace_back(asio::buffer(*c.tail));
+    if (!c.bytes.empty()) unwritten_.emplace_back(asio::buffer(c.bytes));
+    if (c.tail && !c.tail->empty()) unwritten_.emplace_back(asio::buffer(*c.tail));
   }
   writing_ = true;
-  asio::async_write(
-      socket_, buffers,
-      [self = shared_from_this()](const std::error_code& ec, std::size_t) { self->on_write(ec); });
 }
 
-void Conn::on_write(const std::error_code& ec) {
-  writing_ = false;
+// Writes what the socket takes now; the rest waits for the socket to be writable.
+void Conn::write_inflight() {
+  std::error_code ec;
+  std::size_t n = socket_.write_some(unwritten_, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec.clear();
+    n = 0;
+  }
+  if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  auto first = unwritten_.begin();
+  for (; first != unwritten_.end() && n >= first->size(); ++first) n -= first->size();
+  unwritten_.erase(unwritten_.begin(), first);
+  if (unwritten_.empty()) return written();
+  unwritten_.front() += n;
+  socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const std::error_code& e) {
+    self->on_writable(e);
+  });
+}
+
+void Conn::on_writable(const std::error_code& ec) {
   if (mode_ == Mode::closed) return;
   if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  write_inflight();
+  flush();
+}
+
+// inflight_ is written: its frames are reported.
+void Conn::written() {
+  writing_ = false;
   std::size_t report = 0;
   for (const Chunk& c : inflight_) {
     out_bytes_ -= c.size();
@@ -562,10 +629,10 @@ void Conn::on_write(const std::error_code& ec) {
   if (out_.empty()) {  // idle connections keep no buffers
     std::vector<Chunk>().swap(inflight_);
     std::vector<Chunk>().swap(out_);
+    std::vector<asio::const_buffer>().swap(unwritten_);
   }
   last_tx_ = Clock::now();
   report_written(report);
-  flush();
 }
 
 // ---- timers and closing -------------------------------------------------------------
@@ -664,6 +731,7 @@ void Conn::close_socket() {
     self->http_.reset();
     std::vector<Chunk>().swap(self->out_);
     std::vector<Chunk>().swap(self->inflight_);
+    std::vector<asio::const_buffer>().swap(self->unwritten_);
   });
 }
 

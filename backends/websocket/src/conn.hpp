@@ -5,8 +5,9 @@
 // its own frames (data, pong, ping, close) straight into the output queue.
 //
 // Threading: every member function except send(), close() and abort_async() runs on the
-// connection's strand (the socket's executor); those three post onto it. websocketpp is
-// only ever called on the strand, and calls back synchronously from inside those calls.
+// connection's strand: its lane's strand, the socket's executor. send() and close() queue
+// onto the lane (Lane::push), abort_async() posts onto the strand. websocketpp is only ever
+// called on the strand, and calls back synchronously from inside those calls.
 // The ConnectionHandler is called from the strand without any lock held.
 
 #include <atomic>
@@ -26,7 +27,7 @@ namespace herald::websocket::detail {
 
 class Conn final : public Connection, public std::enable_shared_from_this<Conn> {
  public:
-  Conn(std::shared_ptr<Core> core, Socket socket, bool counted);
+  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted);
   ~Conn() override;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -37,6 +38,11 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void start(bool reject);
   /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
   void abort_async(CloseCode code, std::string reason);
+  /// A frame or close from send()/close(), handed over by the lane. Queues; the lane calls
+  /// flush() once it handed over its whole batch. On the strand.
+  void take(Outgoing& item);
+  /// Starts writing what is queued, if no write is in progress. On the strand.
+  void flush();
 
   // herald::Connection — any thread, never blocks.
   void send(Frame frame) override;
@@ -109,7 +115,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void on_frame(const WsMessagePtr& message);
   void on_close_frame(const std::string& payload);
   void protocol_error(const WsErrorCode& ec);
-  void send_wire(WireFrame frame, std::size_t report);
+  void queue_wire(WireFrame frame, std::size_t report);
   bool session_open() const { return parser_ && !closing_ && !closed_reported_; }
   void begin_close(CloseCode code, const std::string& reason);
   void finish_session(CloseCode code, std::string reason, const std::string& close_frame);
@@ -120,8 +126,10 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void enqueue(const std::string& bytes);
   void enqueue(WireFrame frame, std::size_t report);
   Chunk& writable_chunk();
-  void flush();
-  void on_write(const std::error_code& ec);
+  void take_inflight();
+  void write_inflight();
+  void on_writable(const std::error_code& ec);
+  void written();
 
   // timers and closing
   void schedule(TimePoint when);
@@ -134,6 +142,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void abort(CloseCode code, std::string reason);
 
   std::shared_ptr<Core> core_;
+  Lane& lane_;
   const Strand strand_;  // the socket's executor; immutable, so usable from any thread
   Socket socket_;
   Timer timer_;
@@ -159,6 +168,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   std::vector<Chunk> out_;  // waiting: out_[out_head_..]; never being written
   std::size_t out_head_ = 0;
   std::vector<Chunk> inflight_;     // being written: stable until the write completes
+  std::vector<asio::const_buffer> unwritten_;  // what is left of inflight_ to write
   std::size_t out_bytes_ = 0;       // bytes waiting or being written
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires

@@ -1,7 +1,9 @@
 // herald::websocket::Server: options check, listening and accepting, the registry of open
 // connections. The per-connection protocol work is in conn.cpp.
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "conn.hpp"
@@ -24,6 +26,8 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
       accept_strand_(asio::make_strand(io_context)),
       acceptor_(accept_strand_),
       accept_timer_(accept_strand_) {
+  const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
   endpoint_.set_max_message_size(options.max_frame_bytes);
   endpoint_.set_user_agent("");  // no Server header: one header less kept per session
 }
@@ -81,14 +85,16 @@ void Core::listen(Done done) {
 
 void Core::accept_next() {
   if (!accepting_) return;
-  // Each accepted socket gets a strand of its own: its connection's work is serialized.
-  acceptor_.async_accept(asio::make_strand(io),
-                         [self = shared_from_this()](const std::error_code& ec, Socket socket) {
-                           self->accepted(ec, std::move(socket));
-                         });
+  // Each accepted socket joins a lane, round robin: its connection's work runs on the
+  // lane's strand.
+  Lane* lane = lanes_[next_lane_++ % lanes_.size()].get();
+  acceptor_.async_accept(lane->strand, [self = shared_from_this(), lane](const std::error_code& ec,
+                                                                         Socket socket) {
+    self->accepted(ec, std::move(socket), lane);
+  });
 }
 
-void Core::accepted(const std::error_code& ec, Socket socket) {
+void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane) {
   if (!accepting_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // Out of descriptors and the like: try again shortly instead of spinning.
@@ -105,7 +111,7 @@ void Core::accepted(const std::error_code& ec, Socket socket) {
   } else {
     open.fetch_add(1);
   }
-  auto conn = std::make_shared<Conn>(shared_from_this(), std::move(socket), !reject);
+  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), !reject);
   asio::post(conn->executor(), [conn, reject] { conn->start(reject); });
   accept_next();
 }

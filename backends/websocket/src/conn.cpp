@@ -13,6 +13,7 @@ constexpr int kReadsPerWakeup = 4;              // then let other connections ru
 constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their answers
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
+constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
 const char* const kBinaryError =
@@ -571,11 +572,16 @@ void Conn::flush() {
 }
 
 // The next chunks move to inflight_, where nothing touches them until they are written.
+// Usually all of out_ fits one write: the two vectors swap, nothing is allocated.
 void Conn::take_inflight() {
   const std::size_t n = std::min(kMaxGather, out_.size() - out_head_);
   inflight_.clear();
-  for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
-  out_head_ += n;
+  if (out_head_ == 0 && n == out_.size()) {
+    inflight_.swap(out_);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
+    out_head_ += n;
+  }
   if (out_head_ == out_.size()) {
     out_.clear();
     out_head_ = 0;
@@ -626,7 +632,8 @@ void Conn::written() {
     report += c.report;
   }
   inflight_.clear();
-  if (out_.empty()) {  // idle connections keep no buffers
+  // Idle connections keep at most a few slots (no allocation per write), never a backlog's.
+  if (out_.empty() && (inflight_.capacity() > kKeptChunks || out_.capacity() > kKeptChunks)) {
     std::vector<Chunk>().swap(inflight_);
     std::vector<Chunk>().swap(out_);
     std::vector<asio::const_buffer>().swap(unwritten_);

@@ -102,7 +102,7 @@ void Conn::send(Frame frame) {
   // the cache hands the same buffer to all of them. Text that is not UTF-8 (never from the
   // engine) is dropped, but still reported written so the sender's accounting stays exact.
   Outgoing item;
-  item.conn = shared_from_this();
+  item.conn = weak_from_this();
   item.size = frame.size();
   if (!core_->frames.wire_for(frame, item.frame)) item.kind = Outgoing::Kind::invalid;
   lane_.push(std::move(item));
@@ -110,22 +110,31 @@ void Conn::send(Frame frame) {
 
 void Conn::close(CloseCode code, std::string reason) {
   Outgoing item;
-  item.conn = shared_from_this();
+  item.conn = weak_from_this();
   item.kind = Outgoing::Kind::close;
   item.code = code;
   item.frame.prefix = std::move(reason);
   lane_.push(std::move(item));
 }
 
-void Conn::take(Outgoing& item) {
+bool Conn::take(Outgoing& item) {
   switch (item.kind) {
     case Outgoing::Kind::frame:
-      return queue_wire(std::move(item.frame), item.size);
+      queue_wire(std::move(item.frame), item.size);
+      break;
     case Outgoing::Kind::invalid:
-      return report_written(item.size);
+      report_written(item.size);
+      break;
     case Outgoing::Kind::close:
-      return begin_close(item.code, item.frame.prefix);
+      begin_close(item.code, item.frame.prefix);
+      break;
   }
+  return !std::exchange(in_batch_, true);
+}
+
+void Conn::end_batch() {
+  in_batch_ = false;
+  flush();
 }
 
 // ---- lanes --------------------------------------------------------------------------
@@ -141,15 +150,20 @@ void Lane::push(Outgoing item) {
 }
 
 // Hands the batch over in order, then lets each connection write once for all it got.
+// Items of a connection that is gone are dropped.
 void Lane::drain() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     draining_.swap(queued_);  // queued_ gets the emptied buffer back: no reallocation
     posted_ = false;
   }
-  for (Outgoing& item : draining_) item.conn->take(item);
-  for (Outgoing& item : draining_) item.conn->flush();  // a no-op after the first per conn
+  for (Outgoing& item : draining_) {
+    std::shared_ptr<Conn> conn = item.conn.lock();
+    if (conn && conn->take(item)) taken_.push_back(std::move(conn));
+  }
   draining_.clear();
+  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
+  taken_.clear();
 }
 
 // ---- reading ------------------------------------------------------------------------
@@ -423,9 +437,15 @@ void Conn::read_frames(char* data, std::size_t size) {
   std::size_t used = 0;
   while (used < size && mode_ == Mode::websocket && parser_ && !closed_reported_) {
     WsErrorCode ec;
-    used += parser_->consume(reinterpret_cast<std::uint8_t*>(data) + used, size - used, ec);
+    const std::size_t n =
+        parser_->consume(reinterpret_cast<std::uint8_t*>(data) + used, size - used, ec);
     if (ec) return protocol_error(ec);
-    if (parser_->ready()) on_frame(parser_->get_message());
+    used += n;
+    if (parser_->ready()) {
+      on_frame(parser_->get_message());
+    } else if (n == 0) {
+      break;  // the parser wants nothing more from these bytes (never expected)
+    }
   }
 }
 

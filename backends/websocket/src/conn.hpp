@@ -38,11 +38,11 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void start(bool reject);
   /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
   void abort_async(CloseCode code, std::string reason);
-  /// A frame or close from send()/close(), handed over by the lane. Queues; the lane calls
-  /// flush() once it handed over its whole batch. On the strand.
-  void take(Outgoing& item);
-  /// Starts writing what is queued, if no write is in progress. On the strand.
-  void flush();
+  /// A frame or close from send()/close(), handed over by the lane: queued, not written.
+  /// Returns true for the first item of a batch: the lane then calls end_batch() once it
+  /// handed over the whole batch. On the strand.
+  bool take(Outgoing& item);
+  void end_batch();
 
   // herald::Connection — any thread, never blocks.
   void send(Frame frame) override;
@@ -126,6 +126,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void enqueue(const std::string& bytes);
   void enqueue(WireFrame frame, std::size_t report);
   Chunk& writable_chunk();
+  void flush();
   void take_inflight();
   void write_inflight();
   void on_writable(const std::error_code& ec);
@@ -154,6 +155,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool writing_ = false;             // an async_write is pending
   bool finish_after_flush_ = false;  // close once the output is written
   bool opened_ = false;              // on_open was reported
+  bool in_batch_ = false;            // took items from the lane's current batch
   bool closed_reported_ = false;     // on_closed was reported
   bool closing_ = false;             // we sent a close frame: no more data frames
   std::atomic<bool> gone_{false};    // no more frames wanted; read by send() on any thread

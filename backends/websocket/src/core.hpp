@@ -35,7 +35,7 @@ struct Outgoing {
     invalid,  // a frame that is not UTF-8: dropped, `size` reported as written
     close,    // close with `code`, the reason in frame.prefix
   };
-  std::shared_ptr<Conn> conn;
+  std::weak_ptr<Conn> conn;  // weak: a queued item never keeps a connection (or the Core) alive
   WireFrame frame;
   std::size_t size = 0;  // Frame::size(), for on_written
   Kind kind = Kind::frame;
@@ -61,7 +61,8 @@ class Lane : public std::enable_shared_from_this<Lane> {
   std::mutex mutex_;
   std::vector<Outgoing> queued_;    // guarded by mutex_
   bool posted_ = false;             // a drain is queued; guarded by mutex_
-  std::vector<Outgoing> draining_;  // the batch being handed over; strand only
+  std::vector<Outgoing> draining_;            // the batch being handed over; strand only
+  std::vector<std::shared_ptr<Conn>> taken_;  // connections that got items; strand only
 };
 
 struct Counters {

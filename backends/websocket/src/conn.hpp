@@ -55,7 +55,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   enum class Mode : std::uint8_t {
     http,       // reading requests
-    websocket,  // a websocketpp connection owns the byte stream
+    websocket,  // the handshake (websocketpp), then the open session (our frames)
     draining,   // our side is shut down; input is discarded until EOF or a deadline
     closed,
   };
@@ -152,7 +152,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool reading_ = false;             // an async_wait for input is pending
   bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
   bool peer_eof_ = false;            // HTTP: the client finished sending
-  bool writing_ = false;             // an async_write is pending
+  bool writing_ = false;             // inflight_ is being written (maybe waiting to be writable)
   bool finish_after_flush_ = false;  // close once the output is written
   bool opened_ = false;              // on_open was reported
   bool in_batch_ = false;            // took items from the lane's current batch
@@ -162,16 +162,16 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   CloseCode close_code_ = CloseCode::normal;
   std::string close_reason_;
 
-  std::unique_ptr<HttpState> http_;     // HTTP mode only
-  WsConnectionPtr ws_;                  // during the WebSocket handshake only
+  std::unique_ptr<HttpState> http_;      // HTTP mode only
+  WsConnectionPtr ws_;                   // during the WebSocket handshake only
   std::unique_ptr<WsProcessor> parser_;  // the open session's client frames
-  Handshake handshake_;              // `remote` is set for HTTP connections too
+  Handshake handshake_;                  // `remote` is set for HTTP connections too
 
   std::vector<Chunk> out_;  // waiting: out_[out_head_..]; never being written
   std::size_t out_head_ = 0;
-  std::vector<Chunk> inflight_;     // being written: stable until the write completes
+  std::vector<Chunk> inflight_;                // being written: stable until the write completes
   std::vector<asio::const_buffer> unwritten_;  // what is left of inflight_ to write
-  std::size_t out_bytes_ = 0;       // bytes waiting or being written
+  std::size_t out_bytes_ = 0;                  // bytes waiting or being written
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
   TimePoint last_rx_;                  // last bytes received

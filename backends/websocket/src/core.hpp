@@ -59,8 +59,8 @@ class Lane : public std::enable_shared_from_this<Lane> {
   void drain();  // on the strand
 
   std::mutex mutex_;
-  std::vector<Outgoing> queued_;    // guarded by mutex_
-  bool posted_ = false;             // a drain is queued; guarded by mutex_
+  std::vector<Outgoing> queued_;              // guarded by mutex_
+  bool posted_ = false;                       // a drain is queued; guarded by mutex_
   std::vector<Outgoing> draining_;            // the batch being handed over; strand only
   std::vector<std::shared_ptr<Conn>> taken_;  // connections that got items; strand only
 };
@@ -110,8 +110,8 @@ class Core : public std::enable_shared_from_this<Core> {
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
   const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
-  std::vector<std::shared_ptr<Lane>> lanes_;       // one per core; fixed after construction
-  std::size_t next_lane_ = 0;                      // round robin; accept strand only
+  std::vector<std::shared_ptr<Lane>> lanes_;      // one per core; fixed after construction
+  std::size_t next_lane_ = 0;                     // round robin; accept strand only
   const Strand accept_strand_;  // serializes the acceptor; immutable, usable from any thread
   Acceptor acceptor_;
   Timer accept_timer_;  // retry after EMFILE and the like

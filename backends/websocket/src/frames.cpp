@@ -8,7 +8,9 @@ namespace {
 
 constexpr std::size_t kMaxControlPayload = 125;
 
-bool valid_utf8(const std::string& text) { return websocketpp::utf8_validator::validate(text); }
+bool valid_utf8(const std::string& text) {
+  return websocketpp::utf8_validator::validate(text);
+}
 
 /// `text` cut to at most `limit` bytes without splitting a UTF-8 sequence.
 std::string cut_utf8(const std::string& text, std::size_t limit) {

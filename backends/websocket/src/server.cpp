@@ -88,10 +88,10 @@ void Core::accept_next() {
   // Each accepted socket joins a lane, round robin: its connection's work runs on the
   // lane's strand.
   Lane* lane = lanes_[next_lane_++ % lanes_.size()].get();
-  acceptor_.async_accept(lane->strand, [self = shared_from_this(), lane](const std::error_code& ec,
-                                                                         Socket socket) {
-    self->accepted(ec, std::move(socket), lane);
-  });
+  acceptor_.async_accept(
+      lane->strand, [self = shared_from_this(), lane](const std::error_code& ec, Socket socket) {
+        self->accepted(ec, std::move(socket), lane);
+      });
 }
 
 void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane) {

@@ -1,6 +1,7 @@
 // Delivery to local sessions: the per-stream cursor rules (no gap, no duplicate), catch-up
 // reads from the Store, the bounded outbound queue, acks, redelivery and dead letters.
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/engine_impl.hpp"
@@ -30,9 +31,8 @@ void Engine::Impl::deliver_local(const Envelope& e) {
       auto framed = std::make_shared<const std::string>(
           protocol::notification_head(p.stream, p.seq, p.epoch, 1) + *body_once());
       for (Session* s : it->second) {
-        auto c = s->topics.find(p.stream.name());
-        if (c != s->topics.end())
-          offer(*s, c->second, p.seq, p.epoch, e.notification, body, framed);
+        if (StreamCursor* c = s->topic(p.stream.name()))
+          offer(*s, *c, p.seq, p.epoch, e.notification, body, framed);
       }
     }
   }
@@ -56,7 +56,7 @@ void Engine::Impl::offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
     c.behind = true;
     return catch_up(s, c);
   }
-  if (n->expired(executor_->now())) {
+  if (n->expires_at && n->expired(executor_->now())) {  // no clock read without expiry
     c.delivered = seq;
     return;
   }
@@ -75,8 +75,7 @@ bool Engine::Impl::queue_busy(const Session& s) const {
 
 StreamCursor* Engine::Impl::cursor_of(Session& s, const StreamId& stream) {
   if (stream.is_inbox()) return &s.inbox;
-  auto it = s.topics.find(stream.name());
-  return it == s.topics.end() ? nullptr : &it->second;
+  return s.topic(stream.name());
 }
 
 // Reads entries after `delivered` from the Store and sends them. One read in flight per
@@ -237,12 +236,11 @@ void Engine::Impl::on_ack_timer(Session& s) {
 
 // Cumulative ack of the inbox: every entry with seq <= `seq` arrived.
 void Engine::Impl::acknowledge(Session& s, Seq seq) {
-  std::size_t n = 0;
-  while (!s.unacked.empty() && s.unacked.front().seq <= seq) {
-    s.unacked.pop_front();
-    ++n;
-  }
-  metrics_.acked.add(n);
+  auto end = std::find_if(s.unacked.begin(), s.unacked.end(),
+                          [seq](const Unacked& u) { return u.seq > seq; });
+  metrics_.acked.add(static_cast<std::size_t>(end - s.unacked.begin()));
+  s.unacked.erase(s.unacked.begin(), end);
+  if (s.unacked.empty()) std::vector<Unacked>().swap(s.unacked);  // idle: no buffer kept
   if (s.unacked.empty() && s.ack_timer != 0) {
     executor_->cancel(s.ack_timer);
     s.ack_timer = 0;

@@ -1,13 +1,15 @@
 #pragma once
 // Engine::Impl: the state and rules of one engine. Every member function runs on the
-// engine's executor (public Engine methods post onto it), so no member needs a lock.
+// engine's executor (public Engine methods post onto it), so no member needs a lock; the
+// one exception is the inbox of on_written reports, which transports fill from any thread.
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -47,14 +49,23 @@ struct Session {
   SessionRecord record;
   std::size_t queued_bytes = 0;  // sent but not yet written by the transport
   StreamCursor inbox;
-  std::map<std::string, StreamCursor> topics;  // joined topics (live + resume)
-  std::deque<Unacked> unacked;                 // inbox entries in flight, seq ascending
+  // Small vectors, not maps: most sessions join one or two topics ($broadcast first), and
+  // an idle session holds no unacked entry (an empty vector allocates nothing).
+  std::vector<StreamCursor> topics;  // joined topics (live + resume), in join order
+  std::vector<Unacked> unacked;      // inbox entries in flight, seq ascending
   Executor::TimerId ack_timer = 0;
   Seq ack_stored = 0;        // ack cursor known to be in the Store
   Seq ack_wanted = 0;        // highest ack received from the client
   bool ack_writing = false;  // one advance_ack_cursor in flight at a time (coalescing)
   Cursor resume;             // inbox position asked for in the handshake (since, epoch)
   bool resume_given = false; // false: continue from the stored ack cursor
+
+  /// The cursor of joined topic `name`; nullptr if not joined. Valid until topics changes.
+  StreamCursor* topic(std::string_view name) {
+    for (StreamCursor& c : topics)
+      if (c.stream.name() == name) return &c;
+    return nullptr;
+  }
 };
 
 class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_this<Engine::Impl> {
@@ -110,6 +121,18 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   Executor::TimerId heartbeat_timer_ = 0;
   Executor::TimerId sweep_timer_ = 0;
   std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
+
+  /// on_written reports wait here and are applied in batches: one posted task for all the
+  /// reports that arrive before it runs, instead of one per socket write.
+  struct WrittenReport {
+    std::shared_ptr<Connection> connection;
+    std::size_t bytes = 0;
+  };
+  std::mutex written_mutex_;
+  std::vector<WrittenReport> written_;   // guarded by written_mutex_
+  bool written_posted_ = false;          // an apply_written task is queued; ditto
+  std::vector<WrittenReport> applying_;  // the batch being applied; executor only
+  void apply_written();
 
   // --- lifecycle (engine.cpp)
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);

@@ -272,7 +272,7 @@ void Engine::Impl::on_broker_reset() {
     if (s->phase != Session::Phase::live) continue;
     s->inbox.behind = true;
     catch_up(*s, s->inbox);
-    for (auto& [topic, cursor] : s->topics) {
+    for (StreamCursor& cursor : s->topics) {
       cursor.behind = true;
       catch_up(*s, cursor);
     }

@@ -48,14 +48,33 @@ void Engine::Impl::on_message(const std::shared_ptr<Connection>& connection, std
 }
 
 void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std::size_t bytes) {
-  post([connection, bytes](Impl& self) {
-    auto s = self.find(connection.get());
-    if (!s) return;
-    s->queued_bytes -= std::min(bytes, s->queued_bytes);
-    if (self.queue_busy(*s)) return;
-    self.catch_up(*s, s->inbox);  // replays paused by a busy queue go on
-    for (auto& [topic, cursor] : s->topics) self.catch_up(*s, cursor);
-  });
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    written_.push_back({connection, bytes});
+    if (written_posted_) return;
+    written_posted_ = true;
+  }
+  post([](Impl& self) { self.apply_written(); });
+}
+
+// Every report counts exactly once: the queue bound sees the bytes the transport has not
+// written yet.
+void Engine::Impl::apply_written() {
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    applying_.swap(written_);  // written_ gets the emptied buffer back: no reallocation
+    written_posted_ = false;
+  }
+  for (const WrittenReport& report : applying_) {
+    auto it = sessions_.find(report.connection.get());
+    if (it == sessions_.end()) continue;
+    Session& s = *it->second;
+    s.queued_bytes -= std::min(report.bytes, s.queued_bytes);
+    if (queue_busy(s)) continue;
+    catch_up(s, s.inbox);  // replays paused by a busy queue go on
+    for (StreamCursor& cursor : s.topics) catch_up(s, cursor);
+  }
+  applying_.clear();
 }
 
 void Engine::Impl::on_closed(const std::shared_ptr<Connection>& connection, CloseCode,
@@ -146,12 +165,12 @@ void Engine::Impl::open_inbox(Session& s, const InboxState& state) {
 void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
                               std::optional<Epoch> epoch, const std::string& rid) {
   if (s.phase != Session::Phase::live) return;
-  if (s.topics.count(topic))
+  if (s.topic(topic))
     return void(write(s, {protocol::error(rid, Status(Errc::invalid_argument,
                                                       "already subscribed to '" + topic + "'")),
                           nullptr}));
-  StreamCursor& c = s.topics[topic];
-  c.stream = StreamId::topic(topic);
+  s.topics.push_back(StreamCursor{StreamId::topic(topic)});
+  StreamCursor& c = s.topics.back();
   auto& members = by_topic_[topic];
   members.push_back(&s);
   if (members.size() == 1 && topic != kBroadcastTopic)
@@ -165,8 +184,8 @@ void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optiona
                                                                Impl& self, Result<ReadResult> r) {
     auto sp = ws.lock();
     if (!sp || sp->phase != Session::Phase::live) return;
-    auto it = sp->topics.find(topic);
-    if (it == sp->topics.end()) return;
+    StreamCursor* cursor = sp->topic(topic);
+    if (!cursor) return;
     if (!r.ok()) {
       self.leave_topic(*sp, topic);
       self.write(*sp, {protocol::error(rid, r.status()), nullptr});
@@ -178,13 +197,15 @@ void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optiona
       self.write(*sp, {protocol::subscribed(rid, topic, info,
                                             can_resume(wanted, info) ? wanted.seq : info.head),
                        nullptr});
-    self.place(*sp, it->second, wanted, info);
-    self.catch_up(*sp, it->second);
+    self.place(*sp, *cursor, wanted, info);
+    self.catch_up(*sp, *cursor);
   }));
 }
 
 void Engine::Impl::leave_topic(Session& s, const std::string& topic) {
-  s.topics.erase(topic);
+  s.topics.erase(std::remove_if(s.topics.begin(), s.topics.end(),
+                                [&](const StreamCursor& c) { return c.stream.name() == topic; }),
+                 s.topics.end());
   auto it = by_topic_.find(topic);
   if (it == by_topic_.end()) return;
   auto& members = it->second;
@@ -228,7 +249,7 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
                                     "invalid topic: 1..200 printable ASCII, not starting with '$'"));
       return join_topic(s, req.topic, req.since, req.epoch, req.rid);
     case Op::unsubscribe:
-      if (!s.topics.count(req.topic) || req.topic == kBroadcastTopic)
+      if (!s.topic(req.topic) || req.topic == kBroadcastTopic)
         return fail(req.rid, Status(Errc::not_found, "not subscribed to '" + req.topic + "'"));
       leave_topic(s, req.topic);
       write(s, {protocol::unsubscribed(req.rid, req.topic), nullptr});
@@ -294,7 +315,7 @@ void Engine::Impl::forget(Connection* connection) {
   s->ack_timer = 0;
   if (!was_live) return;
   std::vector<std::string> topics;
-  for (auto& [topic, cursor] : s->topics) topics.push_back(topic);
+  for (const StreamCursor& cursor : s->topics) topics.push_back(cursor.stream.name());
   for (const std::string& topic : topics) leave_topic(*s, topic);
   auto users = by_user_.find(s->record.user);
   if (users != by_user_.end()) {

@@ -13,6 +13,7 @@ constexpr int kReadsPerWakeup = 4;              // then let other connections ru
 constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their answers
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
+constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
 const char* const kBinaryError =
@@ -46,8 +47,9 @@ std::string websocket_head(const HttpRequest& r) {
 
 }  // namespace
 
-Conn::Conn(std::shared_ptr<Core> core, Socket socket, bool counted)
+Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted)
     : core_(std::move(core)),
+      lane_(lane),
       strand_(socket.get_executor()),
       socket_(std::move(socket)),
       timer_(strand_),
@@ -97,16 +99,71 @@ void Conn::abort_async(CloseCode code, std::string reason) {
 void Conn::send(Frame frame) {
   if (gone_.load(std::memory_order_acquire)) return;
   // Framed on the sender's thread: a fan-out sends one body to every session in a row, so
-  // the cache hands the same prepared message to all of them.
-  WsMessagePtr message = core_->frames.message_for(frame);
-  asio::post(strand_, [self = shared_from_this(), message = std::move(message),
-                       size = frame.size()] { self->send_message(message, size); });
+  // the cache hands the same buffer to all of them. Text that is not UTF-8 (never from the
+  // engine) is dropped, but still reported written so the sender's accounting stays exact.
+  Outgoing item;
+  item.conn = weak_from_this();
+  item.size = frame.size();
+  if (!core_->frames.wire_for(frame, item.frame)) item.kind = Outgoing::Kind::invalid;
+  lane_.push(std::move(item));
 }
 
 void Conn::close(CloseCode code, std::string reason) {
-  asio::post(strand_, [self = shared_from_this(), code, reason = std::move(reason)] {
-    if (self->mode_ == Mode::websocket) self->begin_close(code, reason);
-  });
+  Outgoing item;
+  item.conn = weak_from_this();
+  item.kind = Outgoing::Kind::close;
+  item.code = code;
+  item.frame.prefix = std::move(reason);
+  lane_.push(std::move(item));
+}
+
+bool Conn::take(Outgoing& item) {
+  switch (item.kind) {
+    case Outgoing::Kind::frame:
+      queue_wire(std::move(item.frame), item.size);
+      break;
+    case Outgoing::Kind::invalid:
+      report_written(item.size);
+      break;
+    case Outgoing::Kind::close:
+      begin_close(item.code, item.frame.prefix);
+      break;
+  }
+  return !std::exchange(in_batch_, true);
+}
+
+void Conn::end_batch() {
+  in_batch_ = false;
+  flush();
+}
+
+// ---- lanes --------------------------------------------------------------------------
+
+void Lane::push(Outgoing item) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued_.push_back(std::move(item));
+    if (posted_) return;
+    posted_ = true;
+  }
+  asio::post(strand, [self = shared_from_this()] { self->drain(); });
+}
+
+// Hands the batch over in order, then lets each connection write once for all it got.
+// Items of a connection that is gone are dropped.
+void Lane::drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_.swap(queued_);  // queued_ gets the emptied buffer back: no reallocation
+    posted_ = false;
+  }
+  for (Outgoing& item : draining_) {
+    std::shared_ptr<Conn> conn = item.conn.lock();
+    if (conn && conn->take(item)) taken_.push_back(std::move(conn));
+  }
+  draining_.clear();
+  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
+  taken_.clear();
 }
 
 // ---- reading ------------------------------------------------------------------------
@@ -130,17 +187,19 @@ void Conn::on_readable(const std::error_code& ec) {
     if (rec == asio::error::would_block || rec == asio::error::try_again) break;
     if (rec) return on_read_end(rec);
     last_rx_ = Clock::now();
-    consume(buffer.data(), n);
+    consume(buffer.data(), n);  // may rewrite the bytes (unmasking)
     if (mode_ == Mode::closed || read_paused_ || n < buffer.size()) break;
   }
   wait_read();
 }
 
-void Conn::consume(const char* data, std::size_t size) {
+void Conn::consume(char* data, std::size_t size) {
   if (mode_ == Mode::http && http_ && !http_->stopped) {
     feed_http(data, size);
+  } else if (mode_ == Mode::websocket && parser_) {
+    read_frames(data, size);
   } else if (mode_ == Mode::websocket && ws_) {
-    WsConnectionPtr ws = ws_;  // it may release ws_ (posted) while reading
+    WsConnectionPtr ws = ws_;  // the handshake; it may release ws_ while reading
     ws->read_all(data, size);
   }
   // Otherwise (draining, a rejected or finished HTTP connection) the input is discarded.
@@ -306,7 +365,7 @@ void Conn::resume_http() {
   wait_read();
 }
 
-// ---- WebSocket ----------------------------------------------------------------------
+// ---- WebSocket: the handshake -------------------------------------------------------
 
 void Conn::start_websocket() {
   ParsedRequest upgrade = std::move(*http_->upgrade);
@@ -314,7 +373,7 @@ void Conn::start_websocket() {
   http_.reset();  // callers return right after: nothing touches http_ again
   mode_ = Mode::websocket;
   read_paused_ = false;
-  const std::string head = websocket_head(upgrade.request);
+  std::string head = websocket_head(upgrade.request);
   handshake_.path = std::move(upgrade.request.path);
   handshake_.query = std::move(upgrade.request.query);
   handshake_.headers = std::move(upgrade.request.headers);
@@ -322,19 +381,20 @@ void Conn::start_websocket() {
   if (!ws_) return close_socket();
   install_ws_handlers();
   ws_->start();
-  consume(head.data(), head.size());  // the handshake: 101 (then on_open) or an error
-  if (!rest.empty()) consume(rest.data(), rest.size());
+  consume(head.data(), head.size());  // the 101 (then on_open) or an error and shutdown
+  // websocketpp is not on the stack any more: its connection has done its job.
+  if (parser_) ws_.reset();
+  if (!rest.empty()) consume(rest.data(), rest.size());  // frames sent with the upgrade
   flush();
   wait_read();
 }
 
 // The handlers capture `this`: websocketpp calls them only from inside our calls on the
-// strand, and ws_ never outlives the Conn.
+// strand, and ws_ never outlives the Conn. Client frames never reach websocketpp (it sees
+// the request head only), so it needs no message or close handler.
 void Conn::install_ws_handlers() {
   ws_->set_open_handler([this](WsHandle) { on_ws_open(); });
-  ws_->set_close_handler([this](WsHandle) { on_ws_close(); });
   ws_->set_fail_handler([](WsHandle) {});  // handshake refused: the shutdown handler closes
-  ws_->set_message_handler([this](WsHandle, WsMessagePtr m) { on_ws_message(m); });
   ws_->set_write_handler([this](WsHandle, const char* data, std::size_t size) {
     const WsBuffer buffer(data, size);
     return on_ws_write(&buffer, 1);
@@ -350,93 +410,132 @@ void Conn::install_ws_handlers() {
 
 void Conn::on_ws_open() {
   opened_ = true;
-  release_handshake(ws_, core_->placeholder_uri);
+  parser_ = core_->make_frame_parser();
   core_->counters.websocket_sessions.fetch_add(1);
   last_rx_ = last_ping_ = Clock::now();
   schedule(next_keepalive());
   if (ConnectionHandler* h = core_->handler()) h->on_open(shared_from_this());
 }
 
-void Conn::on_ws_message(const WsMessagePtr& message) {
-  if (closed_reported_ || closing_) return;
-  if (message->get_opcode() == ws_opcode::text) {
-    if (ConnectionHandler* h = core_->handler())
-      h->on_message(shared_from_this(), std::move(message->get_raw_payload()));
-    return;
-  }
-  // Documented behaviour: binary frames get an error frame; the session stays open.
-  send_message(core_->frames.message_for(std::string(kBinaryError)), 0);
-}
-
-// websocketpp finished the session: close handshake done (either side), or failed.
-void Conn::on_ws_close() {
-  report_closed(static_cast<CloseCode>(ws_->get_local_close_code()), ws_->get_local_close_reason());
-}
-
-// websocketpp is done with the byte stream: write what it queued, then close.
+// websocketpp refused the handshake: write its answer, then close.
 void Conn::on_ws_shutdown() {
   finish_after_flush_ = true;
   flush();
 }
 
-// websocketpp writes: the payload of the prepared message being sent is referenced, not
-// copied; everything else (frame headers, pongs, close frames, the 101) is copied. The
-// message being sent is the last one of the call (websocketpp writes synchronously here),
-// so the chunk that takes its last buffer reports the frame.
+// The handshake's answer (101 or an error), copied to the output.
 WsErrorCode Conn::on_ws_write(const WsBuffer* buffers, std::size_t count) {
   if (mode_ != Mode::websocket) return WsErrorCode();  // closed meanwhile: dropped
-  bool ours = false;
-  for (std::size_t i = 0; i < count; ++i) {
-    const WsBuffer& b = buffers[i];
-    if (b.len == 0) continue;
-    if (sending_ && b.buf == sending_->get_payload().data()) {
-      writable_chunk(true).message = sending_;
-      ours = true;
-    } else {
-      ours = sending_ && b.buf == sending_->get_header().data();
-      writable_chunk(false).bytes.append(b.buf, b.len);
-    }
-    out_bytes_ += b.len;
-  }
-  if (ours) {
-    out_.back().report += sending_report_;
-    sending_report_ = 0;
-  }
+  for (std::size_t i = 0; i < count; ++i) enqueue(std::string(buffers[i].buf, buffers[i].len));
   return WsErrorCode();
 }
 
-void Conn::send_message(const WsMessagePtr& message, std::size_t report) {
-  if (mode_ != Mode::websocket || !ws_ || closed_reported_ || closing_) return;
-  if (!message) return report_written(report);  // not UTF-8: dropped (never from the engine)
-  const std::size_t wire = message->get_header().size() + message->get_payload().size();
-  if (out_bytes_ + wire > core_->options.max_buffered_bytes) {
+// ---- WebSocket: the open session ----------------------------------------------------
+
+// Client frames, in order, until the session ends. The parser unmasks `data` in place.
+void Conn::read_frames(char* data, std::size_t size) {
+  std::size_t used = 0;
+  while (used < size && mode_ == Mode::websocket && parser_ && !closed_reported_) {
+    WsErrorCode ec;
+    const std::size_t n =
+        parser_->consume(reinterpret_cast<std::uint8_t*>(data) + used, size - used, ec);
+    if (ec) return protocol_error(ec);
+    used += n;
+    if (parser_->ready()) {
+      on_frame(parser_->get_message());
+    } else if (n == 0) {
+      break;  // the parser wants nothing more from these bytes (never expected)
+    }
+  }
+}
+
+void Conn::on_frame(const WsMessagePtr& message) {
+  if (!message) return;
+  switch (message->get_opcode()) {
+    case ws_opcode::text:
+      if (!session_open()) return;  // closing: data frames are dropped
+      if (ConnectionHandler* h = core_->handler())
+        h->on_message(shared_from_this(), std::move(message->get_raw_payload()));
+      return;
+    case ws_opcode::ping:
+      if (!session_open()) return;
+      enqueue(control_frame(Opcode::pong, message->get_payload()));
+      return flush();
+    case ws_opcode::close:
+      return on_close_frame(message->get_payload());
+    case ws_opcode::binary:
+      // Documented behaviour: binary frames get an error frame; the session stays open.
+      if (!session_open()) return;
+      queue_wire(core_->frames.wire_for(std::string(kBinaryError)), 0);
+      return flush();
+    default:
+      return;  // pongs: the bytes already moved last_rx_
+  }
+}
+
+// The client's close frame: the answer to ours, or its own close, which we echo (RFC 6455
+// §5.5.1; no code is answered with 1000, an invalid one with 1002). Either way the session
+// ends once the output is written.
+void Conn::on_close_frame(const std::string& payload) {
+  if (closed_reported_) return;
+  if (closing_) return finish_session(close_code_, close_reason_, {});
+  WsErrorCode ec;
+  std::uint16_t code = websocketpp::close::extract_code(payload, ec);
+  std::string reason;
+  if (!ec) reason = websocketpp::close::extract_reason(payload, ec);
+  if (ec) {
+    code = ws_close::protocol_error;
+    reason = "invalid close frame";
+  } else if (code == ws_close::no_status) {
+    code = ws_close::normal;
+    reason.clear();
+  }
+  const std::string answer = close_frame(code, reason);
+  finish_session(static_cast<CloseCode>(code), std::move(reason), answer);
+}
+
+// Unreadable client input: close with the matching code (1002, 1007 or 1009) without
+// waiting for the client's answer; nothing more is parsed.
+void Conn::protocol_error(const WsErrorCode& ec) {
+  const auto code = static_cast<std::uint16_t>(websocketpp::processor::error::to_ws(ec));
+  const std::string reason = ec.message();
+  finish_session(static_cast<CloseCode>(code), reason, close_frame(code, reason));
+}
+
+// Queues a data frame for the client, within the safety net for buffered bytes.
+void Conn::queue_wire(WireFrame frame, std::size_t report) {
+  if (mode_ != Mode::websocket || !session_open()) return;
+  if (out_bytes_ + frame.wire() > core_->options.max_buffered_bytes) {
     core_->counters.overflow_closes.fetch_add(1);
     return begin_close(CloseCode::slow_consumer,
                        "outbound buffer over " + std::to_string(core_->options.max_buffered_bytes) +
                            " bytes; reconnect and resume");
   }
-  sending_ = message;
-  sending_report_ = report;
-  const WsErrorCode ec = ws_->send(message);
-  sending_.reset();
-  report = std::exchange(sending_report_, 0);
-  if (ec) return;  // the session is closing: the frame is dropped
-  // The iostream transport writes synchronously: the frame is queued now and its last
-  // chunk reports it. Should websocketpp ever hold it back, it is reported at once.
-  report_written(report);
-  flush();
+  enqueue(std::move(frame), report);
 }
 
+// Sends our close frame and waits (close_timeout) for the client's answer.
 void Conn::begin_close(CloseCode code, const std::string& reason) {
-  if (!ws_ || closing_ || closed_reported_) return;
+  if (mode_ != Mode::websocket || !session_open()) return;
   closing_ = true;
   close_code_ = code;
   close_reason_ = reason;
-  WsErrorCode ec;
-  ws_->close(static_cast<websocketpp::close::status::value>(code), reason, ec);
-  if (ec) return abort(code, reason);
+  enqueue(close_frame(static_cast<std::uint16_t>(code), reason));
   deadline_ = Clock::now() + core_->options.close_timeout;
   schedule(deadline_);
+  flush();
+}
+
+// The session is over: reports it, writes `close_frame` (if any) after what is queued, then
+// shuts the socket down gracefully; a client that does not read is cut off at the deadline.
+void Conn::finish_session(CloseCode code, std::string reason, const std::string& close_frame) {
+  closing_ = true;
+  close_code_ = code;
+  if (!close_frame.empty()) enqueue(close_frame);
+  report_closed(code, std::move(reason));
+  deadline_ = Clock::now() + core_->options.close_timeout;
+  schedule(deadline_);
+  finish_after_flush_ = true;
   flush();
 }
 
@@ -455,34 +554,54 @@ void Conn::report_closed(CloseCode code, std::string reason) {
 
 // ---- output -------------------------------------------------------------------------
 
-void Conn::enqueue(std::string bytes) {
+void Conn::enqueue(const std::string& bytes) {
   out_bytes_ += bytes.size();
-  writable_chunk(false).bytes.append(bytes);
+  writable_chunk().bytes += bytes;
 }
 
-// The last waiting chunk if it can still take bytes (or, `for_message`, a message after
-// its bytes); otherwise a new one.
-Conn::Chunk& Conn::writable_chunk(bool for_message) {
+void Conn::enqueue(WireFrame frame, std::size_t report) {
+  out_bytes_ += frame.wire();
+  Chunk& chunk = writable_chunk();
+  chunk.bytes += frame.prefix;
+  chunk.tail = std::move(frame.tail);
+  chunk.report += report;
+}
+
+// The last waiting chunk if it can still take bytes; otherwise a new one.
+Conn::Chunk& Conn::writable_chunk() {
   if (out_.size() > out_head_) {
     Chunk& last = out_.back();
-    if (!last.message && last.report == 0 && (for_message || last.bytes.size() < kCoalesce))
-      return last;
+    if (!last.tail && last.bytes.size() < kCoalesce) return last;
   }
   out_.emplace_back();
   return out_.back();
 }
 
+// Writes at once what the socket takes (it is non-blocking) and waits for it to become
+// writable only for the rest: a write that completes reports on_written without a posted
+// completion.
 void Conn::flush() {
-  if (writing_ || mode_ == Mode::closed) return;
-  if (out_head_ == out_.size()) {
-    if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
-    return;
+  while (!writing_ && mode_ != Mode::closed) {
+    if (out_head_ == out_.size()) {
+      if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
+      return;
+    }
+    take_inflight();
+    write_inflight();
   }
-  // The next chunks move to inflight_, where nothing touches them until the write is done.
+}
+
+// The next chunks move to inflight_, where nothing touches them until they are written.
+// Usually all of out_ fits one write: the two vectors swap, nothing is allocated.
+void Conn::take_inflight() {
   const std::size_t n = std::min(kMaxGather, out_.size() - out_head_);
   inflight_.clear();
-  for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
-  out_head_ += n;
+  if (out_head_ == 0 && n == out_.size()) {
+    inflight_.swap(out_);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) inflight_.push_back(std::move(out_[out_head_ + i]));
+    out_head_ += n;
+  }
   if (out_head_ == out_.size()) {
     out_.clear();
     out_head_ = 0;
@@ -490,36 +609,57 @@ void Conn::flush() {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
     out_head_ = 0;
   }
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(2 * n);
+  unwritten_.clear();
   for (const Chunk& c : inflight_) {
-    if (!c.bytes.empty()) buffers.emplace_back(asio::buffer(c.bytes));
-    if (c.message && !c.message->get_payload().empty())
-      buffers.emplace_back(asio::buffer(c.message->get_payload()));
+    if (!c.bytes.empty()) unwritten_.emplace_back(asio::buffer(c.bytes));
+    if (c.tail && !c.tail->empty()) unwritten_.emplace_back(asio::buffer(*c.tail));
   }
   writing_ = true;
-  asio::async_write(
-      socket_, buffers,
-      [self = shared_from_this()](const std::error_code& ec, std::size_t) { self->on_write(ec); });
 }
 
-void Conn::on_write(const std::error_code& ec) {
-  writing_ = false;
+// Writes what the socket takes now; the rest waits for the socket to be writable.
+void Conn::write_inflight() {
+  std::error_code ec;
+  std::size_t n = socket_.write_some(unwritten_, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec.clear();
+    n = 0;
+  }
+  if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  auto first = unwritten_.begin();
+  for (; first != unwritten_.end() && n >= first->size(); ++first) n -= first->size();
+  unwritten_.erase(unwritten_.begin(), first);
+  if (unwritten_.empty()) return written();
+  unwritten_.front() += n;
+  socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const std::error_code& e) {
+    self->on_writable(e);
+  });
+}
+
+void Conn::on_writable(const std::error_code& ec) {
   if (mode_ == Mode::closed) return;
   if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  write_inflight();
+  flush();
+}
+
+// inflight_ is written: its frames are reported.
+void Conn::written() {
+  writing_ = false;
   std::size_t report = 0;
   for (const Chunk& c : inflight_) {
     out_bytes_ -= c.size();
     report += c.report;
   }
   inflight_.clear();
-  if (out_.empty()) {  // idle connections keep no buffers
+  // Idle connections keep at most a few slots (no allocation per write), never a backlog's.
+  if (out_.empty() && (inflight_.capacity() > kKeptChunks || out_.capacity() > kKeptChunks)) {
     std::vector<Chunk>().swap(inflight_);
     std::vector<Chunk>().swap(out_);
+    std::vector<asio::const_buffer>().swap(unwritten_);
   }
   last_tx_ = Clock::now();
   report_written(report);
-  flush();
 }
 
 // ---- timers and closing -------------------------------------------------------------
@@ -564,15 +704,14 @@ void Conn::on_ws_timer(TimePoint now) {
     if (now >= deadline_) return abort(close_code_, close_reason_);
     return schedule(deadline_);
   }
-  if (!opened_ || !ws_) return;
+  if (!parser_) return;
   const auto& o = core_->options;
   if (o.idle_timeout.count() > 0 && now - last_rx_ >= o.idle_timeout) {
     core_->counters.idle_closes.fetch_add(1);
     return begin_close(CloseCode::idle_timeout, "idle timeout");
   }
   if (o.ping_interval.count() > 0 && now - std::max(last_rx_, last_ping_) >= o.ping_interval) {
-    WsErrorCode ec;
-    ws_->ping(std::string(), ec);
+    enqueue(control_frame(Opcode::ping, std::string()));
     last_ping_ = now;
     core_->counters.pings.fetch_add(1);
     flush();
@@ -615,9 +754,11 @@ void Conn::close_socket() {
   // Released on a later turn: this may run inside a websocketpp or parser callback.
   asio::post(strand_, [self = shared_from_this()] {
     self->ws_.reset();
+    self->parser_.reset();
     self->http_.reset();
     std::vector<Chunk>().swap(self->out_);
     std::vector<Chunk>().swap(self->inflight_);
+    std::vector<asio::const_buffer>().swap(self->unwritten_);
   });
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // One accepted TCP connection: HTTP/1.1 (keep-alive, pipelining) until a WebSocket upgrade
-// on the configured path turns it into a session driven by websocketpp (iostream transport).
+// on the configured path turns it into a session. websocketpp answers the handshake and is
+// then released; the session parses client frames with a websocketpp processor and writes
+// its own frames (data, pong, ping, close) straight into the output queue.
 //
 // Threading: every member function except send(), close() and abort_async() runs on the
-// connection's strand (the socket's executor); those three post onto it. websocketpp is
-// only ever called on the strand, and calls back synchronously from inside those calls.
+// connection's strand: its lane's strand, the socket's executor. send() and close() queue
+// onto the lane (Lane::push), abort_async() posts onto the strand. websocketpp is only ever
+// called on the strand, and calls back synchronously from inside those calls.
 // The ConnectionHandler is called from the strand without any lock held.
 
 #include <atomic>
@@ -24,7 +27,7 @@ namespace herald::websocket::detail {
 
 class Conn final : public Connection, public std::enable_shared_from_this<Conn> {
  public:
-  Conn(std::shared_ptr<Core> core, Socket socket, bool counted);
+  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted);
   ~Conn() override;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -35,6 +38,11 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void start(bool reject);
   /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
   void abort_async(CloseCode code, std::string reason);
+  /// A frame or close from send()/close(), handed over by the lane: queued, not written.
+  /// Returns true for the first item of a batch: the lane then calls end_batch() once it
+  /// handed over the whole batch. On the strand.
+  bool take(Outgoing& item);
+  void end_batch();
 
   // herald::Connection — any thread, never blocks.
   void send(Frame frame) override;
@@ -47,20 +55,18 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   enum class Mode : std::uint8_t {
     http,       // reading requests
-    websocket,  // a websocketpp connection owns the byte stream
+    websocket,  // the handshake (websocketpp), then the open session (our frames)
     draining,   // our side is shut down; input is discarded until EOF or a deadline
     closed,
   };
 
-  /// Output waiting for the socket: `bytes`, then the payload of `message` (a prepared
-  /// message shared with other connections, written without a copy).
+  /// Output waiting for the socket: `bytes`, then `*tail` (a frame buffer shared with other
+  /// connections, written without a copy). Small outputs share one chunk.
   struct Chunk {
     std::string bytes;
-    WsMessagePtr message;
-    std::size_t report = 0;  // frame bytes for on_written once this chunk is written
-    std::size_t size() const {
-      return bytes.size() + (message ? message->get_payload().size() : 0);
-    }
+    SharedBytes tail;
+    std::size_t report = 0;  // Frame::size() of the frames this chunk completes
+    std::size_t size() const { return bytes.size() + (tail ? tail->size() : 0); }
   };
 
   struct Slot {  // one pipelined request, answered in order
@@ -85,7 +91,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   // reading
   void wait_read();
   void on_readable(const std::error_code& ec);
-  void consume(const char* data, std::size_t size);
+  void consume(char* data, std::size_t size);
   void on_read_end(const std::error_code& ec);
 
   // HTTP
@@ -97,24 +103,34 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void flush_responses();
   void resume_http();
 
-  // WebSocket
+  // WebSocket: the handshake (websocketpp)
   void start_websocket();
   void install_ws_handlers();
   void on_ws_open();
-  void on_ws_message(const WsMessagePtr& message);
-  void on_ws_close();
   void on_ws_shutdown();
   WsErrorCode on_ws_write(const WsBuffer* buffers, std::size_t count);
-  void send_message(const WsMessagePtr& message, std::size_t report);
+
+  // WebSocket: the open session
+  void read_frames(char* data, std::size_t size);
+  void on_frame(const WsMessagePtr& message);
+  void on_close_frame(const std::string& payload);
+  void protocol_error(const WsErrorCode& ec);
+  void queue_wire(WireFrame frame, std::size_t report);
+  bool session_open() const { return parser_ && !closing_ && !closed_reported_; }
   void begin_close(CloseCode code, const std::string& reason);
+  void finish_session(CloseCode code, std::string reason, const std::string& close_frame);
   void report_written(std::size_t bytes);
   void report_closed(CloseCode code, std::string reason);
 
   // output
-  void enqueue(std::string bytes);
-  Chunk& writable_chunk(bool for_message);
+  void enqueue(const std::string& bytes);
+  void enqueue(WireFrame frame, std::size_t report);
+  Chunk& writable_chunk();
   void flush();
-  void on_write(const std::error_code& ec);
+  void take_inflight();
+  void write_inflight();
+  void on_writable(const std::error_code& ec);
+  void written();
 
   // timers and closing
   void schedule(TimePoint when);
@@ -127,6 +143,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void abort(CloseCode code, std::string reason);
 
   std::shared_ptr<Core> core_;
+  Lane& lane_;
   const Strand strand_;  // the socket's executor; immutable, so usable from any thread
   Socket socket_;
   Timer timer_;
@@ -135,25 +152,26 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool reading_ = false;             // an async_wait for input is pending
   bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
   bool peer_eof_ = false;            // HTTP: the client finished sending
-  bool writing_ = false;             // an async_write is pending
+  bool writing_ = false;             // inflight_ is being written (maybe waiting to be writable)
   bool finish_after_flush_ = false;  // close once the output is written
   bool opened_ = false;              // on_open was reported
+  bool in_batch_ = false;            // took items from the lane's current batch
   bool closed_reported_ = false;     // on_closed was reported
-  bool closing_ = false;             // we sent a close frame and wait for the answer
+  bool closing_ = false;             // we sent a close frame: no more data frames
   std::atomic<bool> gone_{false};    // no more frames wanted; read by send() on any thread
   CloseCode close_code_ = CloseCode::normal;
   std::string close_reason_;
 
-  std::unique_ptr<HttpState> http_;  // HTTP mode only
-  WsConnectionPtr ws_;               // WebSocket mode only
-  Handshake handshake_;              // `remote` is set for HTTP connections too
+  std::unique_ptr<HttpState> http_;      // HTTP mode only
+  WsConnectionPtr ws_;                   // during the WebSocket handshake only
+  std::unique_ptr<WsProcessor> parser_;  // the open session's client frames
+  Handshake handshake_;                  // `remote` is set for HTTP connections too
 
   std::vector<Chunk> out_;  // waiting: out_[out_head_..]; never being written
   std::size_t out_head_ = 0;
-  std::vector<Chunk> inflight_;     // being written: stable until the write completes
-  std::size_t out_bytes_ = 0;       // bytes waiting or being written
-  WsMessagePtr sending_;            // the message websocketpp is writing right now
-  std::size_t sending_report_ = 0;  // its frame bytes, until its last chunk takes them
+  std::vector<Chunk> inflight_;                // being written: stable until the write completes
+  std::vector<asio::const_buffer> unwritten_;  // what is left of inflight_ to write
+  std::size_t out_bytes_ = 0;                  // bytes waiting or being written
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
   TimePoint last_rx_;                  // last bytes received

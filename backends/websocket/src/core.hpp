@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -26,6 +27,43 @@ using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
 class Conn;
+
+/// What a sender hands to a connection, in send()/close() order.
+struct Outgoing {
+  enum class Kind : std::uint8_t {
+    frame,    // write `frame`; report `size` once written
+    invalid,  // a frame that is not UTF-8: dropped, `size` reported as written
+    close,    // close with `code`, the reason in frame.prefix
+  };
+  std::weak_ptr<Conn> conn;  // weak: a queued item never keeps a connection (or the Core) alive
+  WireFrame frame;
+  std::size_t size = 0;  // Frame::size(), for on_written
+  Kind kind = Kind::frame;
+  CloseCode code = CloseCode::normal;
+};
+
+/// A group of connections served on one strand (their sockets' and timers' executor).
+/// Senders queue frames per lane; one posted task hands the whole batch to the lane's
+/// connections, then each connection writes once for all it got. A fan-out to N sessions
+/// thus costs one post per lane, not one per session, and frames that arrive together
+/// share one socket write.
+class Lane : public std::enable_shared_from_this<Lane> {
+ public:
+  explicit Lane(asio::io_context& io) : strand(asio::make_strand(io)) {}
+  /// Any thread. Items of one connection are handed over in push order.
+  void push(Outgoing item);
+
+  const Strand strand;  // immutable, usable from any thread
+
+ private:
+  void drain();  // on the strand
+
+  std::mutex mutex_;
+  std::vector<Outgoing> queued_;              // guarded by mutex_
+  bool posted_ = false;                       // a drain is queued; guarded by mutex_
+  std::vector<Outgoing> draining_;            // the batch being handed over; strand only
+  std::vector<std::shared_ptr<Conn>> taken_;  // connections that got items; strand only
+};
 
 struct Counters {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, http_requests{0}, http_errors{0},
@@ -46,11 +84,11 @@ class Core : public std::enable_shared_from_this<Core> {
 
   /// The engine; null before start().
   ConnectionHandler* handler() const { return handler_.load(std::memory_order_acquire); }
-  /// A new websocketpp connection with the server's settings. Thread-safe: the endpoint is
-  /// only read after construction.
+  /// A new websocketpp connection for a handshake. Thread-safe: the endpoint is only read
+  /// after construction.
   WsConnectionPtr make_ws_connection();
-  /// Stands in for each open session's URI (see release_handshake).
-  const websocketpp::uri_ptr placeholder_uri;
+  /// A parser for an open session's client frames, limited to max_frame_bytes. Thread-safe.
+  std::unique_ptr<WsProcessor> make_frame_parser();
 
   /// Connection bookkeeping, called by Conn (any thread).
   void add(Conn* conn, const std::shared_ptr<Conn>& shared);
@@ -67,10 +105,13 @@ class Core : public std::enable_shared_from_this<Core> {
  private:
   void listen(Done done);
   void accept_next();
-  void accepted(const std::error_code& ec, Socket socket);
+  void accepted(const std::error_code& ec, Socket socket, Lane* lane);
 
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
+  const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
+  std::vector<std::shared_ptr<Lane>> lanes_;      // one per core; fixed after construction
+  std::size_t next_lane_ = 0;                     // round robin; accept strand only
   const Strand accept_strand_;  // serializes the acceptor; immutable, usable from any thread
   Acceptor acceptor_;
   Timer accept_timer_;  // retry after EMFILE and the like

@@ -1,58 +1,106 @@
 #include "frames.hpp"
 
+#include "wspp.hpp"
+
 namespace herald::websocket::detail {
 
-WsMessagePtr make_text_message(const std::shared_ptr<WsMsgManager>& manager,
-                               const std::string& head, const std::string* body) {
-  const std::size_t size = head.size() + (body ? body->size() : 0);
-  auto message = std::make_shared<WsMessage>(manager, ws_opcode::text, size);
-  std::string& payload = message->get_raw_payload();
-  payload.append(head);
-  if (body) payload.append(*body);
-  if (!websocketpp::utf8_validator::validate(payload)) return nullptr;
-  // What hybi13::prepare_data_frame does for a server: no mask, no compression, one frame.
-  websocketpp::frame::basic_header header(ws_opcode::text, payload.size(), true, false, false);
-  websocketpp::frame::extended_header extended(payload.size());
-  message->set_header(websocketpp::frame::prepare_header(header, extended));
-  message->set_prepared(true);
-  return message;
+namespace {
+
+constexpr std::size_t kMaxControlPayload = 125;
+
+bool valid_utf8(const std::string& text) {
+  return websocketpp::utf8_validator::validate(text);
 }
 
-FrameCache::FrameCache() : manager_(std::make_shared<WsMsgManager>()) {}
-
-WsMessagePtr FrameCache::message_for(const Frame& frame) {
-  if (frame.head.empty() && frame.body) return shared_message(frame.body);
-  return this->frame(frame.head, frame.body.get());
+/// `text` cut to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string cut_utf8(const std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
 }
 
-WsMessagePtr FrameCache::message_for(const std::string& text) {
-  return frame(text, nullptr);
+}  // namespace
+
+void append_header(std::string& out, Opcode opcode, std::size_t length) {
+  out.push_back(static_cast<char>(0x80 | static_cast<unsigned>(opcode)));  // FIN
+  if (length < 126) {
+    out.push_back(static_cast<char>(length));
+  } else if (length <= 0xFFFF) {
+    out.push_back(static_cast<char>(126));
+    out.push_back(static_cast<char>(length >> 8));
+    out.push_back(static_cast<char>(length & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(127));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((static_cast<std::uint64_t>(length) >> shift) & 0xFF));
+  }
 }
 
-WsMessagePtr FrameCache::frame(const std::string& head, const std::string* body) {
+std::string control_frame(Opcode opcode, const std::string& payload) {
+  const std::string body = payload.substr(0, kMaxControlPayload);
+  std::string out;
+  append_header(out, opcode, body.size());
+  return out + body;
+}
+
+std::string close_frame(std::uint16_t code, const std::string& reason) {
+  std::string payload;
+  payload.push_back(static_cast<char>(code >> 8));
+  payload.push_back(static_cast<char>(code & 0xFF));
+  payload += cut_utf8(reason, kMaxControlPayload - 2);
+  return control_frame(Opcode::close, payload);
+}
+
+bool FrameCache::wire_for(const Frame& frame, WireFrame& out) {
+  if (frame.head.empty() && frame.body) {
+    out.prefix.clear();
+    out.tail = shared_wire(frame.body);
+    return out.tail != nullptr;
+  }
+  if (!valid_utf8(frame.head) || (frame.body && !valid_utf8(*frame.body))) return false;
   framed_.fetch_add(1, std::memory_order_relaxed);
-  return make_text_message(manager_, head, body);
+  out.prefix.clear();
+  out.prefix.reserve(10 + frame.head.size());
+  append_header(out.prefix, Opcode::text, frame.size());
+  out.prefix += frame.head;
+  out.tail = frame.body;
+  return true;
 }
 
-WsMessagePtr FrameCache::shared_message(const std::shared_ptr<const std::string>& body) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (Entry& e : entries_) {
-      if (e.key == nullptr) continue;
-      if (e.body.expired()) {
-        e = Entry{};  // its fan-out is over: release the message now
-        continue;
-      }
-      if (e.key == body.get()) {
-        reused_.fetch_add(1, std::memory_order_relaxed);
-        return e.message;
-      }
+WireFrame FrameCache::wire_for(const std::string& text) {
+  WireFrame out;
+  wire_for(Frame{text, nullptr}, out);
+  return out;
+}
+
+// The cached buffer for `body`, or null (the caller frames it).
+SharedBytes FrameCache::cached(const SharedBytes& body) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (Entry& e : entries_) {
+    if (e.key == nullptr) continue;
+    if (e.body.expired()) {
+      e = Entry{};  // its fan-out is over: release the buffer now
+      continue;
+    }
+    if (e.key == body.get()) {
+      reused_.fetch_add(1, std::memory_order_relaxed);
+      return e.wire;
     }
   }
+  return nullptr;
+}
+
+SharedBytes FrameCache::shared_wire(const SharedBytes& body) {
+  if (SharedBytes hit = cached(body)) return hit;
   // Framed outside the lock: two threads racing on the same new body both frame it, which
   // is correct, only not shared.
-  WsMessagePtr message = frame({}, body.get());
-  if (!message) return message;
+  if (!valid_utf8(*body)) return nullptr;
+  framed_.fetch_add(1, std::memory_order_relaxed);
+  auto wire = std::make_shared<std::string>();
+  wire->reserve(10 + body->size());
+  append_header(*wire, Opcode::text, body->size());
+  *wire += *body;
   std::lock_guard<std::mutex> lock(mutex_);
   Entry* victim = nullptr;
   for (Entry& e : entries_)
@@ -61,8 +109,8 @@ WsMessagePtr FrameCache::shared_message(const std::shared_ptr<const std::string>
     victim = &entries_[next_];
     next_ = (next_ + 1) % kEntries;
   }
-  *victim = Entry{body.get(), body, message};
-  return message;
+  *victim = Entry{body.get(), body, wire};
+  return wire;
 }
 
 }  // namespace herald::websocket::detail

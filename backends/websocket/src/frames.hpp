@@ -1,6 +1,7 @@
 #pragma once
-// Framing outgoing text messages once: a websocketpp message marked prepared carries its
-// frame header and payload and is written as is by every connection it is sent to.
+// Server-side WebSocket frames, built by the backend itself (RFC 6455 §5.2: a server frame
+// is an unmasked 2-10 byte header and the payload). Text frames shared by many sessions are
+// framed once: header and payload in one immutable buffer that every session writes as is.
 
 #include <array>
 #include <atomic>
@@ -11,49 +12,60 @@
 #include <string>
 
 #include "herald/transport.hpp"
-#include "wspp.hpp"
 
 namespace herald::websocket::detail {
 
-/// Builds a prepared (framed, unmasked, server-side) text message whose payload is
-/// `head` followed by `body`. Returns null if the text is not valid UTF-8.
-WsMessagePtr make_text_message(const std::shared_ptr<WsMsgManager>& manager,
-                               const std::string& head, const std::string* body);
+using SharedBytes = std::shared_ptr<const std::string>;
 
-/// Turns Frames into prepared messages, framing a shared body once.
+/// Opcodes of the frames the server sends.
+enum class Opcode : std::uint8_t { text = 0x1, close = 0x8, ping = 0x9, pong = 0xA };
+
+/// A frame ready for the socket: `prefix` then `*tail` (if any).
+struct WireFrame {
+  std::string prefix;
+  SharedBytes tail;
+  std::size_t wire() const { return prefix.size() + (tail ? tail->size() : 0); }
+};
+
+/// Appends the header of a final, unmasked frame with `length` payload bytes to `out`.
+void append_header(std::string& out, Opcode opcode, std::size_t length);
+/// A whole control frame; `payload` is cut to the 125 bytes a control frame may carry.
+std::string control_frame(Opcode opcode, const std::string& payload);
+/// A close frame with `code` and `reason` (cut to 123 bytes at a UTF-8 boundary).
+std::string close_frame(std::uint16_t code, const std::string& reason);
+
+/// Turns Frames into WireFrames, framing a shared body once.
 ///
 /// A frame with an empty head is a complete frame text shared by many sessions (a fan-out):
 /// the engine sends the same body to every recipient in a row. A small cache keyed by the
 /// body's address, validated by a weak_ptr to the body (so a freed and reused address never
-/// matches), returns the message made for the first recipient to all the others.
-/// A frame with a head gets a message of its own.
+/// matches), returns the buffer framed for the first recipient to all the others.
+/// A frame with a head gets a header and head of its own, followed by the shared body
+/// (never copied).
 /// Thread-safe: called from whichever thread sends (the engine's executor).
 class FrameCache {
  public:
-  FrameCache();
+  /// The frame to write for `frame`; false if its text is not valid UTF-8.
+  bool wire_for(const Frame& frame, WireFrame& out);
+  /// A frame of its own for `text` (server-generated frames, e.g. errors).
+  WireFrame wire_for(const std::string& text);
 
-  /// The message to send for `frame`; null if its text is not valid UTF-8.
-  WsMessagePtr message_for(const Frame& frame);
-  /// A message of its own for `text` (server-generated frames, e.g. errors).
-  WsMessagePtr message_for(const std::string& text);
-
-  /// Messages framed so far (a fan-out to N sessions counts once).
+  /// Frames built so far (a fan-out to N sessions counts once).
   std::uint64_t framed() const { return framed_.load(std::memory_order_relaxed); }
-  /// Frames sent with a message framed earlier for another session.
+  /// Frames sent with a buffer framed earlier for another session.
   std::uint64_t reused() const { return reused_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
     const std::string* key = nullptr;
     std::weak_ptr<const std::string> body;
-    WsMessagePtr message;
+    SharedBytes wire;
   };
   static constexpr std::size_t kEntries = 8;
 
-  WsMessagePtr shared_message(const std::shared_ptr<const std::string>& body);
-  WsMessagePtr frame(const std::string& head, const std::string* body);
+  SharedBytes shared_wire(const SharedBytes& body);
+  SharedBytes cached(const SharedBytes& body);
 
-  std::shared_ptr<WsMsgManager> manager_;
   std::mutex mutex_;
   std::array<Entry, kEntries> entries_;  // guarded by mutex_
   std::size_t next_ = 0;                 // round-robin victim, guarded by mutex_

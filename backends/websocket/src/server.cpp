@@ -1,7 +1,9 @@
 // herald::websocket::Server: options check, listening and accepting, the registry of open
 // connections. The per-connection protocol work is in conn.cpp.
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "conn.hpp"
@@ -17,19 +19,28 @@ constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 }
 
 Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
-    : placeholder_uri(std::make_shared<websocketpp::uri>("ws://herald/")),
-      io(io_context),
+    : io(io_context),
       options(std::move(o)),
       http(std::move(h)),
+      messages_(std::make_shared<WsMsgManager>()),
       accept_strand_(asio::make_strand(io_context)),
       acceptor_(accept_strand_),
       accept_timer_(accept_strand_) {
+  const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
   endpoint_.set_max_message_size(options.max_frame_bytes);
   endpoint_.set_user_agent("");  // no Server header: one header less kept per session
 }
 
 WsConnectionPtr Core::make_ws_connection() {
   return endpoint_.get_connection();
+}
+
+std::unique_ptr<WsProcessor> Core::make_frame_parser() {
+  static WsConfig::rng_type no_rng;  // a server never masks: the parser never draws from it
+  auto parser = std::make_unique<WsProcessor>(false, true, messages_, no_rng);
+  parser->set_max_message_size(options.max_frame_bytes);
+  return parser;
 }
 
 void Core::start(ConnectionHandler& handler, Done done) {
@@ -74,14 +85,16 @@ void Core::listen(Done done) {
 
 void Core::accept_next() {
   if (!accepting_) return;
-  // Each accepted socket gets a strand of its own: its connection's work is serialized.
-  acceptor_.async_accept(asio::make_strand(io),
-                         [self = shared_from_this()](const std::error_code& ec, Socket socket) {
-                           self->accepted(ec, std::move(socket));
-                         });
+  // Each accepted socket joins a lane, round robin: its connection's work runs on the
+  // lane's strand.
+  Lane* lane = lanes_[next_lane_++ % lanes_.size()].get();
+  acceptor_.async_accept(
+      lane->strand, [self = shared_from_this(), lane](const std::error_code& ec, Socket socket) {
+        self->accepted(ec, std::move(socket), lane);
+      });
 }
 
-void Core::accepted(const std::error_code& ec, Socket socket) {
+void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane) {
   if (!accepting_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // Out of descriptors and the like: try again shortly instead of spinning.
@@ -98,7 +111,7 @@ void Core::accepted(const std::error_code& ec, Socket socket) {
   } else {
     open.fetch_add(1);
   }
-  auto conn = std::make_shared<Conn>(shared_from_this(), std::move(socket), !reject);
+  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), !reject);
   asio::post(conn->executor(), [conn, reject] { conn->start(reject); });
   accept_next();
 }

@@ -2,10 +2,13 @@
 // The only place that includes websocketpp. Its headers trigger warnings that herald's own
 // warning set turns into errors, so they are included as system headers here.
 //
-// websocketpp runs with its iostream transport: the backend owns the sockets (Asio), feeds
-// the bytes it read into a connection and collects what the connection writes through a
-// write handler. Every call into a websocketpp connection happens on that connection's
-// strand, so the configuration uses websocketpp's no-op concurrency policy.
+// websocketpp does two jobs, both on the connection's strand (so the configuration uses its
+// no-op concurrency policy):
+// - the handshake: a websocketpp connection with its iostream transport reads the upgrade
+//   request we feed it and writes the 101 (or an error) through a write handler; it is
+//   released as soon as the session is open;
+// - parsing client frames: a hybi13 processor per session (masking, fragmentation, control
+//   frames, UTF-8, the size limit). The server writes its own frames (frames.hpp).
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include <websocketpp/config/core.hpp>
 #include <websocketpp/frame.hpp>
 #include <websocketpp/logger/stub.hpp>
+#include <websocketpp/processors/hybi13.hpp>
 #include <websocketpp/server.hpp>
 #include <websocketpp/utf8_validator.hpp>
 
@@ -52,15 +56,14 @@ struct WsConfig : websocketpp::config::core {
   static const bool enable_multithreading = false;
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
-  /// Bytes handed to the frame parser per step. An array inside every connection object:
-  /// small, because idle sessions dominate memory (a 64 KiB message takes 256 steps).
+  /// Bytes handed to the parser per step. An array inside every connection object, which
+  /// lives only for the handshake (the request we feed it is a few hundred bytes).
   static const std::size_t connection_read_buffer_size = 256;
 };
 
 using WsEndpoint = websocketpp::server<WsConfig>;
 using WsConnectionPtr = WsEndpoint::connection_ptr;
 using WsMessagePtr = WsConfig::message_type::ptr;
-using WsMessage = WsConfig::message_type;
 using WsMsgManager = WsConfig::con_msg_manager_type;
 using WsBuffer = websocketpp::transport::buffer;
 using WsHandle = websocketpp::connection_hdl;
@@ -68,17 +71,7 @@ using WsErrorCode = websocketpp::lib::error_code;
 namespace ws_close = websocketpp::close::status;
 namespace ws_opcode = websocketpp::frame::opcode;
 
-/// Frees what websocketpp keeps of the handshake once the session is open: the parsed
-/// request and response (header maps) and the URI. websocketpp reads them after the
-/// handshake only for user queries (get_request_header, get_uri, …), which the backend
-/// does not make, and for logging, which is compiled out; our Handshake keeps the request.
-/// `placeholder` replaces the URI (shared by every connection).
-inline void release_handshake(const WsConnectionPtr& con, const websocketpp::uri_ptr& placeholder) {
-  // The objects are members of the connection, not const: websocketpp only exposes them
-  // through const accessors.
-  const_cast<WsConfig::request_type&>(con->get_request()) = WsConfig::request_type();
-  const_cast<WsConfig::response_type&>(con->get_response()) = WsConfig::response_type();
-  con->set_uri(placeholder);
-}
+/// Parses one session's client frames.
+using WsProcessor = websocketpp::processor::hybi13<WsConfig>;
 
 }  // namespace herald::websocket::detail

@@ -90,8 +90,10 @@ struct ServerStats {
 /// The listening server. It is a herald::Transport (give it to the Engine in Backends) and
 /// serves HTTP through `http`.
 ///
-/// Threading: the io_context may be run by any number of threads; each connection is
-/// serialized on its own strand. Every method is thread-safe.
+/// Threading: the io_context may be run by any number of threads. Connections are spread
+/// over one strand per core (a lane); a connection's work is serialized on its lane's
+/// strand, and frames sent to many connections are handed to each lane in one batch.
+/// Every method is thread-safe.
 ///
 /// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
 /// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session

@@ -349,7 +349,35 @@ struct Options {
   int paced_rate = 10, paced_seconds = 5;
   int unicast_rate = 5000, unicast_seconds = 5;
   int http_connections = 8;
+  // Multi-instance runs (bench/cluster.sh): publish through another instance than the one
+  // the clients are on, and count the Redis commands each notification costs.
+  int publish_port = 0;  // 0: the server's own port
+  int publish_pid = 0;   // its CPU is reported too
+  int redis_port = 0;    // 0: no Redis statistics
+  std::string scenarios = "burst,paced,unicast";
 };
+
+// Calls of one Redis command so far (INFO commandstats), or -1 if Redis did not answer.
+long long redis_calls(int port, const std::string& command) {
+  asio::io_context io;
+  tcp::socket s(io);
+  asio::error_code ec;
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  if (ec) return -1;
+  asio::write(s, asio::buffer(std::string("INFO commandstats\r\n")), ec);
+  std::string reply;
+  char buf[4096];
+  // A bulk string: "$<n>\r\n" then n bytes; read until the whole of it arrived.
+  while (!ec) {
+    reply.append(buf, s.read_some(asio::buffer(buf), ec));
+    const std::size_t eol = reply.find("\r\n");
+    if (eol != std::string::npos && reply.size() >= eol + 2 + std::stoul(reply.substr(1, eol - 1)))
+      break;
+  }
+  const std::string key = "cmdstat_" + command + ":calls=";
+  const std::size_t at = reply.find(key);
+  return at == std::string::npos ? 0 : std::atoll(reply.c_str() + at + key.size());
+}
 
 int free_port() {
   asio::io_context io;
@@ -422,6 +450,10 @@ int main(int argc, char** argv) {
     else if (k == "--paced-seconds") o.paced_seconds = std::stoi(v);
     else if (k == "--unicast-rate") o.unicast_rate = std::stoi(v);
     else if (k == "--unicast-seconds") o.unicast_seconds = std::stoi(v);
+    else if (k == "--publish-port") o.publish_port = std::stoi(v);
+    else if (k == "--publish-pid") o.publish_pid = std::stoi(v);
+    else if (k == "--redis-port") o.redis_port = std::stoi(v);
+    else if (k == "--scenarios") o.scenarios = v;
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
   rlimit nofile{};
@@ -488,10 +520,13 @@ int main(int argc, char** argv) {
   std::printf("connected: %zu/%d; server RSS +%ld KiB = %.0f bytes per connection\n", ok,
               o.connections, rss_after - rss_before,
               ok ? 1024.0 * static_cast<double>(rss_after - rss_before) / static_cast<double>(ok) : 0.0);
-  Publisher pub(io, server, o.http_connections);
+  const tcp::endpoint publish_to(asio::ip::make_address("127.0.0.1"),
+                                 static_cast<unsigned short>(o.publish_port ? o.publish_port : o.port));
+  Publisher pub(io, publish_to, o.http_connections);
+  auto wants = [&](const char* scenario) { return o.scenarios.find(scenario) != std::string::npos; };
 
   // Broadcast burst: every publish scheduled now, as fast as the server takes them.
-  {
+  if (wants("burst")) {
     tally.reset(o.burst_messages, ok * static_cast<std::size_t>(o.burst_messages));
     const double cpu0 = proc_cpu_seconds(o.server_pid);
     const std::int64_t t0 = now_us();
@@ -503,7 +538,7 @@ int main(int argc, char** argv) {
                    (tally.last_delivery_us - t0) / 1e6);
   }
   // Paced broadcast.
-  {
+  if (wants("paced")) {
     const int n = o.paced_rate * o.paced_seconds;
     tally.reset(n, ok * static_cast<std::size_t>(n));
     const double cpu0 = proc_cpu_seconds(o.server_pid);
@@ -519,11 +554,14 @@ int main(int argc, char** argv) {
                    (tally.last_delivery_us - t0) / 1e6);
   }
   // Unicast at a fixed rate to random connected users.
-  {
+  if (wants("unicast")) {
     const int n = o.unicast_rate * o.unicast_seconds;
     tally.reset(n, static_cast<std::size_t>(n));
     const std::size_t accepted_before = pub.accepted;
     std::mt19937 rng(7);
+    const long long publish0 = o.redis_port ? redis_calls(o.redis_port, "publish") : 0;
+    const long long evalsha0 = o.redis_port ? redis_calls(o.redis_port, "evalsha") : 0;
+    const double publisher_cpu0 = o.publish_pid ? proc_cpu_seconds(o.publish_pid) : 0;
     const double cpu0 = proc_cpu_seconds(o.server_pid);
     const std::int64_t t0 = now_us() + 10'000;
     for (int k = 0; k < n; ++k) {
@@ -539,6 +577,19 @@ int main(int argc, char** argv) {
     std::printf("unicast: %zu/%d publishes accepted; server CPU %.1f us per publish\n",
                 pub.accepted - accepted_before,
                 n, 1e6 * cpu / n);
+    if (o.publish_pid) {
+      std::printf("unicast: publishing instance CPU %.1f us per publish\n",
+                  1e6 * (proc_cpu_seconds(o.publish_pid) - publisher_cpu0) / n);
+    }
+    if (o.redis_port) {
+      // Includes each broker's liveness ping (one PUBLISH per second per instance).
+      const long long publishes = redis_calls(o.redis_port, "publish") - publish0;
+      const long long lookups = redis_calls(o.redis_port, "evalsha") - evalsha0;
+      std::printf("unicast: Redis PUBLISH %lld = %.3f per notification; registry scripts "
+                  "(EVALSHA) %lld = %.3f per notification\n",
+                  publishes, static_cast<double>(publishes) / n, lookups,
+                  static_cast<double>(lookups) / n);
+    }
   }
 
   if (!o.server_bin.empty()) {

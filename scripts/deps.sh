@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(g++ cmake make libasio-dev nlohmann-json3-dev doctest-dev
-          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev)
+          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev
+          pkgconf python3)  # the last two for scripts/check-install.sh
 
 missing=()
 for p in "${packages[@]}"; do

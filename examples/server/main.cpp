@@ -27,10 +27,6 @@
 #include "logging.hpp"
 #include "rest_api.hpp"
 
-#ifndef HERALD_VERSION
-#define HERALD_VERSION "dev"
-#endif
-
 namespace {
 
 using namespace herald;
@@ -389,14 +385,14 @@ static void raise_descriptor_limit() {
 int main(int argc, char** argv) {
   raise_descriptor_limit();
   Config config;
-  CLI::App app{"herald-server " HERALD_VERSION
+  CLI::App app{"herald-server " HERALD_VERSION_STRING
                ": real-time notifications over WebSocket with a REST API, on one port.\n"
                "Runs with no arguments on in-memory backends with development authentication "
                "(WebSocket clients connect to /ws?userId=U)."};
   app.footer(
       "Every flag can also be set by the environment variable shown as Env.\n"
       "Docs: docs/operations.md (flags, logs, metrics, shutdown), docs/protocol.md.");
-  app.set_version_flag("--version", HERALD_VERSION);
+  app.set_version_flag("--version", HERALD_VERSION_STRING);
   add_flags(app, config);
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 
 namespace herald {
 
@@ -25,7 +26,7 @@ struct BrokerEvents {
 ///   failure yields Errc::unavailable; the backend reconnects by itself and then restores
 ///   its subscriptions and reports on_reset;
 /// - one Broker object per engine (it carries that engine's subscriptions).
-class Broker {
+class HERALD_API Broker {
  public:
   virtual ~Broker() = default;
 

@@ -10,6 +10,7 @@
 
 #include "herald/broker.hpp"
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 #include "herald/metrics.hpp"
 #include "herald/model.hpp"
 #include "herald/registry.hpp"
@@ -31,7 +32,7 @@ using Authenticator =
     std::function<void(const Handshake& handshake, std::function<void(AuthResult)> answer)>;
 
 /// Development authenticator: trusts the `userId` query parameter. Never use in production.
-Authenticator dev_authenticator();
+HERALD_API Authenticator dev_authenticator();
 
 /// Token bucket per sender: `burst` publishes at once, refilled at `per_second`.
 struct RateLimit {
@@ -92,7 +93,7 @@ struct HistoryPage {
 /// Threading: every public method may be called from any thread; the work moves onto the
 /// engine's executor, where every callback runs. Errors on these paths are Status values;
 /// only the constructor and start() throw (herald::Error) on bad configuration.
-class Engine {
+class HERALD_API Engine {
  public:
   Engine(std::shared_ptr<Executor> executor, Backends backends, EngineOptions options = {},
          Authenticator authenticator = dev_authenticator());
@@ -138,7 +139,7 @@ class Engine {
   /// Readable from any thread.
   const Metrics& metrics() const;
 
-  class Impl;
+  class HERALD_LOCAL Impl;
 
  private:
   std::shared_ptr<Impl> impl_;

@@ -6,11 +6,13 @@
 #include <string>
 #include <utility>
 
+#include "herald/export.hpp"
+
 namespace herald {
 
 /// Thrown only by setup calls (constructing, configuring, starting). Its message tells the
 /// user what to change. The hot path never throws: it reports a Status instead.
-class Error : public std::runtime_error {
+class HERALD_API Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -31,7 +33,7 @@ enum class Errc {
 };
 
 /// Name of a code as it appears on the wire, e.g. "rate_limited".
-const char* to_string(Errc code) noexcept;
+HERALD_API const char* to_string(Errc code) noexcept;
 
 /// Outcome of an operation: a code and a human-readable message.
 class Status {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "herald/error.hpp"
+#include "herald/export.hpp"
 #include "herald/time.hpp"
 
 namespace asio {
@@ -22,7 +23,7 @@ namespace herald {
 /// A serial task queue with timers.
 /// Contract: every method is thread-safe; tasks and timer callbacks run one at a time (never
 /// concurrently with each other), posted tasks in post order. A task must not block.
-class Executor {
+class HERALD_API Executor {
  public:
   using Task = std::function<void()>;
   using TimerId = std::uint64_t;
@@ -40,11 +41,11 @@ class Executor {
 
 /// An Executor over a host's io_context: a strand, so the io_context may run on any number
 /// of threads. The io_context must outlive the executor and every engine using it.
-std::shared_ptr<Executor> make_asio_executor(asio::io_context& io);
+HERALD_API std::shared_ptr<Executor> make_asio_executor(asio::io_context& io);
 
 /// A hand-driven Executor with a virtual clock, for deterministic tests: nothing runs until
 /// run() or advance() is called on the driving thread.
-class ManualExecutor final : public Executor {
+class HERALD_API ManualExecutor final : public Executor {
  public:
   explicit ManualExecutor(TimePoint start = TimePoint(std::chrono::hours(24 * 365 * 50)));
 

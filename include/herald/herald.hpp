@@ -1,5 +1,6 @@
 #pragma once
-// Everything a host needs: the engine, the model, the interfaces and the in-memory backends.
+// Everything a host needs: the engine, the model, the interfaces, the in-memory backends and
+// the version.
 
 #include "herald/broker.hpp"
 #include "herald/engine.hpp"
@@ -14,3 +15,4 @@
 #include "herald/store.hpp"
 #include "herald/time.hpp"
 #include "herald/transport.hpp"
+#include "herald/version.hpp"

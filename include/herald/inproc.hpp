@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "herald/export.hpp"
 #include "herald/transport.hpp"
 
 namespace herald {
@@ -19,7 +20,7 @@ class InProcTransport;
 /// The client end of an in-process connection.
 /// Frames sent by the engine wait in the client until taken (a client that never takes is a
 /// slow client: the engine sees its bytes unwritten). Thread-safe.
-class InProcClient {
+class HERALD_API InProcClient {
  public:
   /// Called with each frame as it arrives, instead of queueing it (it counts as taken).
   /// Runs on whichever thread the engine sends from (the engine's executor).
@@ -48,7 +49,7 @@ class InProcClient {
   std::shared_ptr<State> state_;
 };
 
-class InProcTransport final : public Transport {
+class HERALD_API InProcTransport final : public Transport {
  public:
   InProcTransport();
   ~InProcTransport() override;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "herald/broker.hpp"
+#include "herald/export.hpp"
 #include "herald/registry.hpp"
 #include "herald/store.hpp"
 
@@ -13,7 +14,7 @@ namespace herald {
 
 /// Fault switches of the in-memory backends, for tests of the engine's fault handling.
 /// Thread-safe. While `available` is false every call yields Errc::unavailable.
-class FaultSwitch {
+class HERALD_API FaultSwitch {
  public:
   virtual ~FaultSwitch() = default;
   virtual void set_available(bool available) = 0;
@@ -21,7 +22,7 @@ class FaultSwitch {
 
 /// A Store in process memory. Its epoch is random per object: a new MemoryStore is a store
 /// whose history was lost, and clients resuming from the old one are told so.
-class MemoryStore : public Store, public FaultSwitch {
+class HERALD_API MemoryStore : public Store, public FaultSwitch {
  public:
   static std::shared_ptr<MemoryStore> create();
   /// The epoch every stream of this store has.
@@ -30,13 +31,13 @@ class MemoryStore : public Store, public FaultSwitch {
 
 /// A Registry in process memory. `clock` gives the time TTLs are measured against (the
 /// engine's executor clock in tests).
-class MemoryRegistry : public Registry, public FaultSwitch {
+class HERALD_API MemoryRegistry : public Registry, public FaultSwitch {
  public:
   static std::shared_ptr<MemoryRegistry> create(std::function<TimePoint()> clock = Clock::now);
 };
 
 /// The shared medium of in-memory brokers: every broker made by one hub reaches the others.
-class MemoryBrokerHub : public FaultSwitch {
+class HERALD_API MemoryBrokerHub : public FaultSwitch {
  public:
   static std::shared_ptr<MemoryBrokerHub> create();
   /// A broker for one engine; its events are posted to `executor`.

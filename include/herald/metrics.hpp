@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "herald/export.hpp"
+
 namespace herald {
 
 /// A monotonically increasing count. Thread-safe, lock-free.
@@ -31,7 +33,7 @@ class Gauge {
 };
 
 /// Cumulative histogram of seconds with fixed buckets. Thread-safe, lock-free.
-class Histogram {
+class HERALD_API Histogram {
  public:
   static constexpr std::array<double, 12> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                      0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
@@ -48,7 +50,7 @@ class Histogram {
 };
 
 /// Everything an engine measures. Names in render_prometheus() are prefixed `herald_`.
-struct Metrics {
+struct HERALD_API Metrics {
   Gauge connections;          // open, authenticated sessions
   Counter connections_total;  // sessions ever opened
   Counter rejected;           // handshakes the authenticator refused

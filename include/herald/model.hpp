@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "herald/error.hpp"
+#include "herald/export.hpp"
 #include "herald/time.hpp"
 
 namespace herald {
@@ -31,7 +32,7 @@ inline constexpr Seq kSeqMax = std::numeric_limits<Seq>::max();
 /// Name of a delivery stream: `inbox:<user>` or `topic:<name>`.
 /// User ids and topic names are 1..200 bytes of printable ASCII other than space;
 /// topic names starting with '$' are reserved (`$broadcast`).
-class StreamId {
+class HERALD_API StreamId {
  public:
   enum class Kind { inbox, topic };
 
@@ -67,7 +68,7 @@ inline constexpr std::string_view kBroadcastTopic = "$broadcast";
 
 /// True if `id` is a valid user id (also used for topic names): 1..200 bytes, printable
 /// ASCII without space.
-bool valid_name(std::string_view id) noexcept;
+HERALD_API bool valid_name(std::string_view id) noexcept;
 
 /// One notification. Immutable once published; shared by every stream entry that holds it.
 struct Notification {
@@ -112,7 +113,7 @@ struct StreamInfo {
 
 /// Can `cursor` be continued in a stream described by `info`? False when the epoch differs,
 /// the cursor is ahead of the head, or entries after it were trimmed.
-bool can_resume(const Cursor& cursor, const StreamInfo& info) noexcept;
+HERALD_API bool can_resume(const Cursor& cursor, const StreamInfo& info) noexcept;
 
 /// Who receives a publish.
 struct Target {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 #include "herald/model.hpp"
 
 namespace herald {
@@ -22,7 +23,7 @@ struct Location {
 ///   Errc::unavailable (the engine then relays to every instance); the backend reconnects
 ///   by itself on later calls;
 /// - thread-safe: one Registry may serve several engines.
-class Registry {
+class HERALD_API Registry {
  public:
   virtual ~Registry() = default;
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "herald/export.hpp"
 #include "herald/model.hpp"
 #include "herald/time.hpp"
 
@@ -11,7 +12,7 @@ namespace herald {
 /// Generates ids `ms since 2024-01-01 << 22 | node << 12 | sequence`.
 /// Not thread-safe: the engine owns one and uses it from its executor.
 /// Monotonic even if the clock steps back (it keeps using its last timestamp).
-class SnowflakeGenerator {
+class HERALD_API SnowflakeGenerator {
  public:
   static constexpr std::int64_t kEpochMs = 1704067200000;  // 2024-01-01T00:00:00Z
   static constexpr std::uint16_t kMaxNode = 1023;

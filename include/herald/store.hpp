@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 #include "herald/model.hpp"
 
 namespace herald {
@@ -66,7 +67,7 @@ struct InboxState {
 ///   that was not reported as written; a backend reconnects by itself on later calls;
 /// - thread-safe: one Store may serve several engines;
 /// - writes are durable when reported ok (as durable as the backend is).
-class Store {
+class HERALD_API Store {
  public:
   virtual ~Store() = default;
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 
 namespace herald {
 
@@ -44,7 +45,7 @@ struct Frame {
 /// One client connection, implemented by a transport.
 /// Contract: methods are thread-safe and never block; after close() further sends are
 /// dropped. Frames are written in send() order.
-class Connection {
+class HERALD_API Connection {
  public:
   virtual ~Connection() = default;
   /// Queues a frame. The transport reports its size to ConnectionHandler::on_written once
@@ -59,7 +60,7 @@ class Connection {
 /// Implemented by the engine. A transport may call these from any thread; the engine moves
 /// the work onto its executor. Per connection the calls arrive in order: on_open first,
 /// on_closed last (exactly once, also after close()).
-class ConnectionHandler {
+class HERALD_API ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
   virtual void on_open(std::shared_ptr<Connection> connection) = 0;
@@ -70,7 +71,7 @@ class ConnectionHandler {
 };
 
 /// A source of client connections.
-class Transport {
+class HERALD_API Transport {
  public:
   virtual ~Transport() = default;
   /// Starts accepting and reporting connections to `handler`, which outlives the transport's

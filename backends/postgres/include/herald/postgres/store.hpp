@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "herald/export.hpp"
 #include "herald/executor.hpp"
 #include "herald/model.hpp"
 #include "herald/store.hpp"
@@ -55,7 +56,7 @@ struct PostgresOptions {
 /// was in flight may or may not have been applied; it was never half applied) and is
 /// re-established in the background; calls made while no connection is up fail with
 /// Errc::unavailable after at most one connect attempt.
-class PostgresStore : public Store {
+class HERALD_API PostgresStore : public Store {
  public:
   /// Connects once (blocking, bounded by connect_timeout), applies the schema migrations
   /// under an advisory lock (safe when several instances start at once), reads the store's

@@ -11,6 +11,7 @@
 
 #include "herald/broker.hpp"
 #include "herald/executor.hpp"
+#include "herald/export.hpp"
 #include "herald/registry.hpp"
 
 namespace asio {
@@ -51,7 +52,7 @@ struct RedisEndpoint {
 };
 
 /// Parses `url`. Throws herald::Error naming what is wrong (scheme, port, db).
-RedisEndpoint parse_redis_url(const std::string& url);
+HERALD_API RedisEndpoint parse_redis_url(const std::string& url);
 
 /// The Broker contract (herald/broker.hpp) over Redis Pub/Sub: a dedicated subscriber
 /// connection, and a command connection that pipelines PUBLISH. Interest-based routing
@@ -62,7 +63,7 @@ RedisEndpoint parse_redis_url(const std::string& url);
 /// back and every channel is subscribed again, on_reset is reported. A subscribe that
 /// fails while Redis is down yields Errc::unavailable, and the channel is still restored
 /// on reconnect.
-class RedisBroker : public Broker {
+class HERALD_API RedisBroker : public Broker {
  public:
   /// Events are posted to `events`' executor (the engine's). Throws herald::Error on bad
   /// options; connection failures arrive in start()'s completion.
@@ -81,7 +82,7 @@ class RedisBroker : public Broker {
 /// with skewed clocks agree. A crashed instance's sessions disappear once its TTL passed.
 /// Faults: after a reconnect the registry heartbeats its instances and re-adds the
 /// sessions it added (Redis may have restarted empty).
-class RedisRegistry : public Registry {
+class HERALD_API RedisRegistry : public Registry {
  public:
   /// Throws herald::Error on bad options. Connects in the background; calls made before
   /// the connection is up wait for it (pipelined) or fail with Errc::unavailable.

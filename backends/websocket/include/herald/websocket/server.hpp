@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "herald/export.hpp"
 #include "herald/transport.hpp"
 
 namespace asio {
@@ -104,7 +105,7 @@ struct ServerStats {
 /// Lifetime: the ConnectionHandler given to start() must stay alive until close_all() has
 /// run and the connections have closed (connections() == 0), or until the io_context is
 /// stopped. Destroying the Server closes everything, like close_all().
-class Server : public Transport {
+class HERALD_API Server : public Transport {
  public:
   /// Throws herald::Error if the options are invalid. Listening starts in Transport::start
   /// (address in use etc. are reported there as Errc::unavailable).

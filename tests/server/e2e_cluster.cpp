@@ -7,11 +7,13 @@
 #if defined(HERALD_SERVER_WITH_REDIS) && defined(HERALD_SERVER_WITH_POSTGRES)
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +83,19 @@ std::vector<json> acked_notes(WsClient& c, const std::string& user, std::size_t 
     c.send_text(R"({"op":"ack","seq":)" + std::to_string(some.back()["seq"].get<std::uint64_t>()) + "}");
     out.insert(out.end(), some.begin(), some.end());
   }
+  return out;
+}
+
+// Runs `sql` with psql on the cluster's PostgreSQL; returns its unaligned, tuples-only output
+// (fields separated by '|'), without the final newline.
+std::string psql(const PostgresServer& pg, const std::string& sql) {
+  std::string out;
+  const int rc = herald::postgres::test::run_as_postgres(
+      "psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(pg.port()) +
+          " -U postgres -d postgres -c \"" + sql + "\"",
+      &out);
+  REQUIRE_MESSAGE(rc == 0, "psql failed: " << out);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
 
@@ -243,6 +258,84 @@ TEST_CASE("PostgreSQL killed under a steady publish load: every 202 is stored an
   std::vector<std::uint64_t> expected;
   for (std::size_t i = 1; i <= accepted.size(); ++i) expected.push_back(i);
   CHECK(seqs_of(got) == expected);  // nothing half-written: refused publishes took no seq
+}
+
+TEST_CASE("follower fan-out to 100,000 subscribers writes every inbox once without blocking other traffic (other users keep receiving meanwhile)") {
+  constexpr int kFollowers = 100'000;
+  Cluster c(2);
+  // The followers f0000001 … f0100000 of "star", bulk-loaded into herald's schema (made by
+  // the instances' migrations); one of them is connected to b, as is pat (no follower).
+  psql(c.postgres, "INSERT INTO herald.subscriptions (topic, user_id) SELECT 'star', 'f' || "
+                   "lpad(g::text, 7, '0') FROM generate_series(1, " +
+                       std::to_string(kFollowers) + ") g");
+  REQUIRE(psql(c.postgres, "SELECT count(*) FROM herald.subscriptions WHERE topic = 'star'") ==
+          std::to_string(kFollowers));
+  auto follower = session(c.port(1), "userId=f0004242", nullptr);
+  auto pat = session(c.port(1), "userId=pat", nullptr);
+
+  // The fan-out, published through a: its answer comes once every inbox is written.
+  std::atomic<bool> fanned_out{false};
+  HttpClient fan_http(c.port(0));
+  HttpClient::Reply fan_reply;
+  std::thread fan([&] {
+    fan_reply = fan_http.request(
+        "POST", "/notify",
+        json{{"to", {{"followersOf", "star"}}}, {"type", "post"}, {"data", {{"text", "fan"}}}}.dump(),
+        {}, Millis(60'000));
+    fanned_out = true;
+  });
+
+  // Meanwhile: private notifications to pat through a, one after another, each awaited.
+  std::vector<std::string> sent;
+  std::vector<json> got;
+  std::vector<double> latency_ms;
+  std::size_t during = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(45);
+  while ((sent.empty() || !fanned_out) && sent.size() < 10'000 && std::chrono::steady_clock::now() < until) {
+    sent.push_back("p" + std::to_string(sent.size()));
+    const auto t0 = std::chrono::steady_clock::now();
+    post(c.http(0), "/notify", native_to_user("pat", sent.back()));
+    auto one = notes(*pat, "inbox:pat", 1, Millis(10'000));
+    if (one.empty()) break;
+    // Acked as it goes: a session stops receiving at EngineOptions::max_unacked (256).
+    pat->send_text(R"({"op":"ack","seq":)" + std::to_string(one.front()["seq"].get<std::uint64_t>()) + "}");
+    latency_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    got.push_back(one.front());
+    if (!fanned_out) ++during;
+  }
+  fan.join();
+  REQUIRE_MESSAGE(fan_reply.status == 202, fan_reply.status << " " << fan_reply.body);
+  CHECK(json::parse(fan_reply.body)["recipients"] == kFollowers);
+  CHECK(texts(got) == sent);  // every one arrived, in order
+  std::vector<std::uint64_t> expected;
+  for (std::size_t i = 1; i <= sent.size(); ++i) expected.push_back(i);
+  CHECK(seqs_of(got) == expected);
+  std::sort(latency_ms.begin(), latency_ms.end());
+  std::ostringstream lat;
+  if (!latency_ms.empty()) {
+    lat << "p50 " << latency_ms[latency_ms.size() / 2] << " ms, max " << latency_ms.back() << " ms";
+  }
+  MESSAGE(sent.size() << " private notifications published and received one by one while the "
+                      << "fan-out ran (" << during << " completed before its answer); publish-to-"
+                      << "receive latency " << lat.str());
+
+  // The connected follower received it live; every inbox holds it exactly once.
+  auto live = notes(*follower, "inbox:f0004242", 1, Millis(30'000));
+  REQUIRE(live.size() == 1);
+  CHECK(live.front()["data"]["text"] == "fan");
+  CHECK(live.front()["seq"] == 1);
+  CHECK(psql(c.postgres,
+             "SELECT count(*) FILTER (WHERE n = 1), count(*), sum(n) FROM ("
+             "SELECT sub.user_id, count(e.seq) AS n FROM herald.subscriptions sub "
+             "LEFT JOIN herald.streams s ON s.name = 'inbox:' || sub.user_id "
+             "LEFT JOIN herald.entries e ON e.stream_id = s.id "
+             "WHERE sub.topic = 'star' GROUP BY sub.user_id) AS t") ==
+        "100000|100000|100000");
+  CHECK(psql(c.postgres,
+             "SELECT count(DISTINCT e.notification_id), min(e.seq), max(e.seq), max(s.head) "
+             "FROM herald.entries e JOIN herald.streams s ON s.id = e.stream_id "
+             "WHERE s.name LIKE 'inbox:f%'") == "1|1|1|1");
 }
 
 #endif  // HERALD_SERVER_WITH_REDIS && HERALD_SERVER_WITH_POSTGRES

@@ -66,12 +66,15 @@ const StatementDef kStatements[kStatementCount] = {
      "DELETE FROM entries e USING (SELECT stream_id, seq FROM entries "
      "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint) AS d "
      "WHERE e.stream_id = d.stream_id AND e.seq = d.seq"},
+    // `= ANY (ARRAY(…))`, not `IN (…)`: IN became a hash semi-join over a sequential scan
+    // of the whole table at 1M rows (bench/store_bench.cpp's EXPLAIN); an array of keys is
+    // looked up in the primary key.
     {"herald_purge_notes",
-     "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
-     "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint)"},
+     "DELETE FROM notifications WHERE id = ANY (ARRAY(SELECT id FROM notifications "
+     "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint))"},
     {"herald_purge_keys",
-     "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys "
-     "  WHERE created_ms < $1::bigint LIMIT $2::bigint)"},
+     "DELETE FROM idempotency_keys WHERE key = ANY (ARRAY(SELECT key FROM idempotency_keys "
+     "  WHERE created_ms < $1::bigint LIMIT $2::bigint))"},
     {"herald_ping", "SELECT 1"},
 };
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -133,7 +134,8 @@ int run_as_postgres(const std::string& command, std::string* output) {
   return run_shell(is_root() ? "runuser -u postgres -- sh -c " + quote(command) : command, output);
 }
 
-PgServer::PgServer() : bindir_(find_bindir()) {
+PgServer::PgServer(PgServerOptions options)
+    : options_(std::move(options)), bindir_(find_bindir()) {
   ensure_template(bindir_);
   dir_ = make_temp_dir();
   std::string out;
@@ -198,10 +200,11 @@ std::string PgServer::ctl(const std::string& args) const {
 // fsync off keeps the tests fast; synchronous_commit stays on, so a commit reported to the
 // client is in the WAL (in the OS cache), and survives `stop -m immediate`.
 bool PgServer::try_start() {
-  const std::string options = "-p " + std::to_string(port_) + " -k " + dir_ +
-                              " -c listen_addresses=127.0.0.1 -c fsync=off"
-                              " -c full_page_writes=off -c shared_buffers=32MB"
-                              " -c max_connections=200";
+  std::string options = "-p " + std::to_string(port_) + " -k " + dir_ +
+                        " -c listen_addresses=127.0.0.1 -c shared_buffers=32MB"
+                        " -c max_connections=200";
+  if (!options_.fsync) options += " -c fsync=off -c full_page_writes=off";
+  for (const std::string& setting : options_.settings) options += " -c " + setting;
   return ctl("-l " + quote(dir_ + "/log") + " -w -t 60 -s -o " + quote(options) + " start")
       .empty();
 }

@@ -7,14 +7,25 @@
 // Not thread-safe: used from the test thread.
 
 #include <string>
+#include <vector>
 
 namespace herald::postgres::test {
+
+/// How the private server runs. The tests' defaults trade durability for speed.
+struct PgServerOptions {
+  /// false (tests): fsync and full_page_writes off. true (benchmarks): the server's defaults,
+  /// every commit flushed to disk.
+  bool fsync = false;
+  /// More `name=value` settings passed as `-c` (e.g. "shared_buffers=1GB"); they override
+  /// the defaults.
+  std::vector<std::string> settings;
+};
 
 class PgServer {
  public:
   /// Finds the binaries (/usr/lib/postgresql/<newest>/bin, or $HERALD_PG_BINDIR) and starts
   /// the server. Throws std::runtime_error saying what failed (with the server log).
-  PgServer();
+  explicit PgServer(PgServerOptions options = {});
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
@@ -36,6 +47,7 @@ class PgServer {
   std::string log_tail() const;
   void start_watchdog();
 
+  PgServerOptions options_;
   std::string bindir_;
   std::string dir_;  // temporary directory: data/, log, socket
   int port_ = 0;

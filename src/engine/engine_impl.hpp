@@ -176,6 +176,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void open_inbox(Session& s, const InboxState& state);
   void join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
                   std::optional<Epoch> epoch, const std::string& rid);
+  void start_topic(const std::weak_ptr<Session>& s, const std::string& topic,
+                   std::optional<Seq> since, std::optional<Epoch> epoch, const std::string& rid);
   void leave_topic(Session& s, const std::string& topic);
   void handle_request(Session& s, const std::string& text);
   void close_session(Session& s, CloseCode code, const std::string& reason);

@@ -170,18 +170,30 @@ void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optiona
                                                       "already subscribed to '" + topic + "'")),
                           nullptr}));
   s.topics.push_back(StreamCursor{StreamId::topic(topic)});
-  StreamCursor& c = s.topics.back();
-  auto& members = by_topic_[topic];
-  members.push_back(&s);
-  if (members.size() == 1 && topic != kBroadcastTopic)
-    broker_->subscribe(topic_channel(topic), completion<void>([](Impl&, Result<void>) {}));
+  by_topic_[topic].push_back(&s);
+  std::weak_ptr<Session> ws = weak(s);
+  if (topic == kBroadcastTopic) return start_topic(ws, topic, since, epoch, rid);  // joined at start
+  // Relayed entries must reach this instance before the head is read: an entry appended
+  // after the read is then relayed, one before it is in the Store. A failed subscribe is
+  // restored by the broker, which then reports on_reset (a re-read), so go on either way.
+  broker_->subscribe(topic_channel(topic),
+                     completion<void>([ws, topic, since, epoch, rid](Impl& self, Result<void>) {
+                       self.start_topic(ws, topic, since, epoch, rid);
+                     }));
+}
 
+// Places a joined topic's cursor at `since` (or the head), answers `subscribed`, catches up.
+void Engine::Impl::start_topic(const std::weak_ptr<Session>& ws, const std::string& topic,
+                               std::optional<Seq> since, std::optional<Epoch> epoch,
+                               const std::string& rid) {
+  auto s = ws.lock();
+  if (!s || s->phase != Session::Phase::live || !s->topic(topic)) return;
   ReadQuery info_only;
   info_only.limit = 0;
   info_only.now = executor_->now();
-  std::weak_ptr<Session> ws = weak(s);
-  store_->read(c.stream, info_only, completion<ReadResult>([ws, topic, since, epoch, rid](
-                                                               Impl& self, Result<ReadResult> r) {
+  store_->read(StreamId::topic(topic), info_only,
+               completion<ReadResult>([ws, topic, since, epoch, rid](Impl& self,
+                                                                     Result<ReadResult> r) {
     auto sp = ws.lock();
     if (!sp || sp->phase != Session::Phase::live) return;
     StreamCursor* cursor = sp->topic(topic);

@@ -26,12 +26,6 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-// GCC 12 at -O3 reports Reply::type inside std::optional<Reply> (Result) as maybe
-// uninitialized in the handshake callbacks; it is always initialized (a false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace herald::redis {
 namespace {
 

@@ -29,6 +29,13 @@
 
 struct redisAsyncContext;
 
+// GCC 12 (-O2 and -O3) reports Reply::type inside the std::optional<Reply> of a Result as
+// "maybe uninitialized" wherever a callback reads it; it is always initialized (a false
+// positive). Every translation unit of this backend includes this header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace herald::redis {
 
 using Strand = asio::strand<asio::io_context::executor_type>;

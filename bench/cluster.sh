@@ -6,6 +6,8 @@
 #
 # Usage (as root; PostgreSQL runs as the postgres user):
 #   bench/cluster.sh build-rel [ws_load options, e.g. --unicast-rate 5000 --connections 2000]
+# PG_SETTINGS="-c synchronous_commit=off" bench/cluster.sh …  passes settings to PostgreSQL
+# (the default is durable: every append waits for its WAL flush).
 set -euo pipefail
 build=${1:?usage: bench/cluster.sh BUILD_DIR [ws_load options]}
 shift
@@ -39,7 +41,7 @@ mkdir "$work/pg" && chown postgres "$work/pg"
 runuser -u postgres -- "$pg_bin/initdb" -D "$work/pg/data" -A trust -U postgres >/dev/null
 pg_port=$(free_port)
 runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-        -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >/dev/null
+        -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1 ${PG_SETTINGS:-}" start >/dev/null
 postgres_url="postgresql://postgres@127.0.0.1:$pg_port/postgres"
 wait_port "$redis_port"
 

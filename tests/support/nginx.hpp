@@ -18,7 +18,7 @@
 #include <doctest/doctest.h>
 
 #include "support/child_process.hpp"
-#include "support/redis_server.hpp"  // free_port()
+#include "support/free_port.hpp"
 
 namespace herald::test {
 

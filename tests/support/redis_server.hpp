@@ -3,9 +3,6 @@
 // directory; killed, restarted (empty, on the same port), paused and resumed by the test.
 // Fails the test (doctest REQUIRE) if redis-server cannot be started: never a silent skip.
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 #include <csignal>
 #include <cstdint>
@@ -17,23 +14,9 @@
 #include <doctest/doctest.h>
 
 #include "support/child_process.hpp"
+#include "support/free_port.hpp"
 
 namespace herald::test {
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's choice for port 0).
-inline std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
 
 class RedisServer {
  public:

@@ -1,4 +1,5 @@
 #include "pg_server.hpp"
+#include "support/free_port.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -86,20 +87,6 @@ std::string make_temp_dir() {
   return pattern;
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  sockaddr* sa = reinterpret_cast<sockaddr*>(&addr);
-  if (fd < 0 || ::bind(fd, sa, len) != 0 || ::getsockname(fd, sa, &len) != 0) {
-    throw std::runtime_error("cannot find a free TCP port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // The per-build template data directory, made by initdb once; concurrent test processes
 // (ctest -j) serialise on a lock file and the first one makes it.
 void ensure_template(const std::string& bindir) {
@@ -145,7 +132,7 @@ PgServer::PgServer(PgServerOptions options)
   }
   // A port found free may be taken before the server binds it: try a few.
   for (int attempt = 0; attempt < 3 && !running_; ++attempt) {
-    port_ = free_port();
+    port_ = herald::test::free_port();
     running_ = try_start();
   }
   if (!running_) {

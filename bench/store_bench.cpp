@@ -215,7 +215,8 @@ void bench_appends(herald::postgres::PostgresStore& store,
 
 // ---- 2. fan-out to followers --------------------------------------------------------------
 
-// The engine's fan-out, on the store alone: a keyset page of 1,000 subscribers, one append
+// A fan-out on the store alone, one chunk at a time (the engine keeps two in flight and reads
+// the next page ahead, see (b)): a keyset page of 1,000 subscribers, one append
 // of their inboxes, repeat; first_chunk only for the first. Returns the entries written.
 std::size_t chunked_fanout(herald::postgres::PostgresStore& store,
                            const std::shared_ptr<herald::Executor>& ex, const std::string& topic,
@@ -389,9 +390,11 @@ std::map<std::string, std::vector<std::string>> explain_params() {
   const std::string user = "'h0004242'";
   const std::string now = std::to_string(herald::to_unix_ms(herald::Clock::now()));
   return {
-      {"herald_append",
-       {"4242", "'t'", "'{}'", "''", now, "NULL", "'k'", "ARRAY['inbox:h0004242','topic:x']",
-        "true", "600000", "1000"}},
+      {"herald_append_batch",
+       {"ARRAY[4242,4243]::bigint[]", "ARRAY['t','t']", "ARRAY['{}','{}']::json[]", "ARRAY['','']",
+        "ARRAY[" + now + "," + now + "]::bigint[]", "ARRAY[NULL,NULL]::bigint[]", "ARRAY['k','']",
+        "ARRAY[true,true]", "ARRAY[1,1,2]", "ARRAY['inbox:h0004242','topic:x','inbox:h0004243']",
+        "600000", "1000"}},
       {"herald_read_asc", {inbox, "0", "60", now, "51"}},
       {"herald_read_desc", {inbox, "0", "60", now, "51"}},
       {"herald_inbox_state", {inbox, user, now}},

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_set>
 
 #include "engine/engine_impl.hpp"
@@ -20,18 +21,166 @@ bool printable(const std::string& s) {
   });
 }
 
-// One publish in progress: the notification and the streams still to be written.
-// Streams are produced chunk by chunk so a huge fan-out never builds one giant batch.
+// One publish in progress: the notification and the streams still to be written. Streams
+// are produced chunk by chunk so a huge fan-out never builds one giant batch. Executor only.
 struct PublishJob {
   std::shared_ptr<const Notification> notification;
   Target target;
   std::size_t next_user = 0;        // Target::users: index of the next user
   UserId after_subscriber;          // Target::followers: keyset position
-  bool subscribers_done = false;
+  bool subscribers_done = false;    // the last page of subscribers was read
+  bool reading = false;             // a page of subscribers is being read
+  std::optional<std::vector<StreamId>> page;  // a page read and not appended yet
   bool first = true;                // the next append is the first of this publish
+  bool first_stored = false;        // the first append succeeded (not a duplicate)
+  std::size_t appending = 0;        // chunk appends in flight
+  std::optional<Status> failed;     // the first failure: nothing new starts after it
+  std::optional<NotificationId> duplicate_of;
+  bool concluded = false;
   PublishResult result;
   std::function<void(Result<PublishResult>)> done;
 };
+
+// Chunk appends in flight at once after the first (which goes alone: it checks the
+// idempotency key, and nothing else may be written before it says "not a duplicate").
+// Two keep a database busy on two connections while the engine routes a finished chunk.
+constexpr std::size_t kParallelChunks = 2;
+
+void advance(Engine::Impl& self, const std::shared_ptr<PublishJob>& job);
+
+void conclude(Engine::Impl& self, PublishJob& job) {
+  job.concluded = true;
+  Result<PublishResult> r = job.result;
+  if (job.failed) {
+    Status st = *job.failed;
+    if (job.result.streams_written > 0)
+      st = Status(st.code(), st.message() + " (after " +
+                                 std::to_string(job.result.streams_written) +
+                                 " streams were written)");
+    r = st;
+    self.metrics_.publish_errors.add();
+  } else if (job.duplicate_of) {
+    PublishResult dup;
+    dup.id = *job.duplicate_of;
+    dup.duplicate = true;
+    r = dup;
+    self.metrics_.duplicates.add();
+  } else {
+    self.metrics_.published.add();
+  }
+  job.done(std::move(r));
+  self.release();
+}
+
+void append_chunk(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
+                  std::vector<StreamId> streams) {
+  AppendRequest req;
+  req.notification = job->notification;
+  req.streams = std::move(streams);
+  req.first_chunk = job->first;
+  req.dedup_window = self.options_.dedup_window;
+  req.topic_retention = self.options_.topic_retention;
+  job->first = false;
+  ++job->appending;
+  self.store_->append(std::move(req), self.completion<AppendResult>(
+      [job](Engine::Impl& s, Result<AppendResult> r) {
+        --job->appending;
+        if (!r.ok()) {
+          if (!job->failed) job->failed = r.status();
+        } else if (r->duplicate) {
+          job->duplicate_of = r->id;
+        } else {
+          job->first_stored = true;
+          job->result.streams_written += r->positions.size();
+          s.metrics_.stored.add(r->positions.size());
+          s.route(job->notification, std::move(r->positions));
+        }
+        advance(s, job);
+      }));
+}
+
+void read_subscribers(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
+  const std::size_t chunk = self.options_.fanout_chunk;
+  job->reading = true;
+  self.store_->subscribers(
+      job->target.topic, job->after_subscriber, chunk,
+      self.completion<std::vector<UserId>>(
+          [job, chunk](Engine::Impl& s, Result<std::vector<UserId>> r) {
+            job->reading = false;
+            if (!r.ok()) {
+              if (!job->failed) job->failed = r.status();
+              return advance(s, job);
+            }
+            job->subscribers_done = r->size() < chunk;
+            if (!r->empty()) job->after_subscriber = r->back();
+            // A publish to a topic nobody follows still records the notification (and its
+            // idempotency key) with an empty first append.
+            if (!r->empty() || job->first) {
+              std::vector<StreamId> inboxes;
+              inboxes.reserve(r->size());
+              for (const UserId& u : *r) inboxes.push_back(StreamId::inbox(u));
+              job->page = std::move(inboxes);
+            }
+            advance(s, job);
+          }));
+}
+
+// Starts what may start now: appends up to the limit, and the next page of subscribers one
+// page ahead of them.
+void start_work(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
+  const std::size_t limit = job->first_stored ? kParallelChunks : 1;
+  const std::size_t chunk = self.options_.fanout_chunk;
+  switch (job->target.kind) {
+    case Target::Kind::users: {
+      auto& users = job->target.users;
+      while (job->appending < limit && job->next_user < users.size()) {
+        std::vector<StreamId> streams;
+        const std::size_t end = std::min(users.size(), job->next_user + chunk);
+        streams.reserve(end - job->next_user);
+        for (; job->next_user < end; ++job->next_user)
+          streams.push_back(StreamId::inbox(users[job->next_user]));
+        append_chunk(self, job, std::move(streams));
+      }
+      return;
+    }
+    case Target::Kind::topic:
+    case Target::Kind::broadcast:
+      if (job->first) append_chunk(self, job, {StreamId::topic(job->target.topic)});
+      return;
+    case Target::Kind::followers:
+      if (job->page && job->appending < limit) {
+        std::vector<StreamId> page = std::move(*job->page);
+        job->page.reset();
+        append_chunk(self, job, std::move(page));
+      }
+      if (!job->page && !job->reading && !job->subscribers_done) read_subscribers(self, job);
+      return;
+  }
+}
+
+// Whether every stream of the target was handed to the store.
+bool all_started(const PublishJob& job) {
+  switch (job.target.kind) {
+    case Target::Kind::users:
+      return job.next_user >= job.target.users.size();
+    case Target::Kind::topic:
+    case Target::Kind::broadcast:
+      return !job.first;
+    case Target::Kind::followers:
+      return job.subscribers_done && !job.page && !job.reading;
+  }
+  return true;
+}
+
+// Moves the publish on after any step finished; concludes it once nothing is in flight and
+// nothing is left (or it failed, or it is a duplicate).
+void advance(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
+  if (job->concluded) return;
+  const bool stopped = job->failed || job->duplicate_of;
+  if (!stopped) start_work(self, job);
+  const bool idle = job->appending == 0 && !job->reading;
+  if (idle && (stopped || all_started(*job))) conclude(self, *job);
+}
 
 }  // namespace
 
@@ -110,86 +259,9 @@ void Engine::Impl::publish(PublishRequest request,
   job->result.id = job->notification->id;
   job->done = std::move(done);
   hold();
-
-  // Each step appends one chunk; the next step is posted from the append's completion, so
-  // other work interleaves between chunks of a large fan-out.
-  auto step = std::make_shared<std::function<void(Impl&)>>();
-  auto finish = [job, step](Impl& self, Result<PublishResult> r) {
-    // Break the step <-> finish reference cycle, but only after the running step returned.
-    self.executor_->post([step] { *step = nullptr; });
-    if (r.ok() && !r->duplicate) self.metrics_.published.add();
-    if (r.ok() && r->duplicate) self.metrics_.duplicates.add();
-    if (!r.ok()) self.metrics_.publish_errors.add();
-    job->done(std::move(r));
-    self.release();
-  };
-  auto append = [job, step, finish](Impl& self, std::vector<StreamId> streams) {
-    AppendRequest req;
-    req.notification = job->notification;
-    req.streams = std::move(streams);
-    req.first_chunk = job->first;
-    req.dedup_window = self.options_.dedup_window;
-    req.topic_retention = self.options_.topic_retention;
-    job->first = false;
-    self.store_->append(std::move(req), self.completion<AppendResult>(
-        [job, step, finish](Impl& s, Result<AppendResult> r) {
-          if (!r.ok()) {
-            Status st = r.status();
-            if (job->result.streams_written > 0)
-              st = Status(st.code(), st.message() + " (after " +
-                                         std::to_string(job->result.streams_written) +
-                                         " streams were written)");
-            return finish(s, st);
-          }
-          if (r->duplicate) {
-            PublishResult dup;
-            dup.id = r->id;
-            dup.duplicate = true;
-            return finish(s, dup);
-          }
-          job->result.streams_written += r->positions.size();
-          s.metrics_.stored.add(r->positions.size());
-          s.route(job->notification, std::move(r->positions));
-          (*step)(s);
-        }));
-  };
-  *step = [job, append, finish](Impl& self) {
-    const std::size_t chunk = self.options_.fanout_chunk;
-    std::vector<StreamId> streams;
-    switch (job->target.kind) {
-      case Target::Kind::users: {
-        auto& users = job->target.users;
-        if (job->next_user >= users.size()) return finish(self, job->result);
-        std::size_t end = std::min(users.size(), job->next_user + chunk);
-        for (; job->next_user < end; ++job->next_user)
-          streams.push_back(StreamId::inbox(users[job->next_user]));
-        return append(self, std::move(streams));
-      }
-      case Target::Kind::topic:
-      case Target::Kind::broadcast:
-        if (!job->first) return finish(self, job->result);
-        return append(self, {StreamId::topic(job->target.topic)});
-      case Target::Kind::followers:
-        if (job->subscribers_done) return finish(self, job->result);
-        self.store_->subscribers(
-            job->target.topic, job->after_subscriber, chunk,
-            self.completion<std::vector<UserId>>(
-                [job, append, finish, chunk](Impl& s, Result<std::vector<UserId>> r) {
-                  if (!r.ok()) return finish(s, r.status());
-                  std::vector<StreamId> inboxes;
-                  inboxes.reserve(r->size());
-                  for (const UserId& u : *r) inboxes.push_back(StreamId::inbox(u));
-                  job->subscribers_done = r->size() < chunk;
-                  if (!r->empty()) job->after_subscriber = r->back();
-                  // A publish to a topic nobody follows still records the notification
-                  // (and its idempotency key) with an empty first append.
-                  if (inboxes.empty() && !job->first) return finish(s, job->result);
-                  append(s, std::move(inboxes));
-                }));
-        return;
-    }
-  };
-  (*step)(*this);
+  // Each step posts the next from its completion, so other work interleaves between the
+  // chunks of a large fan-out.
+  advance(*this, job);
 }
 
 // Delivers to local sessions directly and relays to the other instances: entries of

@@ -1,5 +1,8 @@
 // Topics, broadcast, follower fan-out in chunks, idempotency and rate limits.
 
+#include <algorithm>
+#include <optional>
+
 #include "support/engine_fixture.hpp"
 #include "support/forwarding_store.hpp"
 
@@ -21,7 +24,89 @@ class RecordingStore final : public ForwardingStore {
   }
 };
 
+// A Store that holds every append until the test releases it (to the real store, or as a
+// failure), so a test sees which chunks are in flight at once.
+class HoldingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  struct Held {
+    AppendRequest request;
+    Completion<AppendResult> done;
+  };
+  std::vector<Held> held;
+  std::size_t appends = 0;
+
+  void append(AppendRequest r, Completion<AppendResult> d) override {
+    ++appends;
+    held.push_back(Held{std::move(r), std::move(d)});
+  }
+  // Lets the oldest held append go (stored) or fail.
+  void release(bool fail = false) {
+    Held h = std::move(held.front());
+    held.erase(held.begin());
+    if (fail) return h.done(Status(Errc::unavailable, "store down"));
+    inner_->append(std::move(h.request), std::move(h.done));
+  }
+};
+
 }  // namespace
+
+TEST_CASE("fan-out: the first chunk goes alone, then two chunks are in flight - a failed chunk "
+          "starts nothing new and fails the publish naming what was written") {
+  EngineOptions o = World::defaults();
+  o.fanout_chunk = 10;
+  World w(o);
+  auto holding = std::make_shared<HoldingStore>(w.store);
+  for (int i = 0; i < 50; ++i)
+    w.store->subscribe("f" + std::to_string(100 + i), "band", Completion<bool>(w.executor, [](Result<bool>) {}));
+  w.executor->run();
+  Backends b;
+  b.store = holding;
+  b.registry = w.registry;
+  b.broker = w.hub->make_broker(w.executor);
+  Engine e(w.executor, std::move(b), o);
+  e.start([](Status s) { REQUIRE(s.ok()); });
+  w.executor->run();
+
+  PublishRequest r;
+  r.target = Target::to_followers("band");
+  r.type = "band.news";
+  std::optional<Result<PublishResult>> result;
+  e.publish(r, [&](Result<PublishResult> x) { result = x; });
+  w.executor->run();
+  REQUIRE(holding->held.size() == 1);  // the first chunk (it checks the idempotency key) alone
+  CHECK(holding->held[0].request.first_chunk);
+  holding->release();
+  w.executor->run();
+  REQUIRE(holding->held.size() == 2);  // then two at once
+  CHECK_FALSE(holding->held[0].request.first_chunk);
+  holding->release(/*fail=*/true);
+  w.executor->run();
+  CHECK(holding->held.size() == 1);  // nothing new after the failure
+  CHECK_FALSE(result.has_value());   // the chunk still in flight is waited for
+  holding->release();
+  w.executor->run();
+  REQUIRE(result.has_value());
+  CHECK(result->status().code() == Errc::unavailable);
+  CHECK(result->status().message().find("after 20 streams were written") != std::string::npos);
+  CHECK(holding->appends == 3);
+
+  // Without failures: every chunk, never more than two in flight.
+  std::optional<Result<PublishResult>> second;
+  e.publish(r, [&](Result<PublishResult> x) { second = x; });
+  std::size_t most = 0;
+  for (int guard = 0; guard < 100 && !second; ++guard) {
+    w.executor->run();
+    most = std::max(most, holding->held.size());
+    if (!holding->held.empty()) holding->release();
+  }
+  REQUIRE(second.has_value());
+  REQUIRE(second->ok());
+  CHECK((*second)->streams_written == 50);
+  CHECK(most == 2);
+  e.shutdown([] {});
+  w.executor->run();
+}
 
 TEST_CASE("subscriptions persist - a followers publish reaches every subscriber's inbox") {
   World w;

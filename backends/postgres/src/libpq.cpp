@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace herald::postgres::detail {
 
@@ -83,27 +84,46 @@ std::int64_t clamp_seq(std::uint64_t seq) noexcept {
   return static_cast<std::int64_t>(seq > kMax ? kMax : seq);
 }
 
-std::string text_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (const std::string& item : items) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char ch : item) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    out += '"';
+void ArrayLiteral::separate() {
+  if (text_.size() > 1) text_ += ',';
+}
+
+void ArrayLiteral::add_text(std::string_view item) {
+  separate();
+  text_ += '"';
+  for (char ch : item) {
+    if (ch == '"' || ch == '\\') text_ += '\\';
+    text_ += ch;
   }
-  return out + "}";
+  text_ += '"';
+}
+
+void ArrayLiteral::add_int(std::int64_t item) {
+  separate();
+  char buffer[24];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, item).ptr;
+  text_.append(buffer, end);
+}
+
+void ArrayLiteral::add_bool(bool item) {
+  separate();
+  text_ += item ? 't' : 'f';
+}
+
+void ArrayLiteral::add_null() {
+  separate();
+  text_ += "NULL";
+}
+
+std::string ArrayLiteral::finish() && {
+  text_ += '}';
+  return std::move(text_);
 }
 
 std::string bigint_array(const std::vector<std::uint64_t>& items) {
-  std::string out = "{";
-  for (std::uint64_t item : items) {
-    if (out.size() > 1) out += ',';
-    out += std::to_string(clamp_seq(item));
-  }
-  return out + "}";
+  ArrayLiteral out;
+  for (std::uint64_t item : items) out.add_int(clamp_seq(item));
+  return std::move(out).finish();
 }
 
 }  // namespace herald::postgres::detail

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -58,8 +59,25 @@ inline std::uint64_t from_db(std::int64_t v) noexcept { return static_cast<std::
 /// A Seq bound as a bigint: seqs above INT64_MAX cannot exist, so larger bounds clamp.
 std::int64_t clamp_seq(std::uint64_t seq) noexcept;
 
-/// A PostgreSQL array literal of text elements, each quoted: {"a","b\"c"}.
-std::string text_array(const std::vector<std::string>& items);
+/// Builds a PostgreSQL array literal (a text-format array parameter) one element at a time:
+/// `{"a","b\"c",NULL,42,t}`. Text is always quoted, so any byte string (JSON included) is
+/// safe; NUL bytes are not allowed in PostgreSQL text at all.
+class ArrayLiteral {
+ public:
+  ArrayLiteral() : text_("{") {}
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
+  void add_text(std::string_view item);
+  void add_int(std::int64_t item);
+  void add_bool(bool item);
+  void add_null();
+  /// The literal; the builder is spent afterwards.
+  std::string finish() &&;
+
+ private:
+  void separate();
+  std::string text_;
+};
+
 /// A PostgreSQL array literal of bigints: {1,2,3}.
 std::string bigint_array(const std::vector<std::uint64_t>& items);
 

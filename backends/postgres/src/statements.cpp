@@ -21,10 +21,10 @@ namespace {
 
 // Indexed by Stmt.
 const StatementDef kStatements[kStatementCount] = {
-    {"herald_append",
-     "SELECT out_duplicate, out_id, out_ord, out_seq FROM append_notification($1::bigint, "
-     "$2::text, $3::json, $4::text, $5::bigint, $6::bigint, $7::text, $8::text[], $9::boolean, "
-     "$10::bigint, $11::bigint)"},
+    {"herald_append_batch",
+     "SELECT out_req, out_duplicate, out_id, out_seq FROM append_batch($1::bigint[], "
+     "$2::text[], $3::json[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], "
+     "$8::boolean[], $9::integer[], $10::text[], $11::bigint, $12::bigint)"},
     {"herald_read_asc", HERALD_READ_SQL("ASC")},
     {"herald_read_desc", HERALD_READ_SQL("DESC")},
     {"herald_inbox_state",

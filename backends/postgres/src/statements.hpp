@@ -7,7 +7,7 @@
 namespace herald::postgres::detail {
 
 enum class Stmt : std::size_t {
-  append,           // append_notification(…): dedup, seqs, entries, topic retention
+  append_batch,     // append_batch(…): many appends, one transaction (migration 2)
   read_asc,         // one page of a stream with its head, oldest first
   read_desc,        // the same, newest first
   inbox_state,      // head, trimmed_through, ack cursor, unread count

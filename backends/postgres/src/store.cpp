@@ -1,5 +1,6 @@
 // PostgresStore: the Store contract (include/herald/store.hpp) on PostgreSQL. Each call is
-// one job of prepared statements on the pool (one implicit transaction); its result is
+// one job of prepared statements on the pool (one implicit transaction) — appends go through
+// the AppendBatcher, which puts many into one job under load; a job's result is
 // parsed on the connection's strand and handed to the Completion, which posts it onto the
 // caller's executor. The semantics are MemoryStore's (src/memory_store.cpp), clause by clause.
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "herald/postgres/store.hpp"
+#include "append_batcher.hpp"
 #include "migrations.hpp"
 #include "pool.hpp"
 
@@ -69,26 +71,6 @@ ReadResult read_result(const PGresult* r, const StreamId& stream, std::size_t li
     auto& note = seen[from_db(get_i64(r, row, 4))];
     if (!note) note = notification_of(r, row);
     out.entries.push_back(Entry{stream, from_db(get_i64(r, row, 2)), get_bool(r, row, 3), note});
-  }
-  return out;
-}
-
-Result<AppendResult> append_result(const PGresult* r, const std::vector<StreamId>& streams,
-                                   Epoch epoch) {
-  AppendResult out;
-  if (PQntuples(r) < 1) return Status(Errc::internal, "postgres: append returned no row");
-  out.duplicate = get_bool(r, 0, 0);
-  out.id = from_db(get_i64(r, 0, 1));
-  if (out.duplicate) return out;
-  out.positions.reserve(streams.size());
-  for (int row = 0; row < PQntuples(r); ++row) {
-    if (is_null(r, row, 3)) continue;
-    const auto ord = static_cast<std::size_t>(get_i64(r, row, 2));
-    if (ord < 1 || ord > streams.size()) return Status(Errc::internal, "postgres: bad append row");
-    out.positions.push_back(Position{streams[ord - 1], from_db(get_i64(r, row, 3)), epoch});
-  }
-  if (out.positions.size() != streams.size()) {
-    return Status(Errc::internal, "postgres: append returned a seq count unlike the request");
   }
   return out;
 }
@@ -166,13 +148,21 @@ class PostgresStoreImpl final : public PostgresStore {
     pool_ = Pool::create(io, std::move(config),
                          Pool::Limits{options_.pool_size, options_.pipeline_depth,
                                       options_.max_queued});
+    AppendBatcher::Limits batches;
+    batches.max_inflight = options_.pool_size;
+    batches.max_requests = options_.append_batch;
+    batches.max_queued = options_.max_queued;
+    appender_ = std::make_shared<AppendBatcher>(pool_, epoch_, batches);
   }
 
   ~PostgresStoreImpl() override { close(); }
 
   Epoch epoch() const noexcept override { return epoch_; }
   std::size_t connections() const noexcept override { return pool_->ready(); }
-  void close() override { pool_->close(io_, kCloseWait); }
+  void close() override {
+    pool_->close(io_, kCloseWait);
+    appender_->close();
+  }
 
   void ready(Done done) override {
     run<void>(std::move(done), {{Stmt::ping, {}}}, [](Results&) { return Result<void>(); });
@@ -182,25 +172,7 @@ class PostgresStoreImpl final : public PostgresStore {
     if (!request.notification) {
       return done(Status(Errc::invalid_argument, "append: the request carries no notification"));
     }
-    const Notification& n = *request.notification;
-    std::vector<std::string> names;
-    names.reserve(request.streams.size());
-    for (const StreamId& s : request.streams) names.push_back(s.str());
-    Params params = {num(to_db(n.id)),
-                     n.type,
-                     n.data,
-                     n.sender,
-                     ms(n.created_at),
-                     n.expires_at ? std::optional<std::string>(ms(*n.expires_at)) : std::nullopt,
-                     n.idempotency_key,
-                     text_array(names),
-                     request.first_chunk ? "true" : "false",
-                     num(request.dedup_window.count()),
-                     num(static_cast<std::int64_t>(request.topic_retention))};
-    run<AppendResult>(std::move(done), {{Stmt::append, std::move(params)}},
-                      [streams = std::move(request.streams), epoch = epoch_](Results& r) {
-                        return append_result(r[0].get(), streams, epoch);
-                      });
+    appender_->append(std::move(request), std::move(done));
   }
 
   void read(StreamId stream, ReadQuery q, Completion<ReadResult> done) override {
@@ -327,6 +299,7 @@ class PostgresStoreImpl final : public PostgresStore {
   const PostgresOptions options_;
   const Epoch epoch_;
   std::shared_ptr<Pool> pool_;
+  std::shared_ptr<AppendBatcher> appender_;
 };
 
 }  // namespace

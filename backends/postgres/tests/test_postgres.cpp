@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -122,7 +124,9 @@ TEST_CASE("PostgresStore: stores starting at once on a new schema apply each mig
     REQUIRE(static_cast<bool>(stores[static_cast<std::size_t>(i)]));
     CHECK(stores[static_cast<std::size_t>(i)]->epoch() == stores[0]->epoch());
   }
-  CHECK(env.query("SELECT count(*) FROM \"" + schema + "\".schema_migrations") == "1");
+  // Each version once, none missing (count = highest version), and there is more than one.
+  CHECK(env.query("SELECT count(*) = count(DISTINCT version) AND count(*) = max(version) "
+                  "AND count(*) >= 2 FROM \"" + schema + "\".schema_migrations") == "t");
   CHECK(env.query("SELECT count(*) FROM \"" + schema + "\".meta") == "1");
 }
 
@@ -218,6 +222,172 @@ TEST_CASE("PostgresStore: writers on many connections give one inbox gap-free se
   CHECK(*seqs.rbegin() == kTotal);
   CHECK(holes == 0);
   MESSAGE("the reader took " << reads << " pages to follow 1,000 concurrent appends");
+}
+
+// Submits `requests` at once; the results, in request order, once all arrived.
+std::vector<Result<AppendResult>> append_all(Harness& h, Store& store,
+                                             std::vector<AppendRequest> requests) {
+  auto results = std::make_shared<std::vector<std::optional<Result<AppendResult>>>>(requests.size());
+  auto arrived = std::make_shared<std::size_t>(0);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    store.append(std::move(requests[i]),
+                 Completion<AppendResult>(h.executor(), [results, arrived, i](Result<AppendResult> r) {
+                   (*results)[i] = std::move(r);
+                   ++*arrived;
+                 }));
+  }
+  h.run_until([&] { return *arrived == results->size(); }, "every append's completion");
+  std::vector<Result<AppendResult>> out;
+  for (auto& r : *results) out.push_back(std::move(*r));
+  return out;
+}
+
+// A store with one connection and an inbox holding seq 1, whose stream row another session
+// locks: the next append waits on that lock and every append after it queues behind it.
+// submit() posts the unlock onto the harness's executor (it runs once append_all has
+// submitted every request and waits for their completions), then submits.
+struct LockedInbox {
+  LockedInbox(TestEnv& env, Harness& harness, const std::string& user)
+      : h(harness), options(env.options(env.new_schema())), inbox(StreamId::inbox(user)),
+        blocker(env.server().url()) {
+    options.pool_size = 1;
+    store = PostgresStore::create(env.io(), options);
+    ok_value(append(harness, *store, request({inbox}, note(1))), "append");
+    blocker.exec("BEGIN");
+    blocker.exec("SELECT head FROM \"" + options.schema + "\".streams WHERE name = '" +
+                 inbox.str() + "' FOR UPDATE");
+  }
+  std::vector<Result<AppendResult>> submit(std::vector<AppendRequest> requests) {
+    h.executor()->post([this] { blocker.exec("ROLLBACK"); });
+    return append_all(h, *store, std::move(requests));
+  }
+
+  Harness& h;
+  PostgresOptions options;
+  StreamId inbox;
+  SqlSession blocker;
+  std::shared_ptr<PostgresStore> store;
+};
+
+// Group commit: with one connection, the appends submitted while a first one is held up by
+// a row lock must all go in the next transaction (entries written by one transaction share
+// their xmin).
+TEST_CASE("PostgresStore: appends waiting for a busy connection commit together, in queue order, "
+          "and a key twice in one batch is one notification") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  LockedInbox locked(env, h, "batched");
+  const StreamId inbox = locked.inbox;
+  const StreamId other = StreamId::inbox("other");
+  std::vector<AppendRequest> requests;
+  for (NotificationId id = 2; id <= 202; ++id) requests.push_back(request({inbox}, note(id)));
+  requests.push_back(request({other, inbox}, note(203, {}, "same-key")));
+  requests.push_back(request({other}, note(204, {}, "same-key")));
+  // The first goes at once and waits on the lock; the rest queue behind it.
+  const auto results = locked.submit(std::move(requests));
+  Store& store = *locked.store;
+  const std::string schema = locked.options.schema;
+
+  for (std::size_t i = 0; i + 2 < results.size(); ++i) {
+    const AppendResult r = ok_value(results[i], "append");
+    REQUIRE(r.positions.size() == 1);
+    CHECK(r.positions[0].seq == i + 2);  // queue order is seq order
+  }
+  const AppendResult keyed = ok_value(results[201], "keyed append");
+  CHECK_FALSE(keyed.duplicate);
+  REQUIRE(keyed.positions.size() == 2);
+  CHECK(keyed.positions[0].stream == other);
+  CHECK(keyed.positions[0].seq == 1);
+  CHECK(keyed.positions[1].seq == 203);
+  const AppendResult again = ok_value(results[202], "same key");
+  CHECK(again.duplicate);
+  CHECK(again.id == 203);
+  CHECK(again.positions.empty());
+  CHECK(read(h, store, other).entries.size() == 1);
+  CHECK(read(h, store, inbox).info.head == 203);
+
+  const std::string transactions = env.query(
+      "SELECT count(DISTINCT e.xmin::text) FROM \"" + schema + "\".entries e WHERE e.seq > 1 "
+      "OR e.stream_id <> (SELECT id FROM \"" + schema + "\".streams WHERE name = 'inbox:batched')");
+  CHECK(transactions == "2");
+}
+
+TEST_CASE("PostgresStore: a bad append in a batch fails alone and the others are stored") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  LockedInbox locked(env, h, "mixed");
+  std::vector<AppendRequest> requests;
+  for (NotificationId id = 2; id <= 6; ++id) {
+    auto n = std::const_pointer_cast<Notification>(note(id));
+    if (id == 4) n->data = "{not json";  // PostgreSQL rejects it: the json column
+    requests.push_back(request({locked.inbox}, n));
+  }
+  const auto results = locked.submit(std::move(requests));
+
+  CHECK(results[2].status().code() == Errc::invalid_argument);
+  std::set<Seq> seqs;
+  for (std::size_t i : {0, 1, 3, 4}) seqs.insert(ok_value(results[i], "good append").positions[0].seq);
+  CHECK(seqs == std::set<Seq>{2, 3, 4, 5});
+  const ReadResult r = read(h, *locked.store, locked.inbox);
+  CHECK(r.info.head == 5);
+  CHECK(r.entries.size() == 5);
+}
+
+// Batches on many connections lock the streams of all their appends: in name order, or two
+// of them could deadlock (PostgreSQL would then abort one as unavailable).
+TEST_CASE("PostgresStore: batches of multi-stream appends in random stream orders on many "
+          "connections never deadlock and keep every stream gap-free") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  const std::string schema = env.new_schema();
+  constexpr int kStores = 3;       // 3 stores x 4 connections
+  constexpr int kPerStore = 300;
+  constexpr int kStreams = 8;
+  std::vector<std::shared_ptr<PostgresStore>> stores;
+  for (int i = 0; i < kStores; ++i) stores.push_back(env.make_store(schema));
+
+  auto results = std::make_shared<std::vector<Result<AppendResult>>>();
+  std::vector<std::thread> writers;
+  for (int s = 0; s < kStores; ++s) {
+    writers.emplace_back([&, s] {
+      std::mt19937 random(static_cast<unsigned>(s + 1));
+      for (int i = 0; i < kPerStore; ++i) {
+        std::vector<StreamId> streams;
+        for (int k = 0; k < kStreams; ++k) streams.push_back(StreamId::inbox("x" + std::to_string(k)));
+        std::shuffle(streams.begin(), streams.end(), random);
+        streams.resize(3);
+        const auto id = static_cast<NotificationId>(1 + s * kPerStore + i);
+        stores[static_cast<std::size_t>(s)]->append(
+            request(std::move(streams), note(id)),
+            Completion<AppendResult>(h.executor(),
+                                     [results](Result<AppendResult> r) { results->push_back(r); }));
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  h.run_until([&] { return results->size() == kStores * kPerStore; }, "every append");
+
+  std::map<std::string, std::set<Seq>> seqs;
+  std::size_t failures = 0;
+  for (const auto& r : *results) {
+    if (!r.ok()) {
+      ++failures;
+      MESSAGE(r.status().message());
+      continue;
+    }
+    for (const Position& p : r->positions) seqs[p.stream.str()].insert(p.seq);
+  }
+  CHECK(failures == 0);
+  std::size_t total = 0;
+  for (const auto& [stream, set] : seqs) {
+    INFO(stream);
+    CHECK(*set.begin() == 1);
+    CHECK(*set.rbegin() == set.size());  // gap-free: n distinct seqs from 1 to n
+    total += set.size();
+    const ReadResult page = read(h, *stores[0], StreamId::inbox(stream.substr(6)));
+    CHECK(page.info.head == set.size());
+  }
+  CHECK(total == kStores * kPerStore * 3);
 }
 
 TEST_CASE("PostgresStore: a PostgreSQL restart fails in-flight appends as unavailable, keeps "

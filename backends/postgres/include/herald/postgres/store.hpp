@@ -33,7 +33,12 @@ struct PostgresOptions {
   /// Requests one connection has in flight at once (1..10,000).
   std::size_t pipeline_depth = 64;
   /// Requests waiting for a free connection; beyond it calls fail with Errc::unavailable.
+  /// (Appends waiting for a batch are bounded by it too.)
   std::size_t max_queued = 100'000;
+  /// Group commit: at most this many appends share one transaction (1..10,000; 1 commits
+  /// every append alone). Appends batch only when every connection is already busy with a
+  /// batch, so an idle store commits each append at once.
+  std::size_t append_batch = 500;
   /// Server-side limit of one statement (0: none). A statement cut by it fails with
   /// Errc::unavailable.
   std::chrono::milliseconds statement_timeout{10'000};

@@ -1,0 +1,179 @@
+#include "append_batcher.hpp"
+
+#include <string>
+#include <utility>
+
+namespace herald::postgres::detail {
+namespace {
+
+// The rows of append_batch, one AppendResult per request of the batch.
+Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
+                                              const std::vector<const AppendRequest*>& batch,
+                                              Epoch epoch) {
+  std::vector<AppendResult> out(batch.size());
+  std::vector<bool> answered(batch.size(), false);
+  for (int row = 0; row < PQntuples(r); ++row) {
+    const auto i = static_cast<std::size_t>(get_i64(r, row, 0)) - 1;
+    if (i >= batch.size()) return Status(Errc::internal, "postgres: append_batch: bad request row");
+    AppendResult& result = out[i];
+    answered[i] = true;
+    result.duplicate = get_bool(r, row, 1);
+    result.id = from_db(get_i64(r, row, 2));
+    if (is_null(r, row, 3)) continue;
+    const std::vector<StreamId>& streams = batch[i]->streams;
+    if (result.positions.size() == streams.size()) {
+      return Status(Errc::internal, "postgres: append_batch: more seqs than streams");
+    }
+    result.positions.push_back(
+        Position{streams[result.positions.size()], from_db(get_i64(r, row, 3)), epoch});
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const bool complete =
+        out[i].duplicate ? out[i].positions.empty()
+                         : out[i].positions.size() == batch[i]->streams.size();
+    if (!answered[i] || !complete) {
+      return Status(Errc::internal, "postgres: append_batch returned a seq count unlike the request");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Query append_batch_query(const std::vector<const AppendRequest*>& batch) {
+  ArrayLiteral ids, types, data, senders, created, expires, keys, first, stream_req, streams;
+  std::size_t i = 0;
+  for (const AppendRequest* request : batch) {
+    const Notification& n = *request->notification;
+    ++i;
+    ids.add_int(to_db(n.id));
+    types.add_text(n.type);
+    data.add_text(n.data);
+    senders.add_text(n.sender);
+    created.add_int(to_unix_ms(n.created_at));
+    if (n.expires_at) {
+      expires.add_int(to_unix_ms(*n.expires_at));
+    } else {
+      expires.add_null();
+    }
+    keys.add_text(n.idempotency_key);
+    first.add_bool(request->first_chunk);
+    for (const StreamId& s : request->streams) {
+      stream_req.add_int(static_cast<std::int64_t>(i));
+      streams.add_text(s.str());
+    }
+  }
+  const AppendRequest& head = *batch.front();  // a batch shares these (see take_locked)
+  return Query{Stmt::append_batch,
+               {std::move(ids).finish(), std::move(types).finish(), std::move(data).finish(),
+                std::move(senders).finish(), std::move(created).finish(),
+                std::move(expires).finish(), std::move(keys).finish(), std::move(first).finish(),
+                std::move(stream_req).finish(), std::move(streams).finish(),
+                std::to_string(head.dedup_window.count()),
+                std::to_string(static_cast<std::int64_t>(head.topic_retention))}};
+}
+
+AppendBatcher::AppendBatcher(std::shared_ptr<Pool> pool, Epoch epoch, Limits limits)
+    : pool_(std::move(pool)), epoch_(epoch), limits_(limits) {}
+
+void AppendBatcher::append(AppendRequest request, Completion<AppendResult> done) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (queue_.size() >= limits_.max_queued) {
+    lock.unlock();
+    return done(Status(Errc::unavailable, "postgres: overloaded: " +
+                                              std::to_string(limits_.max_queued) +
+                                              " appends already wait for a batch"));
+  }
+  queue_.push_back(Pending{std::move(request), std::move(done)});
+  if (inflight_ >= limits_.max_inflight) return;  // a finishing batch will take it
+  ++inflight_;
+  Batch batch = take_locked();
+  lock.unlock();
+  send(std::move(batch), true);
+}
+
+void AppendBatcher::close() {
+  std::deque<Pending> waiting;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    waiting.swap(queue_);
+  }
+  for (Pending& p : waiting) p.done(Status(Errc::unavailable, "postgres: the store is closed"));
+}
+
+// The front of the queue up to the limits; appends with another dedup window or topic
+// retention than the first wait for the next batch (the function takes one of each).
+// Precondition: the queue is not empty.
+AppendBatcher::Batch AppendBatcher::take_locked() {
+  Batch batch;
+  std::size_t streams = 0;
+  const AppendRequest& head = queue_.front().request;
+  while (!queue_.empty() && batch.size() < limits_.max_requests) {
+    const AppendRequest& next = queue_.front().request;
+    const bool fits = batch.empty() || (streams + next.streams.size() <= limits_.max_streams &&
+                                        next.dedup_window == head.dedup_window &&
+                                        next.topic_retention == head.topic_retention);
+    if (!fits) break;
+    streams += next.streams.size();
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+// Runs `batch` as one job. `counted`: it holds one of the max_inflight places, which its
+// end hands on to the next batch.
+void AppendBatcher::send(Batch batch, bool counted) {
+  std::vector<const AppendRequest*> requests;
+  requests.reserve(batch.size());
+  for (const Pending& p : batch) requests.push_back(&p.request);
+  Job job;
+  job.queries.push_back(append_batch_query(requests));
+  auto shared = std::make_shared<Batch>(std::move(batch));
+  job.done = [self = shared_from_this(), shared, counted](JobResult r) {
+    self->finish(*shared, std::move(r), counted);
+  };
+  pool_->submit(std::move(job));
+}
+
+void AppendBatcher::finish(Batch& batch, JobResult result, bool counted) {
+  if (!result.ok() && result.status().code() != Errc::unavailable && batch.size() > 1) {
+    // Some request of the batch is bad: find it by running each alone (uncounted: they
+    // stand in for this batch, whose place is handed on below).
+    for (Pending& p : batch) {
+      Batch single;
+      single.push_back(std::move(p));
+      send(std::move(single), false);
+    }
+  } else if (!result.ok()) {
+    for (Pending& p : batch) p.done(result.status());
+  } else {
+    std::vector<const AppendRequest*> requests;
+    requests.reserve(batch.size());
+    for (const Pending& p : batch) requests.push_back(&p.request);
+    Result<std::vector<AppendResult>> parsed =
+        parse_batch(result.value()[0].get(), requests, epoch_);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (parsed.ok()) {
+        batch[i].done(std::move(parsed.value()[i]));
+      } else {
+        batch[i].done(parsed.status());
+      }
+    }
+  }
+  if (counted) send_next();
+}
+
+// A counted batch ended: its place goes to the waiting appends, if any.
+void AppendBatcher::send_next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (queue_.empty()) {
+    --inflight_;
+    return;
+  }
+  Batch batch = take_locked();
+  lock.unlock();
+  send(std::move(batch), true);
+}
+
+}  // namespace herald::postgres::detail

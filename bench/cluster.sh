@@ -8,6 +8,7 @@
 #   bench/cluster.sh build-rel [ws_load options, e.g. --unicast-rate 5000 --connections 2000]
 # PG_SETTINGS="-c synchronous_commit=off" bench/cluster.sh …  passes settings to PostgreSQL
 # (the default is durable: every append waits for its WAL flush).
+# SERVER_ARGS="--threads 1" bench/cluster.sh …  passes flags to both herald-server instances.
 set -euo pipefail
 build=${1:?usage: bench/cluster.sh BUILD_DIR [ws_load options]}
 shift
@@ -47,7 +48,7 @@ wait_port "$redis_port"
 
 a_port=$(free_port)
 b_port=$(free_port)
-common=(--redis "redis://127.0.0.1:$redis_port" --postgres "$postgres_url" --log-level warn)
+common=(--redis "redis://127.0.0.1:$redis_port" --postgres "$postgres_url" --log-level warn ${SERVER_ARGS:-})
 "$server" --port "$a_port" --instance-id a "${common[@]}" & a_pid=$!
 pids+=("$a_pid")
 wait_port "$a_port"

@@ -348,7 +348,7 @@ struct Options {
   int burst_messages = 200;
   int paced_rate = 10, paced_seconds = 5;
   int unicast_rate = 5000, unicast_seconds = 5;
-  int http_connections = 8;
+  int http_connections = 8;  // keep-alive publish connections, one request in flight each
   // Multi-instance runs (bench/cluster.sh): publish through another instance than the one
   // the clients are on, and count the Redis commands each notification costs.
   int publish_port = 0;  // 0: the server's own port
@@ -454,6 +454,7 @@ int main(int argc, char** argv) {
     else if (k == "--publish-pid") o.publish_pid = std::stoi(v);
     else if (k == "--redis-port") o.redis_port = std::stoi(v);
     else if (k == "--scenarios") o.scenarios = v;
+    else if (k == "--http-connections") o.http_connections = std::stoi(v);
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
   rlimit nofile{};

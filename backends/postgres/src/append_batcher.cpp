@@ -107,12 +107,14 @@ void AppendBatcher::close() {
 AppendBatcher::Batch AppendBatcher::take_locked() {
   Batch batch;
   std::size_t streams = 0;
-  const AppendRequest& head = queue_.front().request;
+  // Copies: the front is moved into the batch below.
+  const Duration window = queue_.front().request.dedup_window;
+  const std::size_t retention = queue_.front().request.topic_retention;
   while (!queue_.empty() && batch.size() < limits_.max_requests) {
     const AppendRequest& next = queue_.front().request;
     const bool fits = batch.empty() || (streams + next.streams.size() <= limits_.max_streams &&
-                                        next.dedup_window == head.dedup_window &&
-                                        next.topic_retention == head.topic_retention);
+                                        next.dedup_window == window &&
+                                        next.topic_retention == retention);
     if (!fits) break;
     streams += next.streams.size();
     batch.push_back(std::move(queue_.front()));

@@ -270,8 +270,8 @@ struct LockedInbox {
 };
 
 // Group commit: with one connection, the appends submitted while a first one is held up by
-// a row lock must all go in the next transaction (entries written by one transaction share
-// their xmin).
+// a row lock must all go in the next transaction, except one with another topic retention
+// (entries written by one transaction share their xmin).
 TEST_CASE("PostgresStore: appends waiting for a busy connection commit together, in queue order, "
           "and a key twice in one batch is one notification") {
   TestEnv& env = TestEnv::get();
@@ -283,12 +283,15 @@ TEST_CASE("PostgresStore: appends waiting for a busy connection commit together,
   for (NotificationId id = 2; id <= 202; ++id) requests.push_back(request({inbox}, note(id)));
   requests.push_back(request({other, inbox}, note(203, {}, "same-key")));
   requests.push_back(request({other}, note(204, {}, "same-key")));
+  // Another topic retention: append_batch takes one, so this one goes in a batch of its own.
+  requests.push_back(request({other}, note(205)));
+  requests.back().topic_retention = 7;
   // The first goes at once and waits on the lock; the rest queue behind it.
   const auto results = locked.submit(std::move(requests));
   Store& store = *locked.store;
   const std::string schema = locked.options.schema;
 
-  for (std::size_t i = 0; i + 2 < results.size(); ++i) {
+  for (std::size_t i = 0; i + 3 < results.size(); ++i) {
     const AppendResult r = ok_value(results[i], "append");
     REQUIRE(r.positions.size() == 1);
     CHECK(r.positions[0].seq == i + 2);  // queue order is seq order
@@ -303,13 +306,14 @@ TEST_CASE("PostgresStore: appends waiting for a busy connection commit together,
   CHECK(again.duplicate);
   CHECK(again.id == 203);
   CHECK(again.positions.empty());
-  CHECK(read(h, store, other).entries.size() == 1);
+  CHECK(ok_value(results[203], "other retention").positions[0].seq == 2);
+  CHECK(read(h, store, other).entries.size() == 2);
   CHECK(read(h, store, inbox).info.head == 203);
 
   const std::string transactions = env.query(
       "SELECT count(DISTINCT e.xmin::text) FROM \"" + schema + "\".entries e WHERE e.seq > 1 "
       "OR e.stream_id <> (SELECT id FROM \"" + schema + "\".streams WHERE name = 'inbox:batched')");
-  CHECK(transactions == "2");
+  CHECK(transactions == "3");  // the first append, the batch, the other retention
 }
 
 TEST_CASE("PostgresStore: a bad append in a batch fails alone and the others are stored") {

@@ -85,11 +85,7 @@ void AppendBatcher::append(AppendRequest request, Completion<AppendResult> done)
                                               " appends already wait for a batch"));
   }
   queue_.push_back(Pending{std::move(request), std::move(done)});
-  if (inflight_ >= limits_.max_inflight) return;  // a finishing batch will take it
-  ++inflight_;
-  Batch batch = take_locked();
-  lock.unlock();
-  send(std::move(batch), true);
+  start_ready(lock);
 }
 
 void AppendBatcher::close() {
@@ -123,29 +119,52 @@ AppendBatcher::Batch AppendBatcher::take_locked() {
   return batch;
 }
 
-// Runs `batch` as one job. `counted`: it holds one of the max_inflight places, which its
-// end hands on to the next batch.
-void AppendBatcher::send(Batch batch, bool counted) {
+// The place a batch led by the front of the queue would take now, or none. Small batches
+// run one at a time, so that appends arriving meanwhile group into the next commit (several
+// small commits at once would each wait for their own WAL flush); a batch led by a large
+// append (a fan-out chunk) runs beside them, so unicast appends never wait behind a chunk.
+AppendBatcher::Place AppendBatcher::place_locked() const {
+  if (queue_.empty() || inflight_ >= limits_.max_inflight) return Place::none;
+  if (queue_.front().request.streams.size() >= limits_.large_streams) return Place::large;
+  return small_inflight_ == 0 ? Place::small : Place::none;
+}
+
+// Starts every batch that may start now. Called with `lock` held; returns with it released
+// (the pool may call back at once, e.g. when it refuses a job).
+void AppendBatcher::start_ready(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::pair<Batch, Place>> ready;
+  for (Place place = place_locked(); place != Place::none; place = place_locked()) {
+    ++inflight_;
+    if (place == Place::small) ++small_inflight_;
+    ready.emplace_back(take_locked(), place);
+  }
+  lock.unlock();
+  for (auto& [batch, place] : ready) send(std::move(batch), place);
+}
+
+// Runs `batch` as one job. Unless `place` is none, the batch holds a place, which its end
+// hands on to the waiting appends.
+void AppendBatcher::send(Batch batch, Place place) {
   std::vector<const AppendRequest*> requests;
   requests.reserve(batch.size());
   for (const Pending& p : batch) requests.push_back(&p.request);
   Job job;
   job.queries.push_back(append_batch_query(requests));
   auto shared = std::make_shared<Batch>(std::move(batch));
-  job.done = [self = shared_from_this(), shared, counted](JobResult r) {
-    self->finish(*shared, std::move(r), counted);
+  job.done = [self = shared_from_this(), shared, place](JobResult r) {
+    self->finish(*shared, std::move(r), place);
   };
   pool_->submit(std::move(job));
 }
 
-void AppendBatcher::finish(Batch& batch, JobResult result, bool counted) {
+void AppendBatcher::finish(Batch& batch, JobResult result, Place place) {
   if (!result.ok() && result.status().code() != Errc::unavailable && batch.size() > 1) {
-    // Some request of the batch is bad: find it by running each alone (uncounted: they
-    // stand in for this batch, whose place is handed on below).
+    // Some request of the batch is bad: find it by running each alone (without a place:
+    // they stand in for this batch, whose place is handed on below).
     for (Pending& p : batch) {
       Batch single;
       single.push_back(std::move(p));
-      send(std::move(single), false);
+      send(std::move(single), Place::none);
     }
   } else if (!result.ok()) {
     for (Pending& p : batch) p.done(result.status());
@@ -163,19 +182,11 @@ void AppendBatcher::finish(Batch& batch, JobResult result, bool counted) {
       }
     }
   }
-  if (counted) send_next();
-}
-
-// A counted batch ended: its place goes to the waiting appends, if any.
-void AppendBatcher::send_next() {
+  if (place == Place::none) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  if (queue_.empty()) {
-    --inflight_;
-    return;
-  }
-  Batch batch = take_locked();
-  lock.unlock();
-  send(std::move(batch), true);
+  --inflight_;
+  if (place == Place::small) --small_inflight_;
+  start_ready(lock);
 }
 
 }  // namespace herald::postgres::detail

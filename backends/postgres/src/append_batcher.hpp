@@ -1,10 +1,12 @@
 #pragma once
-// Group commit for Store::append. An append that arrives while fewer than `max_inflight`
-// batches are running goes at once, alone: an idle store adds no latency. Appends that
-// arrive while the batches are all running wait in a queue, and the next batch to go takes
-// as many of them as its limits allow into one append_batch call: one transaction, one WAL
-// flush for all of them. So the commit rate stays what the disk gives while the number of
-// appends per commit grows with the load.
+// Group commit for Store::append. Appends wait in a queue and go to the database in
+// batches: one append_batch call, one transaction, one WAL flush for all the appends of a
+// batch. A small batch (led by an append of fewer than `large_streams` streams: unicast)
+// runs only when no other small one does, so an append on an idle store goes at once, alone,
+// and appends that arrive while one runs group into the next commit: the commit rate stays
+// what the disk gives while the appends per commit grow with the load. A batch led by a
+// large append (a fan-out chunk) runs beside them, up to `max_inflight` batches in all, so
+// unicast appends never wait behind a fan-out.
 //
 // Contracts: every append's completion is called exactly once. A batch that fails with
 // anything but Errc::unavailable (a bad request among good ones) is retried one request at a
@@ -28,6 +30,7 @@ class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
  public:
   struct Limits {
     std::size_t max_inflight = 4;    // batches running at once (one per connection)
+    std::size_t large_streams = 256; // an append with this many streams leads a large batch
     std::size_t max_requests = 500;  // appends in one batch
     std::size_t max_streams = 5'000; // their streams in one batch (one append may exceed it)
     std::size_t max_queued = 100'000;  // appends waiting; beyond it they fail as unavailable
@@ -49,18 +52,21 @@ class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
     Completion<AppendResult> done;
   };
   using Batch = std::vector<Pending>;
+  enum class Place { none, small, large };  // what a running batch counts against
 
+  Place place_locked() const;
+  void start_ready(std::unique_lock<std::mutex>& lock);
   Batch take_locked();
-  void send(Batch batch, bool counted);
-  void finish(Batch& batch, JobResult result, bool counted);
-  void send_next();
+  void send(Batch batch, Place place);
+  void finish(Batch& batch, JobResult result, Place place);
 
   const std::shared_ptr<Pool> pool_;
   const Epoch epoch_;
   const Limits limits_;
   std::mutex mutex_;
   std::deque<Pending> queue_;  // guarded by mutex_
-  std::size_t inflight_ = 0;   // counted batches sent and not finished; guarded by mutex_
+  std::size_t inflight_ = 0;        // batches with a place, running; guarded by mutex_
+  std::size_t small_inflight_ = 0;  // of them small (0 or 1); guarded by mutex_
 };
 
 /// The append_batch query of `batch` (exposed for the benchmark's EXPLAIN).

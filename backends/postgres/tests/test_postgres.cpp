@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -314,6 +315,37 @@ TEST_CASE("PostgresStore: appends waiting for a busy connection commit together,
       "SELECT count(DISTINCT e.xmin::text) FROM \"" + schema + "\".entries e WHERE e.seq > 1 "
       "OR e.stream_id <> (SELECT id FROM \"" + schema + "\".streams WHERE name = 'inbox:batched')");
   CHECK(transactions == "3");  // the first append, the batch, the other retention
+}
+
+TEST_CASE("PostgresStore: a unicast append does not wait behind a fan-out chunk that is held "
+          "up") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  PostgresOptions options = env.options(env.new_schema());
+  options.pool_size = 2;
+  auto store = PostgresStore::create(env.io(), options);
+  ok_value(append(h, *store, request({StreamId::inbox("fan000")}, note(1))), "append");
+  SqlSession blocker(env.server().url());
+  blocker.exec("BEGIN");
+  blocker.exec("SELECT head FROM \"" + options.schema +
+               "\".streams WHERE name = 'inbox:fan000' FOR UPDATE");
+
+  std::vector<StreamId> chunk;
+  for (int i = 0; i < 300; ++i) {
+    std::string n = std::to_string(i);
+    chunk.push_back(StreamId::inbox("fan" + std::string(3 - n.size(), '0') + n));
+  }
+  std::optional<Result<AppendResult>> fanned;
+  store->append(request(chunk, note(2)),
+                Completion<AppendResult>(h.executor(), [&](Result<AppendResult> r) { fanned = r; }));
+  // The chunk waits on the lock; a small append goes beside it and completes.
+  const AppendResult alone =
+      ok_value(append(h, *store, request({StreamId::inbox("unicast")}, note(3))), "unicast");
+  CHECK(alone.positions[0].seq == 1);
+  CHECK_FALSE(fanned.has_value());
+  blocker.exec("ROLLBACK");
+  h.run_until([&] { return fanned.has_value(); }, "the fan-out chunk");
+  CHECK(ok_value(*fanned, "chunk").positions.size() == 300);
 }
 
 TEST_CASE("PostgresStore: a bad append in a batch fails alone and the others are stored") {

@@ -36,8 +36,8 @@ struct PostgresOptions {
   /// (Appends waiting for a batch are bounded by it too.)
   std::size_t max_queued = 100'000;
   /// Group commit: at most this many appends share one transaction (1..10,000; 1 commits
-  /// every append alone). Appends batch only when every connection is already busy with a
-  /// batch, so an idle store commits each append at once.
+  /// every append alone). Appends that arrive while a batch runs wait for the next one, so an
+  /// idle store commits each append at once (docs/postgres.md, "Execution").
   std::size_t append_batch = 500;
   /// Server-side limit of one statement (0: none). A statement cut by it fails with
   /// Errc::unavailable.

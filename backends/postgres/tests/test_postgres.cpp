@@ -243,15 +243,15 @@ std::vector<Result<AppendResult>> append_all(Harness& h, Store& store,
   return out;
 }
 
-// A store with one connection and an inbox holding seq 1, whose stream row another session
+// A store (one connection unless told) and an inbox holding seq 1, whose stream row another session
 // locks: the next append waits on that lock and every append after it queues behind it.
 // submit() posts the unlock onto the harness's executor (it runs once append_all has
 // submitted every request and waits for their completions), then submits.
 struct LockedInbox {
-  LockedInbox(TestEnv& env, Harness& harness, const std::string& user)
+  LockedInbox(TestEnv& env, Harness& harness, const std::string& user, std::size_t pool_size = 1)
       : h(harness), options(env.options(env.new_schema())), inbox(StreamId::inbox(user)),
         blocker(env.server().url()) {
-    options.pool_size = 1;
+    options.pool_size = pool_size;
     store = PostgresStore::create(env.io(), options);
     ok_value(append(harness, *store, request({inbox}, note(1))), "append");
     blocker.exec("BEGIN");
@@ -321,14 +321,8 @@ TEST_CASE("PostgresStore: a unicast append does not wait behind a fan-out chunk 
           "up") {
   TestEnv& env = TestEnv::get();
   Harness h;
-  PostgresOptions options = env.options(env.new_schema());
-  options.pool_size = 2;
-  auto store = PostgresStore::create(env.io(), options);
-  ok_value(append(h, *store, request({StreamId::inbox("fan000")}, note(1))), "append");
-  SqlSession blocker(env.server().url());
-  blocker.exec("BEGIN");
-  blocker.exec("SELECT head FROM \"" + options.schema +
-               "\".streams WHERE name = 'inbox:fan000' FOR UPDATE");
+  LockedInbox locked(env, h, "fan000", 2);
+  PostgresStore& store = *locked.store;
 
   std::vector<StreamId> chunk;
   for (int i = 0; i < 300; ++i) {
@@ -336,14 +330,14 @@ TEST_CASE("PostgresStore: a unicast append does not wait behind a fan-out chunk 
     chunk.push_back(StreamId::inbox("fan" + std::string(3 - n.size(), '0') + n));
   }
   std::optional<Result<AppendResult>> fanned;
-  store->append(request(chunk, note(2)),
-                Completion<AppendResult>(h.executor(), [&](Result<AppendResult> r) { fanned = r; }));
+  store.append(request(chunk, note(2)),
+               Completion<AppendResult>(h.executor(), [&](Result<AppendResult> r) { fanned = r; }));
   // The chunk waits on the lock; a small append goes beside it and completes.
   const AppendResult alone =
-      ok_value(append(h, *store, request({StreamId::inbox("unicast")}, note(3))), "unicast");
+      ok_value(append(h, store, request({StreamId::inbox("unicast")}, note(3))), "unicast");
   CHECK(alone.positions[0].seq == 1);
   CHECK_FALSE(fanned.has_value());
-  blocker.exec("ROLLBACK");
+  locked.blocker.exec("ROLLBACK");
   h.run_until([&] { return fanned.has_value(); }, "the fan-out chunk");
   CHECK(ok_value(*fanned, "chunk").positions.size() == 300);
 }

@@ -149,9 +149,28 @@ void Lane::push(Outgoing item) {
   asio::post(strand, [self = shared_from_this()] { self->drain(); });
 }
 
-// Hands the batch over in order, then lets each connection write once for all it got.
-// Items of a connection that is gone are dropped.
+// Hands the batch over, then lets each connection write once for all it got. A batch of
+// one item (a unicast) is written at once; a larger one (a fan-out) is corked for one
+// scheduler round, so that the frames of fan-outs handled meanwhile share its socket writes.
 void Lane::drain() {
+  const std::size_t items = hand_over();
+  if (corked_) return;  // the posted write_out() writes these too
+  if (items <= 1) return write_out();
+  corked_ = true;
+  asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+}
+
+// Takes what was queued since (its own drain, still posted, then finds nothing) and writes.
+void Lane::write_out() {
+  hand_over();
+  corked_ = false;
+  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
+  taken_.clear();
+}
+
+// Hands the queued items to their connections in order; items of a connection that is gone
+// are dropped. Returns how many items there were.
+std::size_t Lane::hand_over() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     draining_.swap(queued_);  // queued_ gets the emptied buffer back: no reallocation
@@ -161,9 +180,9 @@ void Lane::drain() {
     std::shared_ptr<Conn> conn = item.conn.lock();
     if (conn && conn->take(item)) taken_.push_back(std::move(conn));
   }
+  const std::size_t items = draining_.size();
   draining_.clear();
-  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
-  taken_.clear();
+  return items;
 }
 
 // ---- reading ------------------------------------------------------------------------

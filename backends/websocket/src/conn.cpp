@@ -14,6 +14,7 @@ constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their 
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
 constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
+constexpr int kCorkRounds = 4;                  // scheduler rounds a lane waits at most
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
 const char* const kBinaryError =
@@ -150,19 +151,31 @@ void Lane::push(Outgoing item) {
 }
 
 // Hands the batch over, then lets each connection write once for all it got. A batch of
-// one item (a unicast) is written at once; a larger one (a fan-out) is corked for one
-// scheduler round, so that the frames of fan-outs handled meanwhile share its socket writes.
+// one item (a unicast) is written at once; a larger one (a fan-out) is corked for a
+// scheduler round, and for another while more fan-outs arrive (kCorkRounds at most), so that
+// the frames of consecutive fan-outs share socket writes.
 void Lane::drain() {
   const std::size_t items = hand_over();
-  if (corked_) return;  // the posted write_out() writes these too
+  if (corked_) {
+    arrived_ += items;  // the posted write_out() writes these too
+    return;
+  }
   if (items <= 1) return write_out();
   corked_ = true;
+  rounds_ = 0;
+  arrived_ = 0;
   asio::post(strand, [self = shared_from_this()] { self->write_out(); });
 }
 
-// Takes what was queued since (its own drain, still posted, then finds nothing) and writes.
+// Takes what was queued since (a drain still posted then finds nothing) and writes, unless
+// another fan-out arrived during the round and the cork may last one more.
 void Lane::write_out() {
-  hand_over();
+  arrived_ += hand_over();
+  if (corked_ && arrived_ > 1 && ++rounds_ < kCorkRounds) {
+    arrived_ = 0;
+    asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+    return;
+  }
   corked_ = false;
   for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
   taken_.clear();

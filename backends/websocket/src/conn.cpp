@@ -684,14 +684,25 @@ void Conn::written() {
     report += c.report;
   }
   inflight_.clear();
-  // Idle connections keep at most a few slots (no allocation per write), never a backlog's.
-  if (out_.empty() && (inflight_.capacity() > kKeptChunks || out_.capacity() > kKeptChunks)) {
-    std::vector<Chunk>().swap(inflight_);
-    std::vector<Chunk>().swap(out_);
-    std::vector<asio::const_buffer>().swap(unwritten_);
-  }
+  // A backlog's buffers go at once; a few writes' worth stay until the connection is idle
+  // (release_idle_output), so that consecutive writes allocate nothing.
+  if (out_.empty()) release_output(kMaxGather);
   last_tx_ = Clock::now();
   report_written(report);
+}
+
+// Frees the output slots if either vector holds more than `keep`. Only with nothing waiting.
+void Conn::release_output(std::size_t keep) {
+  if (inflight_.capacity() <= keep && out_.capacity() <= keep && unwritten_.capacity() <= 2 * keep)
+    return;
+  std::vector<Chunk>().swap(inflight_);
+  std::vector<Chunk>().swap(out_);
+  std::vector<asio::const_buffer>().swap(unwritten_);
+}
+
+// An idle connection keeps at most kKeptChunks slots, never a burst's.
+void Conn::release_idle_output() {
+  if (!writing_ && out_.empty()) release_output(kKeptChunks);
 }
 
 // ---- timers and closing -------------------------------------------------------------
@@ -710,6 +721,7 @@ void Conn::schedule(TimePoint when) {
 void Conn::on_timer() {
   wake_ = TimePoint::max();
   const TimePoint now = Clock::now();
+  release_idle_output();
   switch (mode_) {
     case Mode::http:
       return on_http_timer(now);

@@ -17,6 +17,9 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -73,17 +76,12 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) override {
     run(done, [&]() -> Result<std::vector<Location>> {
       std::vector<Location> out;
-      std::set<UserId> seen;  // a user listed twice is reported once
+      // A user listed twice is reported once (a set only when there is more than one user).
+      std::unordered_set<std::string_view> seen;
       for (const UserId& user : users) {
-        if (!seen.insert(user).second) continue;
+        if (users.size() > 1 && !seen.insert(user).second) continue;
         auto ids = by_user_.find(user);
-        if (ids == by_user_.end()) continue;
-        std::set<InstanceId> where;  // one Location per (user, instance), instances sorted
-        for (const SessionId& id : ids->second) {
-          const SessionRecord& record = sessions_.at(id);
-          if (instances_.count(record.instance) != 0) where.insert(record.instance);
-        }
-        for (const InstanceId& instance : where) out.push_back(Location{user, instance});
+        if (ids != by_user_.end()) add_locations(user, ids->second, out);
       }
       return out;
     });
@@ -120,6 +118,23 @@ class MemoryRegistryImpl final : public MemoryRegistry {
       collect_expired();
       return work();
     });
+  }
+
+  // One Location per (user, instance) with a live session of `user`, instances ascending.
+  void add_locations(const UserId& user, const std::set<SessionId>& ids,
+                     std::vector<Location>& out) const {
+    const std::size_t first = out.size();
+    for (const SessionId& id : ids) {
+      const InstanceId& instance = sessions_.at(id).instance;
+      if (instances_.count(instance) != 0) out.push_back(Location{user, instance});
+    }
+    auto by_instance = [](const Location& a, const Location& b) { return a.instance < b.instance; };
+    auto same_instance = [](const Location& a, const Location& b) {
+      return a.instance == b.instance;
+    };
+    const auto begin = out.begin() + static_cast<std::ptrdiff_t>(first);
+    std::sort(begin, out.end(), by_instance);
+    out.erase(std::unique(begin, out.end(), same_instance), out.end());
   }
 
   void collect_expired() {
@@ -159,8 +174,8 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   bool available_ = true;
   TimePoint now_{};                            // clock() at the start of the current call
   std::map<InstanceId, TimePoint> instances_;  // instance -> expiry
-  std::map<SessionId, SessionRecord> sessions_;
-  std::map<UserId, std::set<SessionId>> by_user_;
+  std::unordered_map<SessionId, SessionRecord> sessions_;
+  std::unordered_map<UserId, std::set<SessionId>> by_user_;  // ascending session ids per user
   std::map<InstanceId, std::set<SessionId>> by_instance_;
 };
 

@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct Stream {
   Seq head = 0;             // highest seq ever assigned; never lowered (seqs are not reused)
   Seq trimmed_through = 0;  // highest seq dropped by topic retention
   std::map<Seq, StoredEntry> entries;
+};
+
+struct StreamIdHash {
+  std::size_t operator()(const StreamId& id) const noexcept {
+    const std::size_t h = std::hash<std::string>{}(id.name());
+    return id.is_inbox() ? h : ~h;
+  }
 };
 
 // What an idempotency key points at: the first notification recorded under it.
@@ -333,7 +341,7 @@ class MemoryStoreImpl final : public MemoryStore {
   const Epoch epoch_;
   mutable std::mutex mutex_;
   bool available_ = true;
-  std::map<StreamId, Stream> streams_;
+  std::unordered_map<StreamId, Stream, StreamIdHash> streams_;
   std::map<std::string, IdempotencyRecord> idempotency_;
   Duration max_dedup_window_{0};
   std::size_t prune_threshold_ = kMinPruneThreshold;

@@ -1,6 +1,7 @@
 #include "engine/protocol.hpp"
 
 #include <charconv>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 namespace herald::protocol {
@@ -9,7 +10,42 @@ using nlohmann::json;
 
 namespace {
 
-std::string quoted(const std::string& s) { return json(s).dump(); }
+// The letter of the two-character JSON escape of control character `c`, or 0 if it has none.
+char short_escape(char c) {
+  switch (c) {
+    case '\b': return 'b';
+    case '\f': return 'f';
+    case '\n': return 'n';
+    case '\r': return 'r';
+    case '\t': return 't';
+    default: return 0;
+  }
+}
+
+// Appends `text` as a JSON string literal, escaped as nlohmann::json::dump() escapes it
+// (quote, backslash, control characters); other bytes are copied (the transport checks
+// UTF-8). Never throws: it runs once per delivered frame.
+void append_quoted(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte >= 0x20) {
+      out += c;
+    } else if (const char letter = short_escape(c)) {
+      out += '\\';
+      out += letter;
+    } else {
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  out += '"';
+}
 
 json info_json(const StreamInfo& info) {
   return {{"epoch", std::to_string(info.epoch)}, {"head", info.head}};
@@ -48,12 +84,12 @@ std::shared_ptr<const std::string> notification_body(const Notification& n) {
   s += "\"id\":\"";
   s += std::to_string(n.id);
   s += "\",\"type\":";
-  s += quoted(n.type);
+  append_quoted(s, n.type);
   s += ",\"data\":";
   s += n.data;  // validated JSON text, embedded as is
   if (!n.sender.empty()) {
     s += ",\"sender\":";
-    s += quoted(n.sender);
+    append_quoted(s, n.sender);
   }
   s += ",\"created_at\":";
   s += std::to_string(to_unix_ms(n.created_at));
@@ -68,7 +104,7 @@ std::shared_ptr<const std::string> notification_body(const Notification& n) {
 std::string notification_head(const StreamId& stream, Seq seq, Epoch epoch,
                               std::uint32_t attempt) {
   std::string s = "{\"op\":\"notification\",\"stream\":";
-  s += quoted(stream.str());
+  append_quoted(s, stream.str());
   s += ",\"seq\":";
   s += std::to_string(seq);
   s += ",\"epoch\":\"";

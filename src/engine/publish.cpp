@@ -21,6 +21,16 @@ bool printable(const std::string& s) {
   });
 }
 
+// Keeps the first occurrence of each user, in order.
+void drop_repeated(std::vector<UserId>& users) {
+  std::unordered_set<std::string> seen;
+  std::vector<UserId> unique;
+  unique.reserve(users.size());
+  for (UserId& u : users)
+    if (seen.insert(u).second) unique.push_back(std::move(u));
+  users = std::move(unique);
+}
+
 // One publish in progress: the notification and the streams still to be written. Streams
 // are produced chunk by chunk so a huge fan-out never builds one giant batch. Executor only.
 struct PublishJob {
@@ -206,14 +216,9 @@ Status Engine::Impl::validate(PublishRequest& r) const {
       if (t.users.size() > options_.max_recipients)
         return invalid("target has " + std::to_string(t.users.size()) + " users; the limit is " +
                        std::to_string(options_.max_recipients));
-      std::unordered_set<std::string> seen;
-      std::vector<UserId> unique;
-      unique.reserve(t.users.size());
-      for (UserId& u : t.users) {
+      for (const UserId& u : t.users)
         if (!valid_name(u)) return invalid("invalid user id in target: '" + u.substr(0, 64) + "'");
-        if (seen.insert(u).second) unique.push_back(std::move(u));
-      }
-      t.users = std::move(unique);  // a user listed twice gets one entry
+      if (t.users.size() > 1) drop_repeated(t.users);  // a user listed twice gets one entry
       return {};
     }
     case Target::Kind::followers:

@@ -60,6 +60,21 @@ TEST_CASE("a connected user receives a publish live, exactly once, with every fi
   CHECK(SnowflakeGenerator::node_of(res->id) == w.engine().options().node_id);
 }
 
+TEST_CASE("a type with quotes, backslashes and non-ASCII text arrives as it was published") {
+  World w;
+  w.add();
+  auto c = w.connect("bob");
+  frames(*c);  // welcome
+  PublishRequest r;
+  r.target = Target::to_users({"bob"});
+  r.type = "caf\xc3\xa9 \"menu\" \\ \xe2\x82\xac/";
+  auto res = w.publish(r);
+  REQUIRE(res.ok());
+  auto fs = frames(*c);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0]["type"] == r.type);
+}
+
 TEST_CASE("every inbox has its own gap-free seq - per-user order is publish order") {
   World w;
   w.add();

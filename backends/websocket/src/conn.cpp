@@ -14,6 +14,7 @@ constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their 
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
 constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
+constexpr int kCorkRounds = 4;                  // scheduler rounds a lane waits at most
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
 const char* const kBinaryError =
@@ -149,9 +150,40 @@ void Lane::push(Outgoing item) {
   asio::post(strand, [self = shared_from_this()] { self->drain(); });
 }
 
-// Hands the batch over in order, then lets each connection write once for all it got.
-// Items of a connection that is gone are dropped.
+// Hands the batch over, then lets each connection write once for all it got. A batch of
+// one item (a unicast) is written at once; a larger one (a fan-out) is corked for a
+// scheduler round, and for another while more fan-outs arrive (kCorkRounds at most), so that
+// the frames of consecutive fan-outs share socket writes.
 void Lane::drain() {
+  const std::size_t items = hand_over();
+  if (corked_) {
+    arrived_ += items;  // the posted write_out() writes these too
+    return;
+  }
+  if (items <= 1) return write_out();
+  corked_ = true;
+  rounds_ = 0;
+  arrived_ = 0;
+  asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+}
+
+// Takes what was queued since (a drain still posted then finds nothing) and writes, unless
+// another fan-out arrived during the round and the cork may last one more.
+void Lane::write_out() {
+  arrived_ += hand_over();
+  if (corked_ && arrived_ > 1 && ++rounds_ < kCorkRounds) {
+    arrived_ = 0;
+    asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+    return;
+  }
+  corked_ = false;
+  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
+  taken_.clear();
+}
+
+// Hands the queued items to their connections in order; items of a connection that is gone
+// are dropped. Returns how many items there were.
+std::size_t Lane::hand_over() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     draining_.swap(queued_);  // queued_ gets the emptied buffer back: no reallocation
@@ -161,9 +193,9 @@ void Lane::drain() {
     std::shared_ptr<Conn> conn = item.conn.lock();
     if (conn && conn->take(item)) taken_.push_back(std::move(conn));
   }
+  const std::size_t items = draining_.size();
   draining_.clear();
-  for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
-  taken_.clear();
+  return items;
 }
 
 // ---- reading ------------------------------------------------------------------------
@@ -652,14 +684,25 @@ void Conn::written() {
     report += c.report;
   }
   inflight_.clear();
-  // Idle connections keep at most a few slots (no allocation per write), never a backlog's.
-  if (out_.empty() && (inflight_.capacity() > kKeptChunks || out_.capacity() > kKeptChunks)) {
-    std::vector<Chunk>().swap(inflight_);
-    std::vector<Chunk>().swap(out_);
-    std::vector<asio::const_buffer>().swap(unwritten_);
-  }
+  // A backlog's buffers go at once; a few writes' worth stay until the connection is idle
+  // (release_idle_output), so that consecutive writes allocate nothing.
+  if (out_.empty()) release_output(kMaxGather);
   last_tx_ = Clock::now();
   report_written(report);
+}
+
+// Frees the output slots if either vector holds more than `keep`. Only with nothing waiting.
+void Conn::release_output(std::size_t keep) {
+  if (inflight_.capacity() <= keep && out_.capacity() <= keep && unwritten_.capacity() <= 2 * keep)
+    return;
+  std::vector<Chunk>().swap(inflight_);
+  std::vector<Chunk>().swap(out_);
+  std::vector<asio::const_buffer>().swap(unwritten_);
+}
+
+// An idle connection keeps at most kKeptChunks slots, never a burst's.
+void Conn::release_idle_output() {
+  if (!writing_ && out_.empty()) release_output(kKeptChunks);
 }
 
 // ---- timers and closing -------------------------------------------------------------
@@ -678,6 +721,7 @@ void Conn::schedule(TimePoint when) {
 void Conn::on_timer() {
   wake_ = TimePoint::max();
   const TimePoint now = Clock::now();
+  release_idle_output();
   switch (mode_) {
     case Mode::http:
       return on_http_timer(now);

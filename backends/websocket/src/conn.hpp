@@ -131,6 +131,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void write_inflight();
   void on_writable(const std::error_code& ec);
   void written();
+  void release_output(std::size_t keep);
+  void release_idle_output();
 
   // timers and closing
   void schedule(TimePoint when);

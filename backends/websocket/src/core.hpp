@@ -46,7 +46,8 @@ struct Outgoing {
 /// Senders queue frames per lane; one posted task hands the whole batch to the lane's
 /// connections, then each connection writes once for all it got. A fan-out to N sessions
 /// thus costs one post per lane, not one per session, and frames that arrive together
-/// share one socket write.
+/// share one socket write. A batch of several items is written a few scheduler rounds later
+/// (corked while more fan-outs arrive), so that consecutive fan-outs share socket writes too.
 class Lane : public std::enable_shared_from_this<Lane> {
  public:
   explicit Lane(asio::io_context& io) : strand(asio::make_strand(io)) {}
@@ -56,13 +57,19 @@ class Lane : public std::enable_shared_from_this<Lane> {
   const Strand strand;  // immutable, usable from any thread
 
  private:
-  void drain();  // on the strand
+  // On the strand.
+  void drain();
+  void write_out();
+  std::size_t hand_over();
 
   std::mutex mutex_;
   std::vector<Outgoing> queued_;              // guarded by mutex_
   bool posted_ = false;                       // a drain is queued; guarded by mutex_
   std::vector<Outgoing> draining_;            // the batch being handed over; strand only
   std::vector<std::shared_ptr<Conn>> taken_;  // connections that got items; strand only
+  bool corked_ = false;                       // a write_out is queued; strand only
+  int rounds_ = 0;                            // rounds corked so far; strand only
+  std::size_t arrived_ = 0;                   // items taken during this round; strand only
 };
 
 struct Counters {

@@ -121,12 +121,15 @@ AppendBatcher::Batch AppendBatcher::take_locked() {
 
 // The place a batch led by the front of the queue would take now, or none. Small batches
 // run one at a time, so that appends arriving meanwhile group into the next commit (several
-// small commits at once would each wait for their own WAL flush); a batch led by a large
-// append (a fan-out chunk) runs beside them, so unicast appends never wait behind a chunk.
+// small commits at once would each wait for their own WAL flush), unless a whole batch is
+// already waiting: then another one runs beside (the database works on more cores). A batch
+// led by a large append (a fan-out chunk) runs beside them, so unicast appends never wait
+// behind a chunk.
 AppendBatcher::Place AppendBatcher::place_locked() const {
   if (queue_.empty() || inflight_ >= limits_.max_inflight) return Place::none;
   if (queue_.front().request.streams.size() >= limits_.large_streams) return Place::large;
-  return small_inflight_ == 0 ? Place::small : Place::none;
+  const bool full_batch_waits = queue_.size() >= limits_.max_requests;
+  return small_inflight_ == 0 || full_batch_waits ? Place::small : Place::none;
 }
 
 // Starts every batch that may start now. Called with `lock` held; returns with it released

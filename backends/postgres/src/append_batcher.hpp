@@ -2,11 +2,11 @@
 // Group commit for Store::append. Appends wait in a queue and go to the database in
 // batches: one append_batch call, one transaction, one WAL flush for all the appends of a
 // batch. A small batch (led by an append of fewer than `large_streams` streams: unicast)
-// runs only when no other small one does, so an append on an idle store goes at once, alone,
-// and appends that arrive while one runs group into the next commit: the commit rate stays
-// what the disk gives while the appends per commit grow with the load. A batch led by a
-// large append (a fan-out chunk) runs beside them, up to `max_inflight` batches in all, so
-// unicast appends never wait behind a fan-out.
+// runs only when no other small one does (or when a whole batch is already waiting), so an
+// append on an idle store goes at once, alone, and appends that arrive while one runs group
+// into the next commit: the commit rate stays what the disk gives while the appends per
+// commit grow with the load. A batch led by a large append (a fan-out chunk) runs beside
+// them, up to `max_inflight` batches in all, so unicast appends never wait behind a fan-out.
 //
 // Contracts: every append's completion is called exactly once. A batch that fails with
 // anything but Errc::unavailable (a bad request among good ones) is retried one request at a
@@ -66,7 +66,7 @@ class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
   std::mutex mutex_;
   std::deque<Pending> queue_;  // guarded by mutex_
   std::size_t inflight_ = 0;        // batches with a place, running; guarded by mutex_
-  std::size_t small_inflight_ = 0;  // of them small (0 or 1); guarded by mutex_
+  std::size_t small_inflight_ = 0;  // of them small; guarded by mutex_
 };
 
 /// The append_batch query of `batch` (exposed for the benchmark's EXPLAIN).

@@ -38,8 +38,7 @@ Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
   return out;
 }
 
-}  // namespace
-
+// The append_batch call of `batch`: its requests as parallel array parameters.
 Query append_batch_query(const std::vector<const AppendRequest*>& batch) {
   ArrayLiteral ids, types, data, senders, created, expires, keys, first, stream_req, streams;
   std::size_t i = 0;
@@ -72,6 +71,8 @@ Query append_batch_query(const std::vector<const AppendRequest*>& batch) {
                 std::to_string(head.dedup_window.count()),
                 std::to_string(static_cast<std::int64_t>(head.topic_retention))}};
 }
+
+}  // namespace
 
 AppendBatcher::AppendBatcher(std::shared_ptr<Pool> pool, Epoch epoch, Limits limits)
     : pool_(std::move(pool)), epoch_(epoch), limits_(limits) {}

@@ -69,7 +69,4 @@ class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
   std::size_t small_inflight_ = 0;  // of them small; guarded by mutex_
 };
 
-/// The append_batch query of `batch` (exposed for the benchmark's EXPLAIN).
-Query append_batch_query(const std::vector<const AppendRequest*>& batch);
-
 }  // namespace herald::postgres::detail

@@ -73,6 +73,7 @@ struct Tally {
   std::vector<std::int64_t> latency_us;  // receive time - scheduled publish time
   std::uint64_t deliveries = 0, duplicates = 0, gaps = 0;
   std::int64_t last_delivery_us = 0;
+  std::FILE* trace = nullptr;  // --trace: one line per delivery (scheduled us, latency us, k)
   void reset(std::size_t publishes, std::size_t expected) {
     per_k.assign(publishes, 0);
     latency_us.clear();
@@ -213,6 +214,10 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
     ++tally_.deliveries;
     tally_.last_delivery_us = now;
     tally_.latency_us.push_back(now - t);
+    if (tally_.trace) {
+      std::fprintf(tally_.trace, "%lld %lld %lld\n", static_cast<long long>(t),
+                   static_cast<long long>(now - t), static_cast<long long>(k));
+    }
     if (k >= 0 && static_cast<std::size_t>(k) < tally_.per_k.size()) ++tally_.per_k[k];
     if (inbox && seq % 16 == 0) send_frame(0x1, "{\"op\":\"ack\",\"seq\":" + std::to_string(seq) + "}");
   }
@@ -355,6 +360,7 @@ struct Options {
   int publish_pid = 0;   // its CPU is reported too
   int redis_port = 0;    // 0: no Redis statistics
   std::string scenarios = "burst,paced,unicast";
+  std::string trace;  // file for one line per delivery: scheduled time, latency (us), k
 };
 
 // Calls of one Redis command so far (INFO commandstats), or -1 if Redis did not answer.
@@ -455,8 +461,12 @@ int main(int argc, char** argv) {
     else if (k == "--redis-port") o.redis_port = std::stoi(v);
     else if (k == "--scenarios") o.scenarios = v;
     else if (k == "--http-connections") o.http_connections = std::stoi(v);
+    else if (k == "--trace") o.trace = v;
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
+  std::FILE* trace = nullptr;
+  if (!o.trace.empty() && !(trace = std::fopen(o.trace.c_str(), "w")))
+    return std::fprintf(stderr, "cannot write %s\n", o.trace.c_str()), 2;
   rlimit nofile{};
   getrlimit(RLIMIT_NOFILE, &nofile);
   nofile.rlim_cur = nofile.rlim_max;
@@ -488,6 +498,7 @@ int main(int argc, char** argv) {
   std::printf("server pid %d port %d; RSS %ld KiB\n", o.server_pid, o.port, proc_rss_kib(o.server_pid));
 
   Tally tally, idle_tally;
+  tally.trace = trace;
   auto open_clients = [&](int n, const std::string& prefix, Tally& into) {
     std::vector<std::shared_ptr<WsClient>> clients;
     for (int i = 0; i < n; ++i) {
@@ -599,5 +610,6 @@ int main(int argc, char** argv) {
     waitpid(o.server_pid, &status, 0);
     std::printf("server exited with status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   }
+  if (trace) std::fclose(trace);
   return 0;
 }

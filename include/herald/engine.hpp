@@ -58,7 +58,8 @@ struct EngineOptions {
   Duration ack_timeout = std::chrono::seconds(10);
   std::uint32_t max_delivery_attempts = 3;    // first delivery included
   double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
-  Duration registry_ttl = std::chrono::seconds(30);  // heartbeat every ttl/3
+  // A crashed instance's sessions leave the registry within this; heartbeat every ttl/3.
+  Duration registry_ttl = std::chrono::seconds(10);
   Duration expiry_sweep = std::chrono::seconds(60);
   Duration shutdown_timeout = std::chrono::seconds(10);  // longest wait for in-flight work
 };

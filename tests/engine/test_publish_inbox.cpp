@@ -266,6 +266,13 @@ TEST_CASE("store unavailable: publish fails retryably and nothing is claimed") {
   CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{1});
 }
 
+TEST_CASE("engine defaults: a crashed instance's sessions leave the registry within 15 s") {
+  // The registry entries of an instance live registry_ttl past its last heartbeat; the
+  // multi-instance bound promised to operators and embedders is 15 s.
+  CHECK(EngineOptions{}.registry_ttl <= std::chrono::seconds(15));
+  CHECK(EngineOptions{}.registry_ttl / 3 >= std::chrono::seconds(1));  // heartbeat interval
+}
+
 TEST_CASE("invalid engine options throw herald::Error with a message") {
   World w;
   auto make = [&](EngineOptions o) {

@@ -25,6 +25,7 @@
 #include "herald/broker.hpp"
 #include "herald/error.hpp"
 #include "herald/executor.hpp"
+#include "herald/store.hpp"
 
 namespace herald::conformance {
 
@@ -78,6 +79,18 @@ class Harness {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::shared_ptr<Executor> executor_;
 };
+
+/// An append of `n` to `streams`; its idempotency key (if any) is remembered for
+/// `dedup_window` (0: not at all).
+inline AppendRequest append_request(std::vector<StreamId> streams,
+                                    std::shared_ptr<const Notification> n,
+                                    Duration dedup_window = Duration{0}) {
+  AppendRequest r;
+  r.notification = std::move(n);
+  r.streams = std::move(streams);
+  r.dedup_window = dedup_window;
+  return r;
+}
 
 /// The value of a successful result; fails the test (REQUIRE) with the status otherwise.
 template <class T>

@@ -46,20 +46,12 @@ class StoreCase {
     return n;
   }
 
-  static AppendRequest request(std::vector<StreamId> streams,
-                               std::shared_ptr<const Notification> n) {
-    AppendRequest r;
-    r.notification = std::move(n);
-    r.streams = std::move(streams);
-    return r;
-  }
-
   AppendResult append(AppendRequest r) {
     return ok_value(h.wait<AppendResult>([&](auto done) { store->append(r, done); }, "append"),
                     "append");
   }
   AppendResult append_to(std::vector<StreamId> streams, std::shared_ptr<const Notification> n) {
-    return append(request(std::move(streams), std::move(n)));
+    return append(append_request(std::move(streams), std::move(n)));
   }
   // Appends a fresh notification to one stream; returns its seq.
   Seq add(const StreamId& stream, std::optional<TimePoint> expires = {}) {
@@ -285,13 +277,13 @@ TEST_CASE("Store: an idempotency key seen within the window makes the append a d
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   auto first = c.note(t0, "order-42");
-  AppendRequest r1 = StoreCase::request({a}, first);
+  AppendRequest r1 = append_request({a}, first);
   r1.dedup_window = 10min;
   const AppendResult one = c.append(r1);
   CHECK_FALSE(one.duplicate);
 
   auto retry = c.note(t0 + 9min, "order-42");
-  AppendRequest r2 = StoreCase::request({a, StreamId::inbox("b")}, retry);
+  AppendRequest r2 = append_request({a, StreamId::inbox("b")}, retry);
   r2.dedup_window = 10min;
   const AppendResult two = c.append(r2);
   CHECK(two.duplicate);
@@ -309,12 +301,12 @@ TEST_CASE("Store: an idempotency key older than the window records a new notific
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   auto first = c.note(t0, "k");
-  AppendRequest r1 = StoreCase::request({a}, first);
+  AppendRequest r1 = append_request({a}, first);
   r1.dedup_window = 10min;
   c.append(r1);
 
   auto later = c.note(t0 + 11min, "k");
-  AppendRequest r2 = StoreCase::request({a}, later);
+  AppendRequest r2 = append_request({a}, later);
   r2.dedup_window = 10min;
   const AppendResult two = c.append(r2);
   CHECK_FALSE(two.duplicate);
@@ -324,7 +316,7 @@ TEST_CASE("Store: an idempotency key older than the window records a new notific
 
   // The key now points at the newer notification: 12 min after t0 is within its window.
   auto again = c.note(t0 + 12min, "k");
-  AppendRequest r3 = StoreCase::request({a}, again);
+  AppendRequest r3 = append_request({a}, again);
   r3.dedup_window = 10min;
   const AppendResult three = c.append(r3);
   CHECK(three.duplicate);
@@ -336,7 +328,7 @@ TEST_CASE("Store: appends without an idempotency key are never duplicates") {
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   for (int i = 0; i < 3; ++i) {
-    AppendRequest r = StoreCase::request({a}, c.note(t0));
+    AppendRequest r = append_request({a}, c.note(t0));
     r.dedup_window = 1h;
     const AppendResult result = c.append(r);
     CHECK_FALSE(result.duplicate);
@@ -353,10 +345,10 @@ TEST_CASE("Store: a following chunk (first_chunk = false) neither checks nor rec
 
   // The chunks of one fan-out share the notification and its key.
   auto n = c.note(t0, "fanout");
-  AppendRequest first = StoreCase::request({a}, n);
+  AppendRequest first = append_request({a}, n);
   first.dedup_window = 10min;
   CHECK_FALSE(c.append(first).duplicate);
-  AppendRequest second = StoreCase::request({b}, n);
+  AppendRequest second = append_request({b}, n);
   second.first_chunk = false;
   second.dedup_window = 10min;
   const AppendResult chunk = c.append(second);
@@ -367,11 +359,11 @@ TEST_CASE("Store: a following chunk (first_chunk = false) neither checks nor rec
 
   // A key that only a following chunk carried was not recorded.
   auto orphan = c.note(t0, "chunk-only");
-  AppendRequest chunk_only = StoreCase::request({a}, orphan);
+  AppendRequest chunk_only = append_request({a}, orphan);
   chunk_only.first_chunk = false;
   chunk_only.dedup_window = 10min;
   c.append(chunk_only);
-  AppendRequest fresh = StoreCase::request({a}, c.note(t0 + 1s, "chunk-only"));
+  AppendRequest fresh = append_request({a}, c.note(t0 + 1s, "chunk-only"));
   fresh.dedup_window = 10min;
   CHECK_FALSE(c.append(fresh).duplicate);
 }
@@ -380,14 +372,14 @@ TEST_CASE("Store: an append to no stream still records the idempotency key") {
   if (!have_store()) return;
   StoreCase c;
   auto n = c.note(t0, "empty-fanout");
-  AppendRequest r1 = StoreCase::request({}, n);
+  AppendRequest r1 = append_request({}, n);
   r1.dedup_window = 10min;
   const AppendResult one = c.append(r1);
   CHECK_FALSE(one.duplicate);
   CHECK(one.id == n->id);
   CHECK(one.positions.empty());
 
-  AppendRequest r2 = StoreCase::request({StreamId::inbox("a")}, c.note(t0 + 1min, "empty-fanout"));
+  AppendRequest r2 = append_request({StreamId::inbox("a")}, c.note(t0 + 1min, "empty-fanout"));
   r2.dedup_window = 10min;
   const AppendResult two = c.append(r2);
   CHECK(two.duplicate);
@@ -403,7 +395,7 @@ TEST_CASE("Store: topic retention keeps the newest entries and advances trimmed_
   const StreamId topic = StreamId::topic("news");
   const StreamId inbox = StreamId::inbox("alice");
   for (int i = 0; i < 5; ++i) {
-    AppendRequest r = StoreCase::request({topic, inbox}, c.note());
+    AppendRequest r = append_request({topic, inbox}, c.note());
     r.topic_retention = 3;
     const AppendResult result = c.append(r);
     REQUIRE(result.positions.size() == 2);
@@ -423,7 +415,7 @@ TEST_CASE("Store: topic retention keeps the newest entries and advances trimmed_
   // Retention 0 is unbounded.
   const StreamId open = StreamId::topic("open");
   for (int k = 0; k < 4; ++k) {
-    AppendRequest r = StoreCase::request({open}, c.note());
+    AppendRequest r = append_request({open}, c.note());
     r.topic_retention = 0;
     c.append(r);
   }
@@ -495,7 +487,7 @@ TEST_CASE("Store: a read with limit 0 yields only the stream info") {
   StoreCase c;
   const StreamId s = StreamId::topic("info");
   for (int i = 0; i < 6; ++i) {
-    AppendRequest r = StoreCase::request({s}, c.note());
+    AppendRequest r = append_request({s}, c.note());
     r.topic_retention = 4;
     c.append(r);
   }
@@ -803,7 +795,7 @@ TEST_CASE("Store: concurrent appends to one stream from 8 threads get seqs 1..16
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (const auto& n : notes[static_cast<std::size_t>(t)]) {
-        c.store->append(StoreCase::request({s}, n),
+        c.store->append(append_request({s}, n),
                         Completion<AppendResult>(c.h.executor(), [results](Result<AppendResult> r) {
                           results->push_back(std::move(r));
                         }));
@@ -865,7 +857,7 @@ TEST_CASE("Store: concurrent multi-stream appends are atomic and ordered alike i
     threads.emplace_back([&, t, streams] {
       for (const auto& n : notes[static_cast<std::size_t>(t)]) {
         c.store->append(
-            StoreCase::request(streams, n),
+            append_request(streams, n),
             Completion<AppendResult>(c.h.executor(), [completed, failures](Result<AppendResult> r) {
               ++*completed;
               if (!r.ok()) ++*failures;

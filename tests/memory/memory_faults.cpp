@@ -26,12 +26,9 @@ std::shared_ptr<const Notification> note(NotificationId id, std::string key = {}
   return n;
 }
 
+// Every append here remembers its idempotency key for 10 minutes.
 AppendRequest request(std::vector<StreamId> streams, std::shared_ptr<const Notification> n) {
-  AppendRequest r;
-  r.notification = std::move(n);
-  r.streams = std::move(streams);
-  r.dedup_window = 10min;
-  return r;
+  return append_request(std::move(streams), std::move(n), 10min);
 }
 
 ReadQuery all() {

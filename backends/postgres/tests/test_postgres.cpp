@@ -39,12 +39,9 @@ std::shared_ptr<const Notification> note(NotificationId id, std::optional<TimePo
   return n;
 }
 
+// Every append here remembers its idempotency key for 10 minutes.
 AppendRequest request(std::vector<StreamId> streams, std::shared_ptr<const Notification> n) {
-  AppendRequest r;
-  r.notification = std::move(n);
-  r.streams = std::move(streams);
-  r.dedup_window = 10min;
-  return r;
+  return conformance::append_request(std::move(streams), std::move(n), 10min);
 }
 
 ReadQuery after(Seq seq, std::size_t limit = 100'000) {

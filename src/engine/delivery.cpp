@@ -185,6 +185,7 @@ bool Engine::Impl::write(Session& s, Frame frame) {
   return true;
 }
 
+// Contract: called with no timer armed (s.ack_timer == 0).
 void Engine::Impl::arm_ack_timer(Session& s) {
   if (s.unacked.empty()) return;
   TimePoint due = s.unacked.front().due;
@@ -241,10 +242,8 @@ void Engine::Impl::acknowledge(Session& s, Seq seq) {
   metrics_.acked.add(static_cast<std::size_t>(end - s.unacked.begin()));
   s.unacked.erase(s.unacked.begin(), end);
   if (s.unacked.empty()) std::vector<Unacked>().swap(s.unacked);  // idle: no buffer kept
-  if (s.unacked.empty() && s.ack_timer != 0) {
-    executor_->cancel(s.ack_timer);
-    s.ack_timer = 0;
-  }
+  // The ack timer stays armed: cancelling and re-arming it for every delivery would cost a
+  // timer per notification; when it fires with nothing overdue it only re-arms (or stops).
   s.ack_wanted = std::max(s.ack_wanted, seq);
   store_ack(s);
   catch_up(s, s.inbox);

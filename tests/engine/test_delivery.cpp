@@ -97,6 +97,35 @@ TEST_CASE("acks stop redelivery and advance the stored ack cursor (coalesced)") 
   CHECK(seqs(fs, "inbox:u").empty());
 }
 
+
+// The ack timer is not cancelled by an ack (that would cost a timer per notification): it
+// fires at the first entry's deadline, finds the later entry not yet due and waits for it.
+TEST_CASE("an entry delivered after an ack is redelivered at its own deadline, not earlier") {
+  World w(ack_options());
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  REQUIRE(w.notify({"u"}).ok());
+  c->send(R"({"op":"ack","seq":1})");
+  w.executor->run();
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{1});
+  w.executor->advance(std::chrono::milliseconds(600));
+  REQUIRE(w.notify({"u"}).ok());  // due 600 ms after the first one's deadline
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{2});
+
+  w.executor->advance(std::chrono::milliseconds(999));  // past entry 1's deadline only
+  CHECK(frames(*c).empty());
+  w.executor->advance(std::chrono::milliseconds(1));
+  auto fs = frames(*c);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0]["seq"] == 2);
+  CHECK(fs[0]["attempt"] == 2);
+  c->send(R"({"op":"ack","seq":2})");
+  w.executor->run();
+  w.executor->advance(seconds(30));
+  CHECK(frames(*c).empty());
+  CHECK(w.engine().metrics().redelivered.value() == 1);
+}
 TEST_CASE("a session never has more than max_unacked entries in flight - acks open the window") {
   EngineOptions o = ack_options();
   o.max_unacked = 4;

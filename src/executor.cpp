@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
-#include <asio/post.hpp>
+#include <asio/defer.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <map>
@@ -32,7 +32,11 @@ class AsioExecutor final : public Executor, public std::enable_shared_from_this<
     timers_.clear();
   }
 
-  void post(Task task) override { asio::post(strand_, std::move(task)); }
+  // defer, not post: the task continues the work of the running handler, so Asio queues it
+  // on this io thread instead of waking an idle one for it (with several io threads, a
+  // wake-up per engine task cost more than the task). From a thread outside the io_context
+  // (a host thread, a database pool) it queues and wakes as post() would.
+  void post(Task task) override { asio::defer(strand_, std::move(task)); }
 
   TimerId schedule(Duration delay, Task task) override {
     auto timer = std::make_shared<asio::steady_timer>(strand_, delay);

@@ -147,7 +147,9 @@ void Lane::push(Outgoing item) {
     if (posted_) return;
     posted_ = true;
   }
-  asio::post(strand, [self = shared_from_this()] { self->drain(); });
+  // defer: a continuation of the sender's handler (see AsioExecutor::post): no io thread is
+  // woken just to run the drain.
+  asio::defer(strand, [self = shared_from_this()] { self->drain(); });
 }
 
 // Hands the batch over, then lets each connection write once for all it got. A batch of
@@ -317,7 +319,7 @@ void Conn::dispatch(HttpRequest request, std::uint64_t id) {
   auto respond = [weak, id](HttpResponse response) {
     auto self = weak.lock();
     if (!self) return;  // the connection is gone: drop the answer
-    asio::post(self->strand_, [self, id, response = std::move(response)]() mutable {
+    asio::defer(self->strand_, [self, id, response = std::move(response)]() mutable {
       self->on_response(id, std::move(response));
     });
   };

@@ -9,7 +9,11 @@
 //
 //   herald_loopback_floor [--connections 2000] [--server-threads 1] [--http-connections 8]
 //                         [--scenarios paced,unicast] [--paced-rate 10] [--paced-seconds 5]
-//                         [--unicast-rate 5000] [--unicast-seconds 5]
+//                         [--unicast-rate 5000] [--unicast-seconds 5] [--work-us 0]
+//
+// --work-us N spins N microseconds (CPU only, no memory touched) per request before
+// answering, as a real server computes before it writes: it shows what this machine charges
+// on top of the work itself once answers come later than the generator can stay awake.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -78,6 +82,7 @@ struct Options {
   int http_connections = 8;
   int paced_rate = 10, paced_seconds = 5;
   int unicast_rate = 5000, unicast_seconds = 5;
+  int work_us = 0;
   std::string scenarios = "paced,unicast";
 };
 
@@ -87,8 +92,11 @@ struct Options {
 
 class FloorServer {
  public:
-  FloorServer(std::vector<int> recipients, std::vector<int> requests, int threads)
-      : recipients_(std::move(recipients)), requests_(std::move(requests)), shards_(threads) {
+  FloorServer(std::vector<int> recipients, std::vector<int> requests, int threads, int work_us)
+      : recipients_(std::move(recipients)),
+        requests_(std::move(requests)),
+        shards_(threads),
+        work_us_(work_us) {
     for (auto& s : shards_) {
       s.epoll = epoll_create1(0);
       s.wake = eventfd(0, EFD_NONBLOCK);
@@ -172,12 +180,21 @@ class FloorServer {
           pending[conn] = 0;
           Record r{};
           std::memcpy(&r, partial[conn].data(), sizeof r);
+          compute();
           answer(fd);
           route(r);
         }
       }
     }
     shard.cpu_seconds = thread_cpu_seconds();
+  }
+
+  // --work-us: the computing a real server does per request, without touching memory.
+  void compute() const {
+    if (work_us_ <= 0) return;
+    const std::int64_t until = now_us() + work_us_;
+    while (now_us() < until) {
+    }
   }
 
   void answer(int fd) {
@@ -213,6 +230,7 @@ class FloorServer {
 
   std::vector<int> recipients_, requests_;
   std::vector<Shard> shards_;
+  const int work_us_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> short_writes_{0};
@@ -367,6 +385,7 @@ int main(int argc, char** argv) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--connections") o.connections = std::stoi(v);
     else if (k == "--server-threads") o.server_threads = std::max(1, std::stoi(v));
+    else if (k == "--work-us") o.work_us = std::max(0, std::stoi(v));
     else if (k == "--http-connections") o.http_connections = std::max(1, std::stoi(v));
     else if (k == "--scenarios") o.scenarios = v;
     else if (k == "--paced-rate") o.paced_rate = std::stoi(v);
@@ -392,10 +411,10 @@ int main(int argc, char** argv) {
   connect_pairs(listener, addr, o.connections, receivers, recipients);
   connect_pairs(listener, addr, o.http_connections, requesters, requests);
   close(listener);
-  std::printf("%d connections, %d request connections, %d server thread(s)\n", o.connections,
-              o.http_connections, o.server_threads);
+  std::printf("%d connections, %d request connections, %d server thread(s), %d us work per request\n",
+              o.connections, o.http_connections, o.server_threads, o.work_us);
 
-  FloorServer server(recipients, requests, o.server_threads);
+  FloorServer server(recipients, requests, o.server_threads, o.work_us);
   Generator generator(receivers, requesters);
   auto phase = [&](const char* name, int count, int rate, std::size_t expected, auto target) {
     server.start();

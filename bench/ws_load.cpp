@@ -569,7 +569,7 @@ int main(int argc, char** argv) {
   if (wants("unicast")) {
     const int n = o.unicast_rate * o.unicast_seconds;
     tally.reset(n, static_cast<std::size_t>(n));
-    const std::size_t accepted_before = pub.accepted;
+    const std::size_t accepted_before = pub.accepted, answered_before = pub.answered;
     std::mt19937 rng(7);
     const long long publish0 = o.redis_port ? redis_calls(o.redis_port, "publish") : 0;
     const long long evalsha0 = o.redis_port ? redis_calls(o.redis_port, "evalsha") : 0;
@@ -582,8 +582,11 @@ int main(int argc, char** argv) {
       pub.post_at(at, body_for(to.c_str(), k, at));
     }
     pub.pump();
-    wait_until(io, (o.unicast_seconds + 30) * 1'000'000LL,
-               [&] { return tally.deliveries >= static_cast<std::size_t>(n); });
+    // Every delivery and every answer: a server may send the frame before the 202.
+    wait_until(io, (o.unicast_seconds + 30) * 1'000'000LL, [&] {
+      return tally.deliveries >= static_cast<std::size_t>(n) &&
+             pub.answered - answered_before >= static_cast<std::size_t>(n);
+    });
     const double cpu = proc_cpu_seconds(o.server_pid) - cpu0;
     report_latency("unicast", tally, n, cpu, (tally.last_delivery_us - t0) / 1e6);
     std::printf("unicast: %zu/%d publishes accepted; server CPU %.1f us per publish\n",

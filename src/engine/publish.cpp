@@ -286,6 +286,9 @@ void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
   users.reserve(positions.size());
   for (const Position& p : positions) users.push_back(p.stream.name());
   local.positions = std::move(positions);
+  // Local sessions are known without the Registry: their frames leave in this round,
+  // together with the publisher's answer, instead of one Registry round trip later.
+  deliver_local(local);
   hold();  // shutdown waits for this routing too
   registry_->locate(std::move(users), completion<std::vector<Location>>(
       [local = std::move(local)](Impl& self, Result<std::vector<Location>> r) {
@@ -293,7 +296,6 @@ void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
           Impl& impl;
           ~Release() { impl.release(); }
         } release{self};
-        self.deliver_local(local);
         if (!r.ok()) {
           self.metrics_.broker_fallbacks.add();
           self.relay(local, all_instances_channel());

@@ -7,6 +7,66 @@ using namespace herald;
 using namespace herald::test;
 using std::chrono::seconds;
 
+namespace {
+
+// The in-memory Registry, except that locate() answers only when the test releases it.
+class HeldLocate final : public Registry {
+ public:
+  explicit HeldLocate(std::shared_ptr<Registry> inner) : inner_(std::move(inner)) {}
+  void heartbeat(InstanceId i, Duration ttl, Done d) override {
+    inner_->heartbeat(std::move(i), ttl, std::move(d));
+  }
+  void remove_instance(InstanceId i, Done d) override {
+    inner_->remove_instance(std::move(i), std::move(d));
+  }
+  void add_session(SessionRecord s, Done d) override {
+    inner_->add_session(std::move(s), std::move(d));
+  }
+  void remove_session(SessionRecord s, Done d) override {
+    inner_->remove_session(std::move(s), std::move(d));
+  }
+  void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) override {
+    held_.emplace_back(std::move(users), std::move(done));
+  }
+  void sessions(UserId u, Completion<std::vector<SessionRecord>> d) override {
+    inner_->sessions(std::move(u), std::move(d));
+  }
+  void instances(Completion<std::vector<InstanceId>> d) override { inner_->instances(std::move(d)); }
+
+  std::size_t held() const { return held_.size(); }
+  void release() {
+    for (auto& [users, done] : held_) inner_->locate(std::move(users), std::move(done));
+    held_.clear();
+  }
+
+ private:
+  std::shared_ptr<Registry> inner_;
+  std::vector<std::pair<std::vector<UserId>, Completion<std::vector<Location>>>> held_;
+};
+
+}  // namespace
+
+TEST_CASE("local sessions get a publish at once - only other instances wait for the Registry") {
+  World w;
+  auto held = std::make_shared<HeldLocate>(w.registry);
+  w.engine_registry = held;
+  w.add();
+  w.add();
+  auto a = w.connect("a", 0);
+  auto b = w.connect("b", 1);
+  frames(*a);
+  frames(*b);
+
+  REQUIRE(w.notify({"a", "b"}, "{}", 0).ok());
+  CHECK(held->held() == 1);
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{1});
+  CHECK(frames(*b).empty());
+  held->release();
+  w.executor->run();
+  CHECK(seqs(frames(*b), "inbox:b") == std::vector<Seq>{1});
+  CHECK(frames(*a).empty());  // delivered once
+}
+
 TEST_CASE("three instances: a publish on one reaches users connected to the others") {
   World w;
   for (int i = 0; i < 3; ++i) w.add();

@@ -67,7 +67,7 @@ class World {
     if (o.instance_id.empty()) o.instance_id = "i" + std::to_string(instances.size());
     Backends b;
     b.store = store;
-    b.registry = registry;
+    b.registry = engine_registry ? engine_registry : registry;
     b.broker = hub->make_broker(executor);
     b.transports = {i.transport.get()};
     i.engine = std::make_unique<Engine>(executor, std::move(b), o, std::move(auth));
@@ -122,6 +122,7 @@ class World {
   std::shared_ptr<ManualExecutor> executor;
   std::shared_ptr<MemoryStore> store;
   std::shared_ptr<MemoryRegistry> registry;
+  std::shared_ptr<Registry> engine_registry;  // set before add(): engines use it instead
   std::shared_ptr<MemoryBrokerHub> hub;
   std::vector<Instance> instances;
 

@@ -46,11 +46,20 @@ constexpr const char* kReadyUser = "$readyz";
 // ---------------------------------------------------------------------------------------
 // Responses
 
-HttpResponse json_response(int status, const json& body) {
+// A response whose body is JSON text already written.
+HttpResponse json_text_response(int status, std::string body) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = std::move(body);
   return r;
+}
+
+std::string dump(const json& body) {
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+HttpResponse json_response(int status, const json& body) {
+  return json_text_response(status, dump(body));
 }
 
 json error_json(const Problem& p) {
@@ -195,20 +204,12 @@ std::function<void(Result<T>)> on_ok(Call& c, Fn fn) {
 // ---------------------------------------------------------------------------------------
 // POST /notify
 
-json publish_json(const PublishResult& r) {
-  return {
-      {"id", std::to_string(r.id)}, {"duplicate", r.duplicate}, {"recipients", r.streams_written}};
-}
-
-// The 202 answer to one publish: publish_json(r) written directly (no JSON document is
-// built on this path, which runs once per notification).
-HttpResponse publish_response(const PublishResult& r) {
-  HttpResponse out;
-  out.status = 202;
-  out.body = "{\"id\":\"" + std::to_string(r.id) + "\",\"duplicate\":" +
-             (r.duplicate ? "true" : "false") +
-             ",\"recipients\":" + std::to_string(r.streams_written) + "}";
-  return out;
+// One publish's outcome as JSON text, written directly (no JSON document is built on this
+// path, which runs once per notification): {"id":"…","duplicate":…,"recipients":…}.
+std::string publish_text(const PublishResult& r) {
+  return "{\"id\":\"" + std::to_string(r.id) +
+         "\",\"duplicate\":" + (r.duplicate ? "true" : "false") +
+         ",\"recipients\":" + std::to_string(r.streams_written) + "}";
 }
 
 void publish_one(Call& c, const json& body) {
@@ -219,28 +220,31 @@ void publish_one(Call& c, const json& body) {
                                                names = parsed.names](Result<PublishResult> r) {
     if (!r.ok())
       return respond(error_response(problem(r.status(), publish_field(r.status(), *names))));
-    respond(publish_response(r.value()));
+    respond(json_text_response(202, publish_text(r.value())));
   });
 }
 
 // A batch: every item is published in order; the answer lists each item's outcome.
 struct Batch {
-  std::vector<json> results;
+  std::vector<std::string> results;  // each item's outcome as JSON text
   std::atomic<std::size_t> pending{0};
   Respond respond;
 
   void finish_one() {
     if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    json out = json::array();
-    for (json& r : results) out.push_back(std::move(r));
-    respond(json_response(202, {{"results", std::move(out)}}));
+    std::string out = "{\"results\":[";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (i > 0) out += ',';
+      out += results[i];
+    }
+    respond(json_text_response(202, out + "]}"));
   }
 };
 
-json item_error(const Problem& p) {
+std::string item_error(const Problem& p) {
   json e = error_json(p);
   e["status"] = p.status;
-  return {{"error", e}};
+  return dump({{"error", e}});
 }
 
 void publish_batch(Call& c, const json& items) {
@@ -265,7 +269,7 @@ void publish_batch(Call& c, const json& items) {
     c.engine.publish(std::move(parsed.request), [batch, i, problem,
                                                  names = parsed.names](Result<PublishResult> r) {
       batch->results[i] = r.ok()
-                              ? publish_json(r.value())
+                              ? publish_text(r.value())
                               : item_error(problem(r.status(), publish_field(r.status(), *names)));
       batch->finish_one();
     });

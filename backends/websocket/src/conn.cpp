@@ -162,23 +162,29 @@ void Lane::drain() {
     arrived_ += items;  // the posted write_out() writes these too
     return;
   }
-  if (items <= 1) return write_out();
+  if (items <= 1) return end_batches();
   corked_ = true;
   rounds_ = 0;
   arrived_ = 0;
   asio::post(strand, [self = shared_from_this()] { self->write_out(); });
 }
 
-// Takes what was queued since (a drain still posted then finds nothing) and writes, unless
-// another fan-out arrived during the round and the cork may last one more.
+// The cork's end (posted only while corked): takes what was queued since (a drain still
+// posted then finds nothing) and writes, unless another fan-out arrived during the round and
+// the cork may last one more.
 void Lane::write_out() {
   arrived_ += hand_over();
-  if (corked_ && arrived_ > 1 && ++rounds_ < kCorkRounds) {
+  if (arrived_ > 1 && ++rounds_ < kCorkRounds) {
     arrived_ = 0;
     asio::post(strand, [self = shared_from_this()] { self->write_out(); });
     return;
   }
   corked_ = false;
+  end_batches();
+}
+
+// Lets each connection that got items write once for all of them.
+void Lane::end_batches() {
   for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
   taken_.clear();
 }

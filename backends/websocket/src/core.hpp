@@ -60,6 +60,7 @@ class Lane : public std::enable_shared_from_this<Lane> {
   // On the strand.
   void drain();
   void write_out();
+  void end_batches();
   std::size_t hand_over();
 
   std::mutex mutex_;

@@ -8,7 +8,7 @@ namespace {
 
 // The rows of append_batch, one AppendResult per request of the batch.
 Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
-                                              const std::vector<const AppendRequest*>& batch,
+                                              const std::vector<PendingAppend>& batch,
                                               Epoch epoch) {
   std::vector<AppendResult> out(batch.size());
   std::vector<bool> answered(batch.size(), false);
@@ -20,7 +20,7 @@ Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
     result.duplicate = get_bool(r, row, 1);
     result.id = from_db(get_i64(r, row, 2));
     if (is_null(r, row, 3)) continue;
-    const std::vector<StreamId>& streams = batch[i]->streams;
+    const std::vector<StreamId>& streams = batch[i].request.streams;
     if (result.positions.size() == streams.size()) {
       return Status(Errc::internal, "postgres: append_batch: more seqs than streams");
     }
@@ -30,7 +30,7 @@ Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const bool complete =
         out[i].duplicate ? out[i].positions.empty()
-                         : out[i].positions.size() == batch[i]->streams.size();
+                         : out[i].positions.size() == batch[i].request.streams.size();
     if (!answered[i] || !complete) {
       return Status(Errc::internal, "postgres: append_batch returned a seq count unlike the request");
     }
@@ -39,11 +39,12 @@ Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
 }
 
 // The append_batch call of `batch`: its requests as parallel array parameters.
-Query append_batch_query(const std::vector<const AppendRequest*>& batch) {
+Query append_batch_query(const std::vector<PendingAppend>& batch) {
   ArrayLiteral ids, types, data, senders, created, expires, keys, first, stream_req, streams;
   std::size_t i = 0;
-  for (const AppendRequest* request : batch) {
-    const Notification& n = *request->notification;
+  for (const PendingAppend& pending : batch) {
+    const AppendRequest& request = pending.request;
+    const Notification& n = *request.notification;
     ++i;
     ids.add_int(to_db(n.id));
     types.add_text(n.type);
@@ -56,13 +57,13 @@ Query append_batch_query(const std::vector<const AppendRequest*>& batch) {
       expires.add_null();
     }
     keys.add_text(n.idempotency_key);
-    first.add_bool(request->first_chunk);
-    for (const StreamId& s : request->streams) {
+    first.add_bool(request.first_chunk);
+    for (const StreamId& s : request.streams) {
       stream_req.add_int(static_cast<std::int64_t>(i));
       streams.add_text(s.str());
     }
   }
-  const AppendRequest& head = *batch.front();  // a batch shares these (see take_locked)
+  const AppendRequest& head = batch.front().request;  // a batch shares these (take_locked)
   return Query{Stmt::append_batch,
                {std::move(ids).finish(), std::move(types).finish(), std::move(data).finish(),
                 std::move(senders).finish(), std::move(created).finish(),
@@ -149,11 +150,8 @@ void AppendBatcher::start_ready(std::unique_lock<std::mutex>& lock) {
 // Runs `batch` as one job. Unless `place` is none, the batch holds a place, which its end
 // hands on to the waiting appends.
 void AppendBatcher::send(Batch batch, Place place) {
-  std::vector<const AppendRequest*> requests;
-  requests.reserve(batch.size());
-  for (const Pending& p : batch) requests.push_back(&p.request);
   Job job;
-  job.queries.push_back(append_batch_query(requests));
+  job.queries.push_back(append_batch_query(batch));
   auto shared = std::make_shared<Batch>(std::move(batch));
   job.done = [self = shared_from_this(), shared, place](JobResult r) {
     self->finish(*shared, std::move(r), place);
@@ -173,11 +171,8 @@ void AppendBatcher::finish(Batch& batch, JobResult result, Place place) {
   } else if (!result.ok()) {
     for (Pending& p : batch) p.done(result.status());
   } else {
-    std::vector<const AppendRequest*> requests;
-    requests.reserve(batch.size());
-    for (const Pending& p : batch) requests.push_back(&p.request);
     Result<std::vector<AppendResult>> parsed =
-        parse_batch(result.value()[0].get(), requests, epoch_);
+        parse_batch(result.value()[0].get(), batch, epoch_);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (parsed.ok()) {
         batch[i].done(std::move(parsed.value()[i]));

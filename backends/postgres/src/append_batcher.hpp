@@ -26,6 +26,12 @@
 
 namespace herald::postgres::detail {
 
+/// One append waiting for (or in) a batch.
+struct PendingAppend {
+  AppendRequest request;
+  Completion<AppendResult> done;
+};
+
 class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
  public:
   struct Limits {
@@ -47,10 +53,7 @@ class AppendBatcher : public std::enable_shared_from_this<AppendBatcher> {
   void close();
 
  private:
-  struct Pending {
-    AppendRequest request;
-    Completion<AppendResult> done;
-  };
+  using Pending = PendingAppend;
   using Batch = std::vector<Pending>;
   enum class Place { none, small, large };  // what a running batch counts against
 

@@ -65,7 +65,6 @@ std::int64_t clamp_seq(std::uint64_t seq) noexcept;
 class ArrayLiteral {
  public:
   ArrayLiteral() : text_("{") {}
-  void reserve(std::size_t bytes) { text_.reserve(bytes); }
   void add_text(std::string_view item);
   void add_int(std::int64_t item);
   void add_bool(bool item);

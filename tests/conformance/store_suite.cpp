@@ -277,14 +277,12 @@ TEST_CASE("Store: an idempotency key seen within the window makes the append a d
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   auto first = c.note(t0, "order-42");
-  AppendRequest r1 = append_request({a}, first);
-  r1.dedup_window = 10min;
+  AppendRequest r1 = append_request({a}, first, 10min);
   const AppendResult one = c.append(r1);
   CHECK_FALSE(one.duplicate);
 
   auto retry = c.note(t0 + 9min, "order-42");
-  AppendRequest r2 = append_request({a, StreamId::inbox("b")}, retry);
-  r2.dedup_window = 10min;
+  AppendRequest r2 = append_request({a, StreamId::inbox("b")}, retry, 10min);
   const AppendResult two = c.append(r2);
   CHECK(two.duplicate);
   CHECK(two.id == first->id);
@@ -301,13 +299,11 @@ TEST_CASE("Store: an idempotency key older than the window records a new notific
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   auto first = c.note(t0, "k");
-  AppendRequest r1 = append_request({a}, first);
-  r1.dedup_window = 10min;
+  AppendRequest r1 = append_request({a}, first, 10min);
   c.append(r1);
 
   auto later = c.note(t0 + 11min, "k");
-  AppendRequest r2 = append_request({a}, later);
-  r2.dedup_window = 10min;
+  AppendRequest r2 = append_request({a}, later, 10min);
   const AppendResult two = c.append(r2);
   CHECK_FALSE(two.duplicate);
   CHECK(two.id == later->id);
@@ -316,8 +312,7 @@ TEST_CASE("Store: an idempotency key older than the window records a new notific
 
   // The key now points at the newer notification: 12 min after t0 is within its window.
   auto again = c.note(t0 + 12min, "k");
-  AppendRequest r3 = append_request({a}, again);
-  r3.dedup_window = 10min;
+  AppendRequest r3 = append_request({a}, again, 10min);
   const AppendResult three = c.append(r3);
   CHECK(three.duplicate);
   CHECK(three.id == later->id);
@@ -328,8 +323,7 @@ TEST_CASE("Store: appends without an idempotency key are never duplicates") {
   StoreCase c;
   const StreamId a = StreamId::inbox("a");
   for (int i = 0; i < 3; ++i) {
-    AppendRequest r = append_request({a}, c.note(t0));
-    r.dedup_window = 1h;
+    AppendRequest r = append_request({a}, c.note(t0), 1h);
     const AppendResult result = c.append(r);
     CHECK_FALSE(result.duplicate);
     CHECK(result.positions.size() == 1);
@@ -345,8 +339,7 @@ TEST_CASE("Store: a following chunk (first_chunk = false) neither checks nor rec
 
   // The chunks of one fan-out share the notification and its key.
   auto n = c.note(t0, "fanout");
-  AppendRequest first = append_request({a}, n);
-  first.dedup_window = 10min;
+  AppendRequest first = append_request({a}, n, 10min);
   CHECK_FALSE(c.append(first).duplicate);
   AppendRequest second = append_request({b}, n);
   second.first_chunk = false;
@@ -363,8 +356,7 @@ TEST_CASE("Store: a following chunk (first_chunk = false) neither checks nor rec
   chunk_only.first_chunk = false;
   chunk_only.dedup_window = 10min;
   c.append(chunk_only);
-  AppendRequest fresh = append_request({a}, c.note(t0 + 1s, "chunk-only"));
-  fresh.dedup_window = 10min;
+  AppendRequest fresh = append_request({a}, c.note(t0 + 1s, "chunk-only"), 10min);
   CHECK_FALSE(c.append(fresh).duplicate);
 }
 
@@ -372,15 +364,14 @@ TEST_CASE("Store: an append to no stream still records the idempotency key") {
   if (!have_store()) return;
   StoreCase c;
   auto n = c.note(t0, "empty-fanout");
-  AppendRequest r1 = append_request({}, n);
-  r1.dedup_window = 10min;
+  AppendRequest r1 = append_request({}, n, 10min);
   const AppendResult one = c.append(r1);
   CHECK_FALSE(one.duplicate);
   CHECK(one.id == n->id);
   CHECK(one.positions.empty());
 
-  AppendRequest r2 = append_request({StreamId::inbox("a")}, c.note(t0 + 1min, "empty-fanout"));
-  r2.dedup_window = 10min;
+  AppendRequest r2 =
+      append_request({StreamId::inbox("a")}, c.note(t0 + 1min, "empty-fanout"), 10min);
   const AppendResult two = c.append(r2);
   CHECK(two.duplicate);
   CHECK(two.id == n->id);

@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.hpp"
+
 namespace {
 
 // Sizes of what herald_ws_load and herald-server exchange in the unicast scenario.
@@ -53,11 +55,7 @@ struct Record {  // the first bytes of a request and of a frame
   std::int32_t target;  // recipient index, -1: everyone
 };
 
-std::int64_t now_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
+using herald::bench::now_us;
 
 double thread_cpu_seconds() {
   timespec ts{};
@@ -362,17 +360,11 @@ void connect_pairs(int listener, const sockaddr_in& to, int count, std::vector<i
 
 void report(const char* name, Phase& p, std::size_t expected, int publishes, double server_cpu,
             double generator_cpu) {
-  std::sort(p.latency_us.begin(), p.latency_us.end());
-  auto pct = [&](double q) {
-    if (p.latency_us.empty()) return 0.0;
-    const auto at = std::min(p.latency_us.size() - 1,
-                             static_cast<std::size_t>(q * static_cast<double>(p.latency_us.size())));
-    return static_cast<double>(p.latency_us[at]) / 1e3;
-  };
+  const herald::bench::LatencySummary l = herald::bench::summarize(p.latency_us);
   std::printf("%s: %llu/%zu deliveries; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
               "server CPU %.3f s = %.2f us/delivery = %.1f us/publish; generator CPU %.3f s\n",
-              name, static_cast<unsigned long long>(p.deliveries), expected, pct(0.5), pct(0.99),
-              p.latency_us.empty() ? 0.0 : static_cast<double>(p.latency_us.back()) / 1e3,
+              name, static_cast<unsigned long long>(p.deliveries), expected, l.p50_ms, l.p99_ms,
+              l.max_ms,
               server_cpu, p.deliveries ? 1e6 * server_cpu / static_cast<double>(p.deliveries) : 0.0,
               1e6 * server_cpu / publishes, generator_cpu);
 }

@@ -27,16 +27,13 @@
 
 #include <asio.hpp>
 
+#include "latency.hpp"
+
 namespace {
 
 using asio::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
 
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
+using herald::bench::now_us;
 
 // ---- server process figures from /proc ------------------------------------------------
 
@@ -417,18 +414,12 @@ bool wait_until(asio::io_context& io, std::int64_t timeout_us, const std::functi
 }
 
 void report_latency(const char* name, Tally& t, std::size_t expected, double cpu, double secs) {
-  std::sort(t.latency_us.begin(), t.latency_us.end());
-  auto pct = [&](double p) {
-    if (t.latency_us.empty()) return std::int64_t(0);
-    return t.latency_us[std::min(t.latency_us.size() - 1,
-                                 static_cast<std::size_t>(p * static_cast<double>(t.latency_us.size())))];
-  };
+  const herald::bench::LatencySummary l = herald::bench::summarize(t.latency_us);
   std::uint64_t lost = expected > t.deliveries ? expected - t.deliveries : 0;
   std::printf("%s: %llu deliveries in %.3f s = %.0f/s; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
               "lost %llu, duplicates %llu, gaps %llu; server CPU %.3f s = %.2f us/delivery\n",
               name, static_cast<unsigned long long>(t.deliveries), secs,
-              static_cast<double>(t.deliveries) / secs, pct(0.5) / 1e3, pct(0.99) / 1e3,
-              (t.latency_us.empty() ? 0 : t.latency_us.back()) / 1e3,
+              static_cast<double>(t.deliveries) / secs, l.p50_ms, l.p99_ms, l.max_ms,
               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(t.duplicates),
               static_cast<unsigned long long>(t.gaps), cpu,
               t.deliveries ? 1e6 * cpu / static_cast<double>(t.deliveries) : 0.0);

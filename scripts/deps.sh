@@ -6,7 +6,7 @@ set -euo pipefail
 # redis-server, postgresql and nginx-light are for the tests (they start private instances
 # on free loopback ports); python3 for scripts/check-install.sh; the rest builds herald.
 packages=(g++ cmake make pkgconf python3 libasio-dev nlohmann-json3-dev doctest-dev
-          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev
+          libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev libsimdjson-dev
           libhiredis-dev redis-server libpq-dev postgresql nginx-light)
 
 missing=()

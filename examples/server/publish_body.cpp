@@ -2,13 +2,14 @@
 
 #include "publish_body.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string_view>
 
 namespace herald::server {
-
-using json = nlohmann::ordered_json;
 
 Problem bad_field(std::string field, std::string message, std::string code) {
   return {400, std::move(code), std::move(field), std::move(message), {}};
@@ -49,16 +50,31 @@ Problem StatusMapper::operator()(const Status& status, std::string field) const 
 
 namespace {
 
+using simdjson::dom::element;
+using simdjson::dom::object;
+
 bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
+// The member `key` of `o`; nullopt when it is absent or null.
+std::optional<element> member(const object& o, std::string_view key) {
+  element v;
+  if (o.at_key(key).get(v) != simdjson::SUCCESS || v.is_null()) return std::nullopt;
+  return v;
+}
+
 // A user id given as a JSON string or integer (seed 003 uses numbers).
-std::optional<Problem> read_id(const json& v, const std::string& field, UserId& out) {
-  if (v.is_number_integer()) {
-    out = v.dump();
-  } else if (v.is_string()) {
-    out = v.get<std::string>();
+std::optional<Problem> read_id(const element& v, const std::string& field, UserId& out) {
+  std::int64_t signed_id = 0;
+  std::uint64_t unsigned_id = 0;  // above INT64_MAX
+  std::string_view text;
+  if (v.get_int64().get(signed_id) == simdjson::SUCCESS) {
+    out = std::to_string(signed_id);
+  } else if (v.get_uint64().get(unsigned_id) == simdjson::SUCCESS) {
+    out = std::to_string(unsigned_id);
+  } else if (v.get_string().get(text) == simdjson::SUCCESS) {
+    out.assign(text);
   } else {
     return bad_field(field, field + " must be a string or an integer id");
   }
@@ -67,9 +83,11 @@ std::optional<Problem> read_id(const json& v, const std::string& field, UserId& 
   return std::nullopt;
 }
 
-std::optional<Problem> read_topic(const json& v, const std::string& field, std::string& out) {
-  if (!v.is_string()) return bad_field(field, field + " must be a string");
-  out = v.get<std::string>();
+std::optional<Problem> read_topic(const element& v, const std::string& field, std::string& out) {
+  std::string_view text;
+  if (v.get_string().get(text) != simdjson::SUCCESS)
+    return bad_field(field, field + " must be a string");
+  out.assign(text);
   if (!valid_name(out) || out.front() == '$')
     return bad_field(field, field +
                                 " must be 1..200 printable ASCII characters without space, not "
@@ -78,44 +96,50 @@ std::optional<Problem> read_topic(const json& v, const std::string& field, std::
 }
 
 // Native "to": exactly one of users | topic | followersOf | broadcast.
-std::optional<Problem> read_target(const json& to, Target& out) {
-  if (!to.is_object() || to.size() != 1)
+std::optional<Problem> read_target(const element& to, Target& out) {
+  object members;
+  if (to.get_object().get(members) != simdjson::SUCCESS || members.size() != 1)
     return bad_field("to",
                      "to must be an object with exactly one of users, topic, "
                      "followersOf, broadcast");
-  const std::string& key = to.begin().key();
-  const json& value = to.begin().value();
+  const simdjson::dom::key_value_pair only = *members.begin();
+  const std::string_view key = only.key;
+  const element& value = only.value;
   if (key == "users") {
-    if (!value.is_array() || value.empty())
+    simdjson::dom::array ids;
+    if (value.get_array().get(ids) != simdjson::SUCCESS || ids.size() == 0)
       return bad_field("to.users", "to.users must be a non-empty array of user ids");
-    std::vector<UserId> users(value.size());
-    for (std::size_t i = 0; i < value.size(); ++i)
-      if (auto p = read_id(value[i], "to.users", users[i])) return p;
+    std::vector<UserId> users(ids.size());
+    std::size_t i = 0;
+    for (element id : ids)
+      if (auto p = read_id(id, "to.users", users[i++])) return p;
     out = Target::to_users(std::move(users));
   } else if (key == "topic" || key == "followersOf") {
     std::string topic;
-    if (auto p = read_topic(value, "to." + key, topic)) return p;
+    if (auto p = read_topic(value, "to." + std::string(key), topic)) return p;
     out = key == "topic" ? Target::to_topic(std::move(topic))
                          : Target::to_followers(std::move(topic));
   } else if (key == "broadcast") {
-    if (!value.is_boolean() || !value.get<bool>())
+    bool yes = false;
+    if (value.get_bool().get(yes) != simdjson::SUCCESS || !yes)
       return bad_field("to.broadcast", "to.broadcast must be true");
     out = Target::to_everyone();
   } else {
-    return bad_field(
-        "to", "unknown target type '" + key + "': expected users, topic, followersOf or broadcast");
+    return bad_field("to", "unknown target type '" + std::string(key) +
+                               "': expected users, topic, followersOf or broadcast");
   }
   return std::nullopt;
 }
 
-std::optional<Problem> read_expires(const json& v, std::optional<TimePoint>& out) {
-  if (v.is_null()) return std::nullopt;
-  if (v.is_number_integer() && v.get<std::int64_t>() > 0) {
-    out = from_unix_ms(v.get<std::int64_t>());
+std::optional<Problem> read_expires(const element& v, std::optional<TimePoint>& out) {
+  std::int64_t ms = 0;
+  std::string_view text;
+  if (v.get_int64().get(ms) == simdjson::SUCCESS && ms > 0) {
+    out = from_unix_ms(ms);
     return std::nullopt;
   }
-  if (v.is_string())
-    if (auto t = parse_rfc3339(v.get<std::string>())) {
+  if (v.get_string().get(text) == simdjson::SUCCESS)
+    if (auto t = parse_rfc3339(std::string(text))) {
       out = t;
       return std::nullopt;
     }
@@ -124,41 +148,47 @@ std::optional<Problem> read_expires(const json& v, std::optional<TimePoint>& out
                    "milliseconds");
 }
 
-std::optional<Problem> read_string(const json& body, const char* key, std::string& out) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return std::nullopt;
-  if (!it->is_string()) return bad_field(key, std::string(key) + " must be a string");
-  out = it->get<std::string>();
+std::optional<Problem> read_string(const object& body, const char* key, std::string& out) {
+  auto v = member(body, key);
+  if (!v) return std::nullopt;
+  std::string_view text;
+  if (v->get_string().get(text) != simdjson::SUCCESS)
+    return bad_field(key, std::string(key) + " must be a string");
+  out.assign(text);
   return std::nullopt;
 }
 
-std::optional<Problem> read_native(const json& body, PublishRequest& r) {
-  if (auto p = read_target(body.at("to"), r.target)) return p;
-  auto type = body.find("type");
-  if (type == body.end() || !type->is_string())
+std::optional<Problem> read_native(const object& body, PublishRequest& r) {
+  element to;
+  if (body.at_key("to").get(to) != simdjson::SUCCESS) return bad_field("to", "to is required");
+  if (auto p = read_target(to, r.target)) return p;
+  std::string_view type;
+  auto type_member = member(body, "type");
+  if (!type_member || type_member->get_string().get(type) != simdjson::SUCCESS)
     return bad_field("type", "type must be a string such as \"blog.posted\"");
-  r.type = type->get<std::string>();
-  if (auto data = body.find("data"); data != body.end())
-    r.data = data->dump(-1, ' ', false, json::error_handler_t::strict);
-  if (auto sender = body.find("sender"); sender != body.end() && !sender->is_null())
+  r.type.assign(type);
+  element data;
+  if (body.at_key("data").get(data) == simdjson::SUCCESS) r.data = simdjson::minify(data);
+  if (auto sender = member(body, "sender"))
     if (auto p = read_id(*sender, "sender", r.sender)) return p;
   if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
-  if (auto exp = body.find("expiresAt"); exp != body.end())
+  if (auto exp = member(body, "expiresAt"))
     if (auto p = read_expires(*exp, r.expires_at)) return p;
   return std::nullopt;
 }
 
 // Seed 003: private → the user `target`; room → topic "room:<target>"; broadcast → all.
-std::optional<Problem> read_seed003(const json& body, PublishRequest& r) {
-  auto kind = body.find("type");
-  if (kind == body.end() || !kind->is_string())
+std::optional<Problem> read_seed003(const object& body, PublishRequest& r) {
+  std::string_view kind;
+  auto kind_member = member(body, "type");
+  if (!kind_member || kind_member->get_string().get(kind) != simdjson::SUCCESS)
     return bad_field("type",
                      "type must be \"private\", \"room\" or \"broadcast\" (or give a "
                      "native \"to\" object)");
-  const std::string k = kind->get<std::string>();
+  const std::string k(kind);
   if (k == "private" || k == "room") {
-    auto target = body.find("target");
-    if (target == body.end()) return bad_field("target", "target is required for type " + k);
+    auto target = member(body, "target");
+    if (!target) return bad_field("target", "target is required for type " + k);
     UserId id;
     if (auto p = read_id(*target, "target", id)) return p;
     r.target = k == "private" ? Target::to_users({id}) : Target::to_topic("room:" + id);
@@ -171,12 +201,11 @@ std::optional<Problem> read_seed003(const json& body, PublishRequest& r) {
                                  "': expected private, room or broadcast (or give a native "
                                  "\"to\" object)");
   }
-  auto message = body.find("message");
-  if (message == body.end() || !message->is_string())
-    return bad_field("message", "message must be a string");
+  auto message = member(body, "message");
+  if (!message || !message->is_string()) return bad_field("message", "message must be a string");
   r.type = "message";
-  r.data = json{{"message", *message}}.dump(-1, ' ', false, json::error_handler_t::strict);
-  if (auto sender = body.find("userId"); sender != body.end() && !sender->is_null())
+  r.data = "{\"message\":" + simdjson::minify(*message) + "}";
+  if (auto sender = member(body, "userId"))
     if (auto p = read_id(*sender, "userId", r.sender)) return p;
   return std::nullopt;
 }
@@ -210,19 +239,19 @@ std::optional<Problem> check_limits(const ParsedPublish& parsed, const EngineOpt
 
 }  // namespace
 
-std::optional<Problem> read_publish(const json& body, const EngineOptions& limits,
+std::optional<Problem> read_publish(const element& body, const EngineOptions& limits,
                                     ParsedPublish& out) {
   out = {};
+  object members;
+  if (body.get_object().get(members) != simdjson::SUCCESS)
+    return bad_field("body", "a notification must be a JSON object");
   std::optional<Problem> p;
-  try {
-    if (body.contains("to")) {
-      p = read_native(body, out.request);
-    } else {
-      out.names = &kSeed003Fields;
-      p = read_seed003(body, out.request);
-    }
-  } catch (const json::type_error&) {  // dump(strict): a string that is not UTF-8
-    return bad_field(out.names->data, "strings must be valid UTF-8", "invalid_json");
+  element to;
+  if (members.at_key("to").get(to) == simdjson::SUCCESS) {
+    p = read_native(members, out.request);
+  } else {
+    out.names = &kSeed003Fields;
+    p = read_seed003(members, out.request);
   }
   if (p) return p;
   return check_limits(out, limits);

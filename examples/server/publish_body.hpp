@@ -7,9 +7,11 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "herald/engine.hpp"
+
+namespace simdjson::dom {
+class element;
+}
 
 namespace herald::server {
 
@@ -63,8 +65,9 @@ struct ParsedPublish {
 /// "sender", "idempotencyKey", "expiresAt"}); any other object is the seed-003 form
 /// ({"userId", "message", "target", "type": "private"|"room"|"broadcast"}). Checks every
 /// field the engine would check (and the `data` size against `limits`) so that the
-/// returned Problem names the field.
-std::optional<Problem> read_publish(const nlohmann::ordered_json& body, const EngineOptions& limits,
+/// returned Problem names the field. `body` is a parsed (so valid UTF-8) JSON value; `data`
+/// is copied out as compact JSON text with its members in the order they were sent.
+std::optional<Problem> read_publish(const simdjson::dom::element& body, const EngineOptions& limits,
                                     ParsedPublish& out);
 
 /// The field a publish error from the engine is about, in the client's names.

@@ -1,8 +1,10 @@
-// RestApi: routing by method and path segments, one short function per route, JSON with
-// nlohmann. The request shapes are documented in docs/protocol.md ("REST API").
+// RestApi: routing by method and path segments, one short function per route; request
+// bodies read with simdjson, response documents written with nlohmann. The request shapes
+// are documented in docs/protocol.md ("REST API").
 
 #include "rest_api.hpp"
 
+#include <simdjson.h>
 #include <unistd.h>
 #include <algorithm>
 #include <charconv>
@@ -170,7 +172,11 @@ std::optional<Problem> check_topic(const std::string& topic) {
 }
 
 // The JSON body of a request that must carry one; nullopt after responding with the error.
-std::optional<json> read_body(Call& c) {
+// Request bodies are read with simdjson's DOM (one pass, UTF-8 validated, nothing copied
+// until a field is taken); responses are written with nlohmann. Contract: the element
+// lives in this thread's parser, valid until the next read_body on the same thread, so a
+// route takes what it needs from it before it returns (routes never nest).
+std::optional<simdjson::dom::element> read_body(Call& c) {
   const std::string& body = c.request.body;
   if (body.size() > c.options.max_body_bytes) {
     c.respond(
@@ -182,13 +188,14 @@ std::optional<json> read_body(Call& c) {
                         {}}));
     return std::nullopt;
   }
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    c.respond(error_response(
-        bad_field("body", std::string("malformed JSON: ") + e.what(), "invalid_json")));
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto error = parser.parse(body).get(root)) {
+    c.respond(error_response(bad_field(
+        "body", std::string("malformed JSON: ") + simdjson::error_message(error), "invalid_json")));
     return std::nullopt;
   }
+  return root;
 }
 
 // Runs `fn(value)` for a successful engine result, else answers with its error.
@@ -212,7 +219,7 @@ std::string publish_text(const PublishResult& r) {
          ",\"recipients\":" + std::to_string(r.streams_written) + "}";
 }
 
-void publish_one(Call& c, const json& body) {
+void publish_one(Call& c, const simdjson::dom::element& body) {
   ParsedPublish parsed;
   if (auto p = read_publish(body, c.engine.options(), parsed)) return c.respond(error_response(*p));
   auto problem = StatusMapper(c.engine.options());
@@ -247,8 +254,8 @@ std::string item_error(const Problem& p) {
   return dump({{"error", e}});
 }
 
-void publish_batch(Call& c, const json& items) {
-  if (items.empty() || items.size() > c.options.max_batch)
+void publish_batch(Call& c, const simdjson::dom::array& items) {
+  if (items.size() == 0 || items.size() > c.options.max_batch)
     return c.respond(error_response(bad_field(
         "body", "a batch holds 1.." + std::to_string(c.options.max_batch) + " notifications")));
   auto batch = std::make_shared<Batch>();
@@ -256,10 +263,12 @@ void publish_batch(Call& c, const json& items) {
   batch->pending = items.size() + 1;  // +1: this loop, so nobody answers before it ends
   batch->respond = c.respond;
   auto problem = StatusMapper(c.engine.options());
-  for (std::size_t i = 0; i < items.size(); ++i) {
+  std::size_t next = 0;
+  for (simdjson::dom::element item : items) {
+    const std::size_t i = next++;
     ParsedPublish parsed;
-    std::optional<Problem> p = items[i].is_object()
-                                   ? read_publish(items[i], c.engine.options(), parsed)
+    std::optional<Problem> p = item.is_object()
+                                   ? read_publish(item, c.engine.options(), parsed)
                                    : bad_field("body", "each batch item must be a JSON object");
     if (p) {
       batch->results[i] = item_error(*p);
@@ -280,8 +289,9 @@ void publish_batch(Call& c, const json& items) {
 void post_notify(Call& c) {
   auto body = read_body(c);
   if (!body) return;
+  simdjson::dom::array items;
   if (body->is_object()) return publish_one(c, *body);
-  if (body->is_array()) return publish_batch(c, *body);
+  if (body->get_array().get(items) == simdjson::SUCCESS) return publish_batch(c, items);
   c.respond(error_response(
       bad_field("body", "expected a JSON object (one notification) or an array (a batch)")));
 }
@@ -355,23 +365,31 @@ std::optional<std::vector<Seq>> read_seqs_body(Call& c) {
     c.respond(error_response(bad_field(field, message)));
     return std::nullopt;
   };
-  if (!body->is_object()) return fail("body", "expected {\"ids\":[seq,…]} or {\"all\":true}");
-  const char* key = body->contains("ids") ? "ids" : body->contains("seqs") ? "seqs" : nullptr;
-  if (body->contains("all")) {
+  simdjson::dom::object members;
+  if (body->get_object().get(members) != simdjson::SUCCESS)
+    return fail("body", "expected {\"ids\":[seq,…]} or {\"all\":true}");
+  simdjson::dom::element ids_value, all;
+  const char* key = members.at_key("ids").get(ids_value) == simdjson::SUCCESS    ? "ids"
+                    : members.at_key("seqs").get(ids_value) == simdjson::SUCCESS ? "seqs"
+                                                                                 : nullptr;
+  if (members.at_key("all").get(all) == simdjson::SUCCESS) {
     if (key) return fail("all", "give either ids or all, not both");
-    if (!(*body)["all"].is_boolean() || !(*body)["all"].get<bool>())
+    bool yes = false;
+    if (all.get_bool().get(yes) != simdjson::SUCCESS || !yes)
       return fail("all", "all must be true");
     return std::vector<Seq>{};  // empty = all
   }
   if (!key) return fail("ids", "give ids (an array of inbox seqs) or all: true");
-  const json& ids = (*body)[key];
-  if (!ids.is_array() || ids.empty() || ids.size() > 10'000)
+  simdjson::dom::array ids;
+  if (ids_value.get_array().get(ids) != simdjson::SUCCESS || ids.size() == 0 || ids.size() > 10'000)
     return fail(key, std::string(key) + " must be an array of 1..10000 seqs");
   std::vector<Seq> seqs;
-  for (const json& v : ids) {
+  for (simdjson::dom::element v : ids) {
     std::optional<Seq> s;
-    if (v.is_number_unsigned()) s = v.get<Seq>();
-    if (v.is_string()) s = parse_seq(v.get<std::string>());
+    std::uint64_t number = 0;
+    std::string_view text;
+    if (v.get_uint64().get(number) == simdjson::SUCCESS) s = number;
+    if (v.get_string().get(text) == simdjson::SUCCESS) s = parse_seq(std::string(text));
     if (!s || *s == 0) return fail(key, std::string(key) + " must hold seqs: integers >= 1");
     seqs.push_back(*s);
   }

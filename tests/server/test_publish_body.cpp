@@ -1,12 +1,31 @@
 // POST /notify body parsing, RFC 3339 times and the engine-error → HTTP mapping.
 
 #include <doctest/doctest.h>
+#include <simdjson.h>
 
 #include "publish_body.hpp"
 
 using namespace herald;
 using namespace herald::server;
-using json = nlohmann::ordered_json;
+
+namespace {
+
+// A parsed body; each call has its own parser so that the element stays valid.
+struct Body {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  explicit Body(const std::string& text) {
+    REQUIRE(parser.parse(text).get(root) == simdjson::SUCCESS);
+  }
+};
+
+std::optional<Problem> read(const std::string& text, const EngineOptions& limits,
+                            ParsedPublish& out) {
+  Body body(text);
+  return read_publish(body.root, limits, out);
+}
+
+}  // namespace
 
 TEST_CASE("parse_rfc3339: UTC, offsets, fractions - malformed text is refused") {
   CHECK(to_unix_ms(*parse_rfc3339("1970-01-01T00:00:00Z")) == 0);
@@ -27,9 +46,9 @@ TEST_CASE("parse_rfc3339: UTC, offsets, fractions - malformed text is refused") 
 TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
   EngineOptions limits;
   ParsedPublish p;
-  REQUIRE_FALSE(read_publish(json::parse(R"({"userId":2,"message":"hi","target":1,
-                                            "type":"private","email":"x@y"})"),
-                             limits, p));
+  REQUIRE_FALSE(read(R"({"userId":2,"message":"hi","target":1,
+                                            "type":"private","email":"x@y"})",
+                     limits, p));
   CHECK(p.request.target.kind == Target::Kind::users);
   CHECK(p.request.target.users == std::vector<UserId>{"1"});
   CHECK(p.request.type == "message");
@@ -37,18 +56,17 @@ TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
   CHECK(p.request.sender == "2");
   CHECK(p.names == &kSeed003Fields);
 
-  REQUIRE_FALSE(
-      read_publish(json::parse(R"({"message":"m","target":"7","type":"room"})"), limits, p));
+  REQUIRE_FALSE(read(R"({"message":"m","target":"7","type":"room"})", limits, p));
   CHECK(p.request.target.kind == Target::Kind::topic);
   CHECK(p.request.target.topic == "room:7");
   CHECK(p.request.sender.empty());
 
-  REQUIRE_FALSE(read_publish(json::parse(R"({"message":"m","type":"broadcast"})"), limits, p));
+  REQUIRE_FALSE(read(R"({"message":"m","type":"broadcast"})", limits, p));
   CHECK(p.request.target.kind == Target::Kind::broadcast);
 
-  REQUIRE_FALSE(read_publish(json::parse(R"({"to":{"followersOf":"alice"},"type":"blog.posted",
-      "data":[1,{"a":null}],"idempotencyKey":"k","expiresAt":"2030-01-01T00:00:00Z"})"),
-                             limits, p));
+  REQUIRE_FALSE(read(R"({"to":{"followersOf":"alice"},"type":"blog.posted",
+      "data":[1,{"a":null}],"idempotencyKey":"k","expiresAt":"2030-01-01T00:00:00Z"})",
+                     limits, p));
   CHECK(p.request.target.kind == Target::Kind::followers);
   CHECK(p.request.target.topic == "alice");
   CHECK(p.request.data == R"([1,{"a":null}])");
@@ -57,10 +75,40 @@ TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
   CHECK(p.names == &kNativeFields);
 
   limits.max_recipients = 2;
-  auto too_many =
-      read_publish(json::parse(R"({"to":{"users":["a","b","c"]},"type":"t"})"), limits, p);
+  auto too_many = read(R"({"to":{"users":["a","b","c"]},"type":"t"})", limits, p);
   REQUIRE(too_many);
   CHECK(too_many->field == "to");
+}
+
+TEST_CASE(
+    "read_publish: data keeps its members in the order sent - integer ids of any sign - null is "
+    "absent") {
+  EngineOptions limits;
+  ParsedPublish p;
+  REQUIRE_FALSE(read(R"({"to":{"users":[18446744073709551615,-3,"c"]},"type":"t",
+      "data":{"z":1,"a":{"y":[true,null,1.50,1e2]},"m":"\u00e9\n"},"sender":null,
+      "idempotencyKey":null,"expiresAt":null})",
+                     limits, p));
+  CHECK(p.request.target.users == std::vector<UserId>{"18446744073709551615", "-3", "c"});
+  CHECK(p.request.data == "{\"z\":1,\"a\":{\"y\":[true,null,1.5,100.0]},\"m\":\"\xc3\xa9\\n\"}");
+  CHECK(p.request.sender.empty());
+  CHECK(p.request.idempotency_key.empty());
+  CHECK_FALSE(p.request.expires_at);
+
+  // seed 003: the message is written back as a JSON string, escapes and all
+  REQUIRE_FALSE(read(R"({"message":"say \"hi\"\t","target":1,"type":"private"})", limits, p));
+  CHECK(p.request.data == R"({"message":"say \"hi\"\t"})");
+
+  auto not_object = read("[1]", limits, p);
+  REQUIRE(not_object);
+  CHECK(not_object->field == "body");
+  auto float_id = read(R"({"to":{"users":[1.0]},"type":"t"})", limits, p);
+  REQUIRE(float_id);
+  CHECK(float_id->field == "to.users");
+  auto far_expiry =
+      read(R"({"to":{"users":["a"]},"type":"t","expiresAt":18446744073709551615})", limits, p);
+  REQUIRE(far_expiry);
+  CHECK(far_expiry->field == "expiresAt");
 }
 
 TEST_CASE("engine errors map to HTTP statuses and to the client's field names") {

@@ -353,6 +353,11 @@ TEST_CASE("400: malformed JSON, wrong types and unknown target types name the fi
   const Case cases[] = {
       {"{\"to\":", "body", "invalid_json"},
       {"", "body", "invalid_json"},
+      {R"({"to":{"users":["a"]},"type":"t"} x)", "body", "invalid_json"},
+      {"{\"to\":{\"users\":[\"a\"]},\"type\":\"t\",\"data\":\"\xff\"}", "body", "invalid_json"},
+      {R"({"to":{"users":["a"]},"type":"t","data":123456789012345678901234567890})", "body",
+       "invalid_json"},
+      {std::string(5000, '['), "body", "invalid_json"},
       {"\"text\"", "body", "invalid_argument"},
       {R"({"userId":2,"message":"m","target":1,"type":"group"})", "type", "invalid_argument"},
       {R"({"userId":2,"message":"m","target":1})", "type", "invalid_argument"},

@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "latency.hpp"
+#include "measure.hpp"
 
 namespace {
 
@@ -55,13 +55,9 @@ struct Record {  // the first bytes of a request and of a frame
   std::int32_t target;  // recipient index, -1: everyone
 };
 
+using herald::bench::CpuTimes;
 using herald::bench::now_us;
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
+using herald::bench::thread_cpu;
 
 [[noreturn]] void die(const char* what) {
   std::perror(what);
@@ -119,8 +115,8 @@ class FloorServer {
     stop_ = false;
     for (std::size_t i = 0; i < shards_.size(); ++i) threads_.emplace_back([this, i] { run(i); });
   }
-  // Stops the threads; returns the CPU seconds they used since start().
-  double stop() {
+  // Stops the threads; returns the CPU time they used since start().
+  CpuTimes stop() {
     stop_ = true;
     for (auto& s : shards_) {
       const std::uint64_t one = 1;
@@ -128,8 +124,11 @@ class FloorServer {
     }
     for (auto& t : threads_) t.join();
     threads_.clear();
-    double cpu = 0;
-    for (auto& s : shards_) cpu += s.cpu_seconds;
+    CpuTimes cpu;
+    for (auto& s : shards_) {
+      cpu.user += s.cpu.user;
+      cpu.system += s.cpu.system;
+    }
     return cpu;
   }
   std::uint64_t short_writes() const { return short_writes_; }
@@ -139,7 +138,7 @@ class FloorServer {
     int epoll = -1, wake = -1;
     std::mutex mutex;
     std::vector<Record> inbox;  // under mutex
-    double cpu_seconds = 0;
+    CpuTimes cpu;               // the thread's, written when it ends
   };
 
   void run(std::size_t index) {
@@ -184,7 +183,7 @@ class FloorServer {
         }
       }
     }
-    shard.cpu_seconds = thread_cpu_seconds();
+    shard.cpu = thread_cpu();
   }
 
   // --work-us: the computing a real server does per request, without touching memory.
@@ -358,15 +357,18 @@ void connect_pairs(int listener, const sockaddr_in& to, int count, std::vector<i
   }
 }
 
-void report(const char* name, Phase& p, std::size_t expected, int publishes, double server_cpu,
-            double generator_cpu) {
+void report(const char* name, Phase& p, std::size_t expected, int publishes, CpuTimes server,
+            CpuTimes generator, double steal_share) {
   const herald::bench::LatencySummary l = herald::bench::summarize(p.latency_us);
-  std::printf("%s: %llu/%zu deliveries; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
-              "server CPU %.3f s = %.2f us/delivery = %.1f us/publish; generator CPU %.3f s\n",
-              name, static_cast<unsigned long long>(p.deliveries), expected, l.p50_ms, l.p99_ms,
-              l.max_ms,
-              server_cpu, p.deliveries ? 1e6 * server_cpu / static_cast<double>(p.deliveries) : 0.0,
-              1e6 * server_cpu / publishes, generator_cpu);
+  const double cpu = server.total();
+  std::printf(
+      "%s: %llu/%zu deliveries; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
+      "server CPU %.3f s (user %.3f, system %.3f) = %.2f us/delivery = %.1f us/publish; "
+      "generator CPU %.3f s; machine steal %.0f%%\n",
+      name, static_cast<unsigned long long>(p.deliveries), expected, l.p50_ms, l.p99_ms, l.max_ms,
+      cpu, server.user, server.system,
+      p.deliveries ? 1e6 * cpu / static_cast<double>(p.deliveries) : 0.0, 1e6 * cpu / publishes,
+      generator.total(), 100 * steal_share);
 }
 
 }  // namespace
@@ -410,10 +412,13 @@ int main(int argc, char** argv) {
   Generator generator(receivers, requesters);
   auto phase = [&](const char* name, int count, int rate, std::size_t expected, auto target) {
     server.start();
-    const double generator_cpu0 = thread_cpu_seconds();
+    const herald::bench::MachineTimes machine0 = herald::bench::machine_times();
+    const CpuTimes generator0 = thread_cpu();
     Phase p = generator.run(count, rate, expected, target);
-    const double generator_cpu = thread_cpu_seconds() - generator_cpu0;
-    report(name, p, expected, count, server.stop(), generator_cpu);
+    const CpuTimes generator_cpu = thread_cpu() - generator0;
+    const CpuTimes server_cpu = server.stop();
+    report(name, p, expected, count, server_cpu, generator_cpu,
+           herald::bench::steal_share(machine0, herald::bench::machine_times()));
   };
   if (o.scenarios.find("paced") != std::string::npos) {
     const int n = o.paced_rate * o.paced_seconds;

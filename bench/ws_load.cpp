@@ -27,7 +27,7 @@
 
 #include <asio.hpp>
 
-#include "latency.hpp"
+#include "measure.hpp"
 
 namespace {
 
@@ -48,20 +48,42 @@ long proc_rss_kib(int pid) {
   return 0;
 }
 
-double proc_cpu_seconds(int pid) {
+using herald::bench::CpuTimes;
+using herald::bench::MachineTimes;
+
+// User and system CPU seconds of a process.
+CpuTimes proc_cpu(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string all((std::istreambuf_iterator<char>(in)), {});
   auto close = all.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {};
   std::istringstream rest(all.substr(close + 2));
   std::string field;
-  double utime = 0, stime = 0;
+  CpuTimes t;
+  const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
+    if (i == 14) t.user = std::stod(field) / tick;
+    if (i == 15) t.system = std::stod(field) / tick;
   }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return t;
 }
+
+// What a scenario cost the server (user, system CPU) and how much of the machine the
+// hypervisor took meanwhile: a run with a high steal share is a noisy run.
+class CpuMeter {
+ public:
+  explicit CpuMeter(int pid)
+      : pid_(pid), server0_(proc_cpu(pid)), machine0_(herald::bench::machine_times()) {}
+  CpuTimes server() const { return proc_cpu(pid_) - server0_; }
+  double steal_share() const {
+    return herald::bench::steal_share(machine0_, herald::bench::machine_times());
+  }
+
+ private:
+  int pid_;
+  CpuTimes server0_;
+  MachineTimes machine0_;
+};
 
 // ---- what the clients saw ---------------------------------------------------------------
 
@@ -413,16 +435,21 @@ bool wait_until(asio::io_context& io, std::int64_t timeout_us, const std::functi
   return done();
 }
 
-void report_latency(const char* name, Tally& t, std::size_t expected, double cpu, double secs) {
+// One scenario's line: what the clients saw, and the server's CPU over the scenario.
+void report_latency(const char* name, Tally& t, std::size_t expected, CpuTimes cpu,
+                    double steal_share, double secs) {
   const herald::bench::LatencySummary l = herald::bench::summarize(t.latency_us);
   std::uint64_t lost = expected > t.deliveries ? expected - t.deliveries : 0;
-  std::printf("%s: %llu deliveries in %.3f s = %.0f/s; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
-              "lost %llu, duplicates %llu, gaps %llu; server CPU %.3f s = %.2f us/delivery\n",
-              name, static_cast<unsigned long long>(t.deliveries), secs,
-              static_cast<double>(t.deliveries) / secs, l.p50_ms, l.p99_ms, l.max_ms,
-              static_cast<unsigned long long>(lost), static_cast<unsigned long long>(t.duplicates),
-              static_cast<unsigned long long>(t.gaps), cpu,
-              t.deliveries ? 1e6 * cpu / static_cast<double>(t.deliveries) : 0.0);
+  std::printf(
+      "%s: %llu deliveries in %.3f s = %.0f/s; latency p50 %.2f ms p99 %.2f ms max %.2f ms; "
+      "lost %llu, duplicates %llu, gaps %llu; server CPU %.3f s (user %.3f, system %.3f) "
+      "= %.2f us/delivery; machine steal %.0f%%\n",
+      name, static_cast<unsigned long long>(t.deliveries), secs,
+      static_cast<double>(t.deliveries) / secs, l.p50_ms, l.p99_ms, l.max_ms,
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(t.duplicates),
+      static_cast<unsigned long long>(t.gaps), cpu.total(), cpu.user, cpu.system,
+      t.deliveries ? 1e6 * cpu.total() / static_cast<double>(t.deliveries) : 0.0,
+      100 * steal_share);
 }
 
 std::string body_for(const char* to, std::size_t k, std::int64_t scheduled) {
@@ -531,20 +558,20 @@ int main(int argc, char** argv) {
   // Broadcast burst: every publish scheduled now, as fast as the server takes them.
   if (wants("burst")) {
     tally.reset(o.burst_messages, ok * static_cast<std::size_t>(o.burst_messages));
-    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const CpuMeter meter(o.server_pid);
     const std::int64_t t0 = now_us();
     for (int k = 0; k < o.burst_messages; ++k) pub.post_at(t0, body_for("{\"broadcast\":true}", k, t0));
     pub.pump();
     const std::size_t expected = ok * static_cast<std::size_t>(o.burst_messages);
     wait_until(io, 60'000'000, [&] { return tally.deliveries >= expected; });
-    report_latency("broadcast burst", tally, expected, proc_cpu_seconds(o.server_pid) - cpu0,
+    report_latency("broadcast burst", tally, expected, meter.server(), meter.steal_share(),
                    (tally.last_delivery_us - t0) / 1e6);
   }
   // Paced broadcast.
   if (wants("paced")) {
     const int n = o.paced_rate * o.paced_seconds;
     tally.reset(n, ok * static_cast<std::size_t>(n));
-    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const CpuMeter meter(o.server_pid);
     const std::int64_t t0 = now_us() + 10'000;
     for (int k = 0; k < n; ++k) {
       const std::int64_t at = t0 + static_cast<std::int64_t>(k) * 1'000'000 / o.paced_rate;
@@ -553,7 +580,7 @@ int main(int argc, char** argv) {
     pub.pump();
     const std::size_t expected = ok * static_cast<std::size_t>(n);
     wait_until(io, (o.paced_seconds + 30) * 1'000'000LL, [&] { return tally.deliveries >= expected; });
-    report_latency("paced broadcast", tally, expected, proc_cpu_seconds(o.server_pid) - cpu0,
+    report_latency("paced broadcast", tally, expected, meter.server(), meter.steal_share(),
                    (tally.last_delivery_us - t0) / 1e6);
   }
   // Unicast at a fixed rate to random connected users.
@@ -564,8 +591,8 @@ int main(int argc, char** argv) {
     std::mt19937 rng(7);
     const long long publish0 = o.redis_port ? redis_calls(o.redis_port, "publish") : 0;
     const long long evalsha0 = o.redis_port ? redis_calls(o.redis_port, "evalsha") : 0;
-    const double publisher_cpu0 = o.publish_pid ? proc_cpu_seconds(o.publish_pid) : 0;
-    const double cpu0 = proc_cpu_seconds(o.server_pid);
+    const CpuMeter publisher(o.publish_pid ? o.publish_pid : o.server_pid);
+    const CpuMeter meter(o.server_pid);
     const std::int64_t t0 = now_us() + 10'000;
     for (int k = 0; k < n; ++k) {
       const std::int64_t at = t0 + static_cast<std::int64_t>(k) * 1'000'000 / o.unicast_rate;
@@ -578,14 +605,19 @@ int main(int argc, char** argv) {
       return tally.deliveries >= static_cast<std::size_t>(n) &&
              pub.answered - answered_before >= static_cast<std::size_t>(n);
     });
-    const double cpu = proc_cpu_seconds(o.server_pid) - cpu0;
-    report_latency("unicast", tally, n, cpu, (tally.last_delivery_us - t0) / 1e6);
-    std::printf("unicast: %zu/%d publishes accepted; server CPU %.1f us per publish\n",
-                pub.accepted - accepted_before,
-                n, 1e6 * cpu / n);
+    const CpuTimes cpu = meter.server();
+    report_latency("unicast", tally, n, cpu, meter.steal_share(),
+                   (tally.last_delivery_us - t0) / 1e6);
+    std::printf(
+        "unicast: %zu/%d publishes accepted; server CPU %.1f us per publish (user %.1f, "
+        "system %.1f)\n",
+        pub.accepted - accepted_before, n, 1e6 * cpu.total() / n, 1e6 * cpu.user / n,
+        1e6 * cpu.system / n);
     if (o.publish_pid) {
-      std::printf("unicast: publishing instance CPU %.1f us per publish\n",
-                  1e6 * (proc_cpu_seconds(o.publish_pid) - publisher_cpu0) / n);
+      const CpuTimes publishing = publisher.server();
+      std::printf("unicast: publishing instance CPU %.1f us per publish (user %.1f, system %.1f)\n",
+                  1e6 * publishing.total() / n, 1e6 * publishing.user / n,
+                  1e6 * publishing.system / n);
     }
     if (o.redis_port) {
       // Includes each broker's liveness ping (one PUBLISH per second per instance).

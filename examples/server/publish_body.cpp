@@ -158,9 +158,8 @@ std::optional<Problem> read_string(const object& body, const char* key, std::str
   return std::nullopt;
 }
 
-std::optional<Problem> read_native(const object& body, PublishRequest& r) {
-  element to;
-  if (body.at_key("to").get(to) != simdjson::SUCCESS) return bad_field("to", "to is required");
+// `to` is the body's "to" member, which made it the native form.
+std::optional<Problem> read_native(const object& body, const element& to, PublishRequest& r) {
   if (auto p = read_target(to, r.target)) return p;
   std::string_view type;
   auto type_member = member(body, "type");
@@ -248,7 +247,7 @@ std::optional<Problem> read_publish(const element& body, const EngineOptions& li
   std::optional<Problem> p;
   element to;
   if (members.at_key("to").get(to) == simdjson::SUCCESS) {
-    p = read_native(members, out.request);
+    p = read_native(members, to, out.request);
   } else {
     out.names = &kSeed003Fields;
     p = read_seed003(members, out.request);

@@ -125,10 +125,7 @@ class FloorServer {
     for (auto& t : threads_) t.join();
     threads_.clear();
     CpuTimes cpu;
-    for (auto& s : shards_) {
-      cpu.user += s.cpu.user;
-      cpu.system += s.cpu.system;
-    }
+    for (auto& s : shards_) cpu = cpu + s.cpu;
     return cpu;
   }
   std::uint64_t short_writes() const { return short_writes_; }

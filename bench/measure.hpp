@@ -52,6 +52,10 @@ inline CpuTimes operator-(CpuTimes a, CpuTimes b) {
   return {a.user - b.user, a.system - b.system};
 }
 
+inline CpuTimes operator+(CpuTimes a, CpuTimes b) {
+  return {a.user + b.user, a.system + b.system};
+}
+
 /// The calling thread's CPU times so far.
 inline CpuTimes thread_cpu() {
   rusage u{};

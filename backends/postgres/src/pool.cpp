@@ -30,7 +30,7 @@ void Pool::submit(Job job) {
   }
   Slot* best = nullptr;
   for (Slot& slot : slots_) {
-    if (slot.state != State::ready || slot.load >= limits_.depth) continue;
+    if (!may_take_locked(slot)) continue;
     if (!best || slot.load < best->load) best = &slot;
   }
   if (best) {
@@ -107,7 +107,17 @@ void Pool::on_down(std::size_t index, std::size_t n, const std::string& reason) 
   Slot& slot = slots_[index];
   slot.load -= std::min(n, slot.load);
   slot.state = State::down;
-  if (any_up_locked()) return;
+  if (any_up_locked()) {
+    // Jobs that waited for this connection to open may now go behind the busy ones.
+    std::vector<std::pair<std::shared_ptr<Connection>, std::vector<Job>>> sends;
+    for (Slot& other : slots_) {
+      std::vector<Job> jobs = take_locked(other);
+      if (!jobs.empty()) sends.emplace_back(other.conn, std::move(jobs));
+    }
+    lock.unlock();
+    for (auto& [conn, jobs] : sends) conn->send(std::move(jobs));
+    return;
+  }
   // No connection is open or opening: waiting jobs would wait for nothing.
   std::deque<Job> failed;
   failed.swap(queue_);
@@ -118,12 +128,24 @@ void Pool::on_down(std::size_t index, std::size_t n, const std::string& reason) 
 // Jobs from the queue for `slot`, up to its free pipeline depth.
 std::vector<Job> Pool::take_locked(Slot& slot) {
   std::vector<Job> jobs;
-  while (slot.state == State::ready && slot.load < limits_.depth && !queue_.empty()) {
+  while (may_take_locked(slot) && !queue_.empty()) {
     jobs.push_back(std::move(queue_.front()));
     queue_.pop_front();
     ++slot.load;
   }
   return jobs;
+}
+
+// A job goes to an idle open connection; it is pipelined behind busy ones only when no
+// connection is still opening: a job pipelined behind one held up (e.g. a fan-out chunk
+// waiting on a row lock) waits with it, while the opening one would have run it at once.
+bool Pool::may_take_locked(const Slot& slot) const {
+  if (slot.state != State::ready || slot.load >= limits_.depth) return false;
+  if (slot.load == 0) return true;
+  for (const Slot& other : slots_) {
+    if (other.state == State::connecting) return false;
+  }
+  return true;
 }
 
 bool Pool::any_up_locked() const {

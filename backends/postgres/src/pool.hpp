@@ -25,7 +25,8 @@ class Pool final : public ConnectionOwner, public std::enable_shared_from_this<P
   static std::shared_ptr<Pool> create(asio::io_context& io, std::shared_ptr<const ConnConfig> config,
                                       Limits limits);
 
-  /// Runs `job` on the least loaded open connection, or queues it until one is free. Fails
+  /// Runs `job` on the least loaded open connection, or queues it until one is free (a busy
+  /// connection pipelines it only when no other connection is still opening). Fails
   /// it with Errc::unavailable (calling `done` on this thread) when the pool is closed or the
   /// queue is full; a queued job fails when no connection can be opened. Any thread.
   void submit(Job job);
@@ -54,6 +55,7 @@ class Pool final : public ConnectionOwner, public std::enable_shared_from_this<P
 
   explicit Pool(Limits limits) : limits_(limits) {}
   std::vector<Job> take_locked(Slot& slot);
+  bool may_take_locked(const Slot& slot) const;
   bool any_up_locked() const;
 
   const Limits limits_;

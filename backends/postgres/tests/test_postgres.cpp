@@ -339,6 +339,69 @@ TEST_CASE("PostgresStore: a unicast append does not wait behind a fan-out chunk 
   CHECK(ok_value(*fanned, "chunk").positions.size() == 300);
 }
 
+// Re-runs `sql` on one session until it returns `expected`, at most 5 s: for states only the
+// database server sees (which backend waits on what), so there is no event to wait on.
+void wait_for_sql(TestEnv& env, const std::string& sql, const std::string& expected,
+                  const std::string& what) {
+  SqlSession session(env.server().url());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (std::string got = session.exec(sql); got != expected; got = session.exec(sql)) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                    "timed out after 5 s waiting for: " << what << " (last: " << got << ")");
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+// While a connection of the pool is opening, a job does not go behind a busy connection: the
+// opening one takes it. Here the connection that made the first append is cut, and its
+// reopening is held (its session setup prepares a statement on a table another session locks)
+// while a fan-out chunk waits on the other one.
+TEST_CASE(
+    "PostgresStore: a unicast append waits for a reopening connection, not behind a "
+    "held-up fan-out chunk") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  const std::string since = env.query("SELECT clock_timestamp()");
+  LockedInbox locked(env, h, "fan000", 2);
+  PostgresStore& store = *locked.store;
+  const std::string ours =
+      " FROM pg_stat_activity WHERE application_name = 'herald' AND "
+      "backend_start >= '" +
+      since + "'";
+  // Both open: one ran the append last, the other the last statement of its setup.
+  wait_for_sql(env,
+               "SELECT count(*) FILTER (WHERE query LIKE 'SELECT out_req%') || ',' || "
+               "count(*) FILTER (WHERE query = 'SELECT 1')" +
+                   ours,
+               "1,1", "both connections open");
+  SqlSession holder(env.server().url());
+  const std::string table = "\"" + locked.options.schema + "\".dead_letters";
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE " + table + " IN ACCESS EXCLUSIVE MODE");
+  env.query("SELECT pg_terminate_backend(pid)" + ours + " AND query LIKE 'SELECT out_req%'");
+  wait_for_sql(
+      env,
+      "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '" + table + "'::regclass",
+      "1", "the cut connection reopening, its setup held");
+
+  std::vector<StreamId> chunk;
+  for (int i = 0; i < 300; ++i) chunk.push_back(StreamId::inbox("chunk" + std::to_string(i)));
+  chunk.push_back(locked.inbox);  // locked: the chunk waits on the open connection
+  std::optional<Result<AppendResult>> fanned;
+  store.append(request(chunk, note(2)),
+               Completion<AppendResult>(h.executor(), [&](Result<AppendResult> r) { fanned = r; }));
+  std::optional<Result<AppendResult>> alone;
+  store.append(request({StreamId::inbox("unicast")}, note(3)),
+               Completion<AppendResult>(h.executor(), [&](Result<AppendResult> r) { alone = r; }));
+  holder.exec("ROLLBACK");
+  h.run_until([&] { return alone.has_value(); }, "the unicast append, on the reopened connection");
+  CHECK(ok_value(*alone, "unicast").positions[0].seq == 1);
+  CHECK_FALSE(fanned.has_value());
+  locked.blocker.exec("ROLLBACK");
+  h.run_until([&] { return fanned.has_value(); }, "the fan-out chunk");
+  CHECK(ok_value(*fanned, "chunk").positions.size() == 301);
+}
+
 TEST_CASE("PostgresStore: a bad append in a batch fails alone and the others are stored") {
   TestEnv& env = TestEnv::get();
   Harness h;

@@ -290,6 +290,8 @@ class Publisher {
   }
   std::size_t connections() const { return conns_.size(); }
   std::size_t answered = 0, accepted = 0, reconnects = 0;
+  // From each request's scheduled time to its whole answer (open loop, like deliveries).
+  std::vector<std::int64_t> answer_latency_us;
 
   // Schedules a POST /notify with `body` at `when_us` (open loop).
   void post_at(std::int64_t when_us, std::string body) {
@@ -307,6 +309,7 @@ class Publisher {
     asio::steady_timer timer;
     std::string in, out;
     bool busy = false;
+    std::int64_t when_us = 0;  // of the request in flight
   };
   struct Item {
     std::int64_t when_us;
@@ -318,6 +321,7 @@ class Publisher {
     Item item = std::move(queue_.front());
     queue_.pop_front();
     c->busy = true;
+    c->when_us = item.when_us;
     const std::int64_t wait = item.when_us - now_us();
     auto send = [this, c, body = std::move(item.body)] {
       c->out = "POST /notify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -350,6 +354,7 @@ class Publisher {
                                                 if (e2) return;
                                                 c->in.erase(0, total);
                                                 ++answered;
+                                                answer_latency_us.push_back(now_us() - c->when_us);
                                                 c->busy = false;
                                                 next(c);
                                               });
@@ -589,6 +594,7 @@ int main(int argc, char** argv) {
     const int n = o.unicast_rate * o.unicast_seconds;
     tally.reset(n, static_cast<std::size_t>(n));
     const std::size_t accepted_before = pub.accepted, answered_before = pub.answered;
+    pub.answer_latency_us.clear();
     std::mt19937 rng(7);
     const long long publish0 = o.redis_port ? redis_calls(o.redis_port, "publish") : 0;
     const long long evalsha0 = o.redis_port ? redis_calls(o.redis_port, "evalsha") : 0;
@@ -615,6 +621,10 @@ int main(int argc, char** argv) {
         "system %.1f)\n",
         pub.accepted - accepted_before, n, 1e6 * cpu.total() / n, 1e6 * cpu.user / n,
         1e6 * cpu.system / n);
+    // The publisher's side alone: the answer leaves once the notification is stored.
+    const herald::bench::LatencySummary answers = herald::bench::summarize(pub.answer_latency_us);
+    std::printf("unicast: answers (202) p50 %.2f ms p99 %.2f ms max %.2f ms\n", answers.p50_ms,
+                answers.p99_ms, answers.max_ms);
     if (publisher) {
       const CpuTimes publishing = publisher->server();
       std::printf("unicast: publishing instance CPU %.1f us per publish (user %.1f, system %.1f)\n",

@@ -20,6 +20,7 @@
 namespace herald {
 
 struct Envelope;
+struct InboxRelay;
 
 /// A session's position in one stream and the state of its catch-up reads.
 /// Invariant: every entry with seq <= delivered was sent (or deliberately skipped).
@@ -144,7 +145,10 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   // --- publish (publish.cpp)
   Status validate(PublishRequest& request) const;
-  void route(const std::shared_ptr<const Notification>& n, std::vector<Position> positions);
+  std::shared_ptr<InboxRelay> locate_ahead(const std::vector<StreamId>& streams);
+  void route(const std::shared_ptr<const Notification>& n, std::vector<Position> positions,
+             std::shared_ptr<InboxRelay> pending);
+  void relay_inbox(const InboxRelay& pending);
   void relay(const Envelope& envelope, const std::string& channel);
   void on_broker_message(const std::string& channel, const std::string& payload);
   void presence_changed(const UserId& user, bool online);

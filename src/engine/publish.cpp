@@ -11,6 +11,15 @@
 
 namespace herald {
 
+// The relay of one inbox chunk to other instances needs two answers, which arrive in either
+// order: the Registry's (asked when the chunk goes to the Store, so that its round trip
+// overlaps the append's) and the Store's positions. The relay leaves with the second one.
+// Executor only.
+struct InboxRelay {
+  std::optional<Result<std::vector<Location>>> where;
+  std::optional<Envelope> stored;
+};
+
 namespace {
 
 Status invalid(std::string message) { return Status(Errc::invalid_argument, std::move(message)); }
@@ -92,21 +101,24 @@ void append_chunk(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
   req.topic_retention = self.options_.topic_retention;
   job->first = false;
   ++job->appending;
-  self.store_->append(std::move(req), self.completion<AppendResult>(
-      [job](Engine::Impl& s, Result<AppendResult> r) {
-        --job->appending;
-        if (!r.ok()) {
-          if (!job->failed) job->failed = r.status();
-        } else if (r->duplicate) {
-          job->duplicate_of = r->id;
-        } else {
-          job->first_stored = true;
-          job->result.streams_written += r->positions.size();
-          s.metrics_.stored.add(r->positions.size());
-          s.route(job->notification, std::move(r->positions));
-        }
-        advance(s, job);
-      }));
+  std::shared_ptr<InboxRelay> pending = self.locate_ahead(req.streams);
+  self.store_->append(
+      std::move(req),
+      self.completion<AppendResult>(
+          [job, pending = std::move(pending)](Engine::Impl& s, Result<AppendResult> r) mutable {
+            --job->appending;
+            if (!r.ok()) {
+              if (!job->failed) job->failed = r.status();
+            } else if (r->duplicate) {
+              job->duplicate_of = r->id;
+            } else {
+              job->first_stored = true;
+              job->result.streams_written += r->positions.size();
+              s.metrics_.stored.add(r->positions.size());
+              s.route(job->notification, std::move(r->positions), std::move(pending));
+            }
+            advance(s, job);
+          }));
 }
 
 void read_subscribers(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
@@ -269,53 +281,70 @@ void Engine::Impl::publish(PublishRequest request,
   advance(*this, job);
 }
 
+// Asks the Registry where the users of an inbox chunk have sessions, while the chunk is
+// being stored; nullptr for a topic chunk or an empty one (nothing to ask).
+std::shared_ptr<InboxRelay> Engine::Impl::locate_ahead(const std::vector<StreamId>& streams) {
+  if (streams.empty() || !streams.front().is_inbox()) return nullptr;
+  auto pending = std::make_shared<InboxRelay>();
+  std::vector<UserId> users;
+  users.reserve(streams.size());
+  for (const StreamId& s : streams) users.push_back(s.name());
+  hold();  // shutdown waits for the lookup and the relay it may send
+  registry_->locate(std::move(users), completion<std::vector<Location>>(
+                                          [pending](Impl& self, Result<std::vector<Location>> r) {
+                                            pending->where = std::move(r);
+                                            if (pending->stored) self.relay_inbox(*pending);
+                                            self.release();
+                                          }));
+  return pending;
+}
+
 // Delivers to local sessions directly and relays to the other instances: entries of
-// inboxes to the instances holding those users' sessions, topic entries to the instances
-// that joined the topic. Registry unavailable: relay to every instance.
+// inboxes to the instances holding those users' sessions (`pending`: the lookup
+// locate_ahead started for these streams), topic entries to the instances that joined the
+// topic.
 void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
-                         std::vector<Position> positions) {
+                         std::vector<Position> positions, std::shared_ptr<InboxRelay> pending) {
   if (positions.empty()) return;
-  Envelope local{options_.instance_id, n, {}};
-  if (!positions.front().stream.is_inbox()) {
-    local.positions = std::move(positions);
-    deliver_local(local);
+  Envelope local{options_.instance_id, n, std::move(positions)};
+  // Local sessions are known without the Registry: their frames leave in this round,
+  // together with the publisher's answer.
+  deliver_local(local);
+  if (!local.positions.front().stream.is_inbox()) {
     relay(local, topic_channel(local.positions.front().stream.name()));
     return;
   }
-  std::vector<UserId> users;
-  users.reserve(positions.size());
-  for (const Position& p : positions) users.push_back(p.stream.name());
-  local.positions = std::move(positions);
-  // Local sessions are known without the Registry: their frames leave in this round,
-  // together with the publisher's answer, instead of one Registry round trip later.
-  deliver_local(local);
-  hold();  // shutdown waits for this routing too
-  registry_->locate(std::move(users), completion<std::vector<Location>>(
-      [local = std::move(local)](Impl& self, Result<std::vector<Location>> r) {
-        struct Release {
-          Impl& impl;
-          ~Release() { impl.release(); }
-        } release{self};
-        if (!r.ok()) {
-          self.metrics_.broker_fallbacks.add();
-          self.relay(local, all_instances_channel());
-          return;
-        }
-        // Group the positions by remote instance: one envelope per instance.
-        std::map<InstanceId, std::vector<const UserId*>> users_by_instance;
-        for (const Location& loc : *r)
-          if (loc.instance != self.options_.instance_id)
-            users_by_instance[loc.instance].push_back(&loc.user);
-        if (users_by_instance.empty()) return;
-        std::unordered_map<std::string_view, const Position*> by_user;
-        for (const Position& p : local.positions) by_user.emplace(p.stream.name(), &p);
-        for (auto& [instance, users_there] : users_by_instance) {
-          Envelope e{local.from, local.notification, {}};
-          for (const UserId* u : users_there)
-            if (auto it = by_user.find(*u); it != by_user.end()) e.positions.push_back(*it->second);
-          self.relay(e, instance_channel(instance));
-        }
-      }));
+  if (!pending) {  // not expected: every inbox chunk is looked up when it is appended
+    std::vector<StreamId> streams;
+    for (const Position& p : local.positions) streams.push_back(p.stream);
+    pending = locate_ahead(streams);
+  }
+  pending->stored = std::move(local);
+  if (pending->where) relay_inbox(*pending);
+}
+
+// Relays the stored entries to the instances holding their users' sessions, one envelope
+// per instance; Registry unavailable: to every instance. Precondition: both answers are in.
+void Engine::Impl::relay_inbox(const InboxRelay& pending) {
+  const Envelope& local = *pending.stored;
+  const Result<std::vector<Location>>& where = *pending.where;
+  if (!where.ok()) {
+    metrics_.broker_fallbacks.add();
+    relay(local, all_instances_channel());
+    return;
+  }
+  std::map<InstanceId, std::vector<const UserId*>> users_by_instance;
+  for (const Location& loc : *where)
+    if (loc.instance != options_.instance_id) users_by_instance[loc.instance].push_back(&loc.user);
+  if (users_by_instance.empty()) return;
+  std::unordered_map<std::string_view, const Position*> by_user;
+  for (const Position& p : local.positions) by_user.emplace(p.stream.name(), &p);
+  for (auto& [instance, users_there] : users_by_instance) {
+    Envelope e{local.from, local.notification, {}};
+    for (const UserId* u : users_there)
+      if (auto it = by_user.find(*u); it != by_user.end()) e.positions.push_back(*it->second);
+    relay(e, instance_channel(instance));
+  }
 }
 
 // At-most-once relay. A lost or failed relay is repaired by the receiver's gap detection

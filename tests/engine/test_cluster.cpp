@@ -2,6 +2,7 @@
 // one service; faults of the broker and registry; presence; shutdown; authentication.
 
 #include "support/engine_fixture.hpp"
+#include "support/forwarding_store.hpp"
 
 using namespace herald;
 using namespace herald::test;
@@ -44,19 +45,30 @@ class HeldLocate final : public Registry {
   std::vector<std::pair<std::vector<UserId>, Completion<std::vector<Location>>>> held_;
 };
 
+// Two instances whose Registry lookups (and, if asked, Store appends) wait for the test:
+// user a is on the first, b on the second, their welcome frames already read.
+struct HeldCluster {
+  explicit HeldCluster(bool hold_appends) {
+    w.engine_registry = held;
+    if (hold_appends) w.engine_store = holding;
+    w.add();
+    w.add();
+    a = w.connect("a", 0);
+    b = w.connect("b", 1);
+    frames(*a);
+    frames(*b);
+  }
+  World w;
+  std::shared_ptr<HeldLocate> held = std::make_shared<HeldLocate>(w.registry);
+  std::shared_ptr<HoldingStore> holding = std::make_shared<HoldingStore>(w.store);
+  std::shared_ptr<InProcClient> a, b;
+};
+
 }  // namespace
 
 TEST_CASE("local sessions get a publish at once - only other instances wait for the Registry") {
-  World w;
-  auto held = std::make_shared<HeldLocate>(w.registry);
-  w.engine_registry = held;
-  w.add();
-  w.add();
-  auto a = w.connect("a", 0);
-  auto b = w.connect("b", 1);
-  frames(*a);
-  frames(*b);
-
+  HeldCluster c(false);
+  auto& [w, held, holding, a, b] = c;
   REQUIRE(w.notify({"a", "b"}, "{}", 0).ok());
   CHECK(held->held() == 1);
   CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{1});
@@ -65,6 +77,40 @@ TEST_CASE("local sessions get a publish at once - only other instances wait for 
   w.executor->run();
   CHECK(seqs(frames(*b), "inbox:b") == std::vector<Seq>{1});
   CHECK(frames(*a).empty());  // delivered once
+}
+
+TEST_CASE("the Registry lookup overlaps the append - the relay leaves once both answered") {
+  HeldCluster c(true);
+  auto& [w, held, holding, a, b] = c;
+  PublishRequest r;
+  r.target = Target::to_users({"a", "b"});
+  r.type = "test.note";
+  std::optional<Result<PublishResult>> result;
+  w.engine(0).publish(r, [&](Result<PublishResult> x) { result = x; });
+  w.executor->run();
+  REQUIRE(holding->held.size() == 1);
+  CHECK(held->held() == 1);  // asked while the append is still in the Store
+  held->release();
+  w.executor->run();
+  CHECK(frames(*b).empty());  // nothing is relayed before it is stored
+  holding->release();
+  w.executor->run();
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{1});
+  CHECK(seqs(frames(*b), "inbox:b") == std::vector<Seq>{1});
+
+  // A failed append relays nothing, whatever the Registry said.
+  result.reset();
+  w.engine(0).publish(r, [&](Result<PublishResult> x) { result = x; });
+  w.executor->run();
+  held->release();
+  holding->release(true);
+  w.executor->run();
+  REQUIRE(result.has_value());
+  CHECK(result->status().code() == Errc::unavailable);
+  CHECK(frames(*a).empty());
+  CHECK(frames(*b).empty());
 }
 
 TEST_CASE("three instances: a publish on one reaches users connected to the others") {

@@ -24,31 +24,6 @@ class RecordingStore final : public ForwardingStore {
   }
 };
 
-// A Store that holds every append until the test releases it (to the real store, or as a
-// failure), so a test sees which chunks are in flight at once.
-class HoldingStore final : public ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  struct Held {
-    AppendRequest request;
-    Completion<AppendResult> done;
-  };
-  std::vector<Held> held;
-  std::size_t appends = 0;
-
-  void append(AppendRequest r, Completion<AppendResult> d) override {
-    ++appends;
-    held.push_back(Held{std::move(r), std::move(d)});
-  }
-  // Lets the oldest held append go (stored) or fail.
-  void release(bool fail = false) {
-    Held h = std::move(held.front());
-    held.erase(held.begin());
-    if (fail) return h.done(Status(Errc::unavailable, "store down"));
-    inner_->append(std::move(h.request), std::move(h.done));
-  }
-};
-
 }  // namespace
 
 TEST_CASE("fan-out: the first chunk goes alone, then two chunks are in flight - a failed chunk "

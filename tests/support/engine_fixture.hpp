@@ -66,7 +66,7 @@ class World {
     i.transport = std::make_unique<InProcTransport>();
     if (o.instance_id.empty()) o.instance_id = "i" + std::to_string(instances.size());
     Backends b;
-    b.store = store;
+    b.store = engine_store ? engine_store : store;
     b.registry = engine_registry ? engine_registry : registry;
     b.broker = hub->make_broker(executor);
     b.transports = {i.transport.get()};
@@ -123,6 +123,7 @@ class World {
   std::shared_ptr<MemoryStore> store;
   std::shared_ptr<MemoryRegistry> registry;
   std::shared_ptr<Registry> engine_registry;  // set before add(): engines use it instead
+  std::shared_ptr<Store> engine_store;        // the same for the store
   std::shared_ptr<MemoryBrokerHub> hub;
   std::vector<Instance> instances;
 

@@ -1,6 +1,7 @@
 #pragma once
 // A Store that forwards every call to another one. Tests derive from it and override the
-// one call they observe or break (recording append sizes, a store that never answers…).
+// one call they observe or break (recording append sizes, a store that never answers…);
+// HoldingStore holds appends until the test lets them go.
 
 #include <memory>
 #include <string>
@@ -50,6 +51,31 @@ class ForwardingStore : public Store {
 
  protected:
   std::shared_ptr<Store> inner_;
+};
+
+// A Store that holds every append until the test releases it (to the real store, or as a
+// failure), so a test sees which chunks are in flight at once.
+class HoldingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  struct Held {
+    AppendRequest request;
+    Completion<AppendResult> done;
+  };
+  std::vector<Held> held;
+  std::size_t appends = 0;
+
+  void append(AppendRequest r, Completion<AppendResult> d) override {
+    ++appends;
+    held.push_back(Held{std::move(r), std::move(d)});
+  }
+  // Lets the oldest held append go (stored) or fail.
+  void release(bool fail = false) {
+    Held h = std::move(held.front());
+    held.erase(held.begin());
+    if (fail) return h.done(Status(Errc::unavailable, "store down"));
+    inner_->append(std::move(h.request), std::move(h.done));
+  }
 };
 
 }  // namespace herald::test

@@ -160,9 +160,16 @@ void AppendBatcher::send(Batch batch, Place place) {
 }
 
 void AppendBatcher::finish(Batch& batch, JobResult result, Place place) {
+  // The place is free before any caller hears of its append: one that appends again from
+  // its completion goes at once instead of queueing until this batch has ended.
+  if (place != Place::none) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --inflight_;
+    if (place == Place::small) --small_inflight_;
+  }
   if (!result.ok() && result.status().code() != Errc::unavailable && batch.size() > 1) {
     // Some request of the batch is bad: find it by running each alone (without a place:
-    // they stand in for this batch, whose place is handed on below).
+    // they stand in for this batch, whose place was handed back above).
     for (Pending& p : batch) {
       Batch single;
       single.push_back(std::move(p));
@@ -183,8 +190,6 @@ void AppendBatcher::finish(Batch& batch, JobResult result, Place place) {
   }
   if (place == Place::none) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  --inflight_;
-  if (place == Place::small) --small_inflight_;
   start_ready(lock);
 }
 

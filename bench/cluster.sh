@@ -9,6 +9,8 @@
 # PG_SETTINGS="-c synchronous_commit=off" bench/cluster.sh …  passes settings to PostgreSQL
 # (the default is durable: every append waits for its WAL flush).
 # SERVER_ARGS="--threads 1" bench/cluster.sh …  passes flags to both herald-server instances.
+# SAME_INSTANCE=1 bench/cluster.sh …  publishes through b itself: the same store and registry
+# work without the relay, to tell the store's share of the latency from the relay's.
 set -euo pipefail
 build=${1:?usage: bench/cluster.sh BUILD_DIR [ws_load options]}
 shift
@@ -57,5 +59,7 @@ pids+=("$b_pid")
 wait_port "$b_port"
 echo "redis :$redis_port, postgres :$pg_port, instance a :$a_port (pid $a_pid), b :$b_port (pid $b_pid)"
 
-"$load" --port "$b_port" --server-pid "$b_pid" --publish-port "$a_port" --publish-pid "$a_pid" \
+publish_to=(--publish-port "$a_port" --publish-pid "$a_pid")
+[ -n "${SAME_INSTANCE:-}" ] && publish_to=()
+"$load" --port "$b_port" --server-pid "$b_pid" "${publish_to[@]}" \
         --redis-port "$redis_port" --scenarios unicast "$@"

@@ -300,9 +300,9 @@ std::shared_ptr<InboxRelay> Engine::Impl::locate_ahead(const std::vector<StreamI
 }
 
 // Delivers to local sessions directly and relays to the other instances: entries of
-// inboxes to the instances holding those users' sessions (`pending`: the lookup
-// locate_ahead started for these streams), topic entries to the instances that joined the
-// topic.
+// inboxes to the instances holding those users' sessions, topic entries to the instances
+// that joined the topic. Precondition: for inbox positions, `pending` is the lookup
+// locate_ahead started for the same streams (append_chunk always starts one).
 void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
                          std::vector<Position> positions, std::shared_ptr<InboxRelay> pending) {
   if (positions.empty()) return;
@@ -313,11 +313,6 @@ void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
   if (!local.positions.front().stream.is_inbox()) {
     relay(local, topic_channel(local.positions.front().stream.name()));
     return;
-  }
-  if (!pending) {  // not expected: every inbox chunk is looked up when it is appended
-    std::vector<StreamId> streams;
-    for (const Position& p : local.positions) streams.push_back(p.stream);
-    pending = locate_ahead(streams);
   }
   pending->stored = std::move(local);
   if (pending->where) relay_inbox(*pending);

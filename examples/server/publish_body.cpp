@@ -280,6 +280,13 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+// Days in month `m` (1..12) of year `y` (proleptic Gregorian calendar).
+unsigned days_in_month(int y, int m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
 // Reads `n` digits at `pos`.
 bool digits(const std::string& s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -299,7 +306,9 @@ std::optional<TimePoint> parse_rfc3339(const std::string& s) {
       !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
       s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec))
     return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || static_cast<unsigned>(d) > days_in_month(y, mo) || h > 23 ||
+      mi > 59 || sec > 60)
+    return std::nullopt;
   std::size_t pos = 19;
   std::int64_t millis = 0;
   if (s[pos] == '.') {
@@ -326,6 +335,8 @@ std::optional<TimePoint> parse_rfc3339(const std::string& s) {
   }
   if (pos != s.size()) return std::nullopt;
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  // At most 4-digit years: the milliseconds fit in int64 with room; from_unix_ms saturates
+  // what is past the clock's range (after 2262).
   const std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + std::min(sec, 59) - offset_min * 60;
   return from_unix_ms(secs * 1000 + millis);
 }

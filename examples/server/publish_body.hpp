@@ -74,7 +74,8 @@ std::optional<Problem> read_publish(const simdjson::dom::element& body, const En
 std::string publish_field(const Status& status, const FieldNames& names);
 
 /// Parses an RFC 3339 time ("2026-11-21T12:00:00Z", "…12:00:00.250+01:00"); nullopt when
-/// malformed.
+/// malformed or not a calendar date ("2099-02-30", "2100-02-29"). A time after the clock's
+/// range (kMaxUnixMs, 2262) saturates to it, so a "9999-12-31" sentinel means "never".
 std::optional<TimePoint> parse_rfc3339(const std::string& text);
 
 }  // namespace herald::server

@@ -43,6 +43,37 @@ TEST_CASE("parse_rfc3339: UTC, offsets, fractions - malformed text is refused") 
   }
 }
 
+TEST_CASE("parse_rfc3339: calendar-correct days - far times saturate instead of wrapping") {
+  CHECK(parse_rfc3339("2000-02-29T00:00:00Z"));  // divisible by 400: leap
+  CHECK(parse_rfc3339("2096-02-29T00:00:00Z"));
+  for (const char* bad : {"2099-02-30T00:00:00Z", "2099-02-29T00:00:00Z", "2100-02-29T00:00:00Z",
+                          "2026-04-31T00:00:00Z", "2026-06-31T00:00:00Z", "2026-11-31T00:00:00Z",
+                          "2026-01-32T00:00:00Z", "2026-01-00T00:00:00Z"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_rfc3339(bad));
+  }
+  auto never = parse_rfc3339("9999-12-31T23:59:59Z");
+  REQUIRE(never);
+  CHECK(to_unix_ms(*never) == kMaxUnixMs);
+  CHECK(*never > parse_rfc3339("2262-01-01T00:00:00Z").value());
+}
+
+TEST_CASE("read_publish: expiresAt past the clock's range is kept far in the future") {
+  EngineOptions limits;
+  ParsedPublish p;
+  // 2286-11-20 in Unix ms: past int64 nanoseconds (2262); it once wrapped to the 1700s.
+  REQUIRE_FALSE(read(R"({"to":{"users":["a"]},"type":"t","expiresAt":10000000000000})", limits, p));
+  REQUIRE(p.request.expires_at);
+  CHECK(to_unix_ms(*p.request.expires_at) == kMaxUnixMs);
+  REQUIRE_FALSE(read(R"({"to":{"users":["a"]},"type":"t","expiresAt":"9999-12-31T23:59:59Z"})",
+                     limits, p));
+  CHECK(to_unix_ms(*p.request.expires_at) == kMaxUnixMs);
+  auto feb30 = read(R"({"to":{"users":["a"]},"type":"t","expiresAt":"2099-02-30T00:00:00Z"})",
+                    limits, p);
+  REQUIRE(feb30);
+  CHECK(feb30->field == "expiresAt");
+}
+
 TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
   EngineOptions limits;
   ParsedPublish p;

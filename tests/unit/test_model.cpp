@@ -2,10 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string>
 
 #include "herald/error.hpp"
 #include "herald/model.hpp"
+#include "herald/time.hpp"
 
 using herald::can_resume;
 using herald::Cursor;
@@ -187,4 +189,14 @@ TEST_CASE("can_resume") {
     CHECK(can_resume(Cursor{0, 1}, StreamInfo{1, 0, 0}));
     CHECK_FALSE(can_resume(Cursor{1, 1}, StreamInfo{1, 0, 0}));
   }
+}
+
+TEST_CASE("from_unix_ms saturates past the clock's range instead of wrapping") {
+  CHECK(herald::to_unix_ms(herald::from_unix_ms(1'750'000'000'000)) == 1'750'000'000'000);
+  const std::int64_t year_2286 = 10'000'000'000'000;  // ms * 1e6 overflows int64 nanoseconds
+  CHECK(herald::to_unix_ms(herald::from_unix_ms(year_2286)) == herald::kMaxUnixMs);
+  CHECK(herald::from_unix_ms(year_2286) > herald::from_unix_ms(1'750'000'000'000));
+  CHECK(herald::to_unix_ms(herald::from_unix_ms(INT64_MAX)) == herald::kMaxUnixMs);
+  CHECK(herald::to_unix_ms(herald::from_unix_ms(INT64_MIN)) == herald::kMinUnixMs);
+  CHECK(herald::to_unix_ms(herald::from_unix_ms(herald::kMaxUnixMs)) == herald::kMaxUnixMs);
 }

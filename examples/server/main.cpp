@@ -55,6 +55,7 @@ struct Config {
   double ack_timeout = 10;
   double registry_ttl = 10;
   double shutdown_timeout = 10;
+  std::vector<std::string> allowed_hosts;
 };
 
 // Declares every flag, each with its HERALD_… environment variable.
@@ -66,6 +67,11 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  app.add_option("--allowed-hosts", c.allowed_hosts,
+                 "Host names answered besides IP literals and localhost (DNS rebinding "
+                 "guard; on by itself when --bind is a loopback address)")
+      ->envname("HERALD_ALLOWED_HOSTS")
+      ->delimiter(',');
   app.add_option("--threads", c.threads, "I/O threads (default: the number of cores)")
       ->envname("HERALD_THREADS")
       ->check(CLI::Range(1u, 1024u))
@@ -155,6 +161,13 @@ EngineOptions engine_options(const Config& c) {
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
   o.shutdown_timeout = Millis(static_cast<std::int64_t>(c.shutdown_timeout * 800));
   return o;
+}
+
+// True for 127.0.0.0/8 and ::1 (a development server the browser may be tricked into reaching).
+bool loopback(const std::string& bind) {
+  std::error_code ec;
+  const asio::ip::address a = asio::ip::make_address(bind, ec);
+  return !ec && a.is_loopback();
 }
 
 websocket::ServerOptions server_options(const Config& c) {
@@ -247,6 +260,8 @@ class Service {
     RestOptions rest;
     rest.max_body_bytes = config_.max_body_bytes;
     rest.max_batch = config_.max_batch;
+    rest.check_host = loopback(config_.bind) || !config_.allowed_hosts.empty();
+    rest.allowed_hosts = config_.allowed_hosts;
     rest.extra_metrics = [this] { return transport_metrics(*server_); };
     api_ = std::make_unique<RestApi>(
         *engine_,

@@ -4,9 +4,11 @@
 
 #include "rest_api.hpp"
 
+#include <asio/ip/address.hpp>
 #include <simdjson.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <ctime>
 #include <fstream>
@@ -307,9 +309,9 @@ json entry_json(const Entry& e) {
             {"id", std::to_string(n.id)},
             {"type", n.type},
             {"data", std::move(data)},
-            {"sender", n.sender.empty() ? json(nullptr) : json(n.sender)},
             {"createdAt", to_unix_ms(n.created_at)},
             {"read", e.read}};
+  if (!n.sender.empty()) j["sender"] = n.sender;  // omitted when none, as in WebSocket frames
   if (n.expires_at) j["expiresAt"] = to_unix_ms(*n.expires_at);
   return j;
 }
@@ -608,24 +610,108 @@ bool match(const char* pattern, const std::vector<std::string>& segs,
   return true;
 }
 
+// The request headers' value of `name` (lower case), or empty.
+const std::string& header(const HttpRequest& r, const char* name) {
+  static const std::string none;
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? none : it->second;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  const std::size_t begin = s.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(" \t") - begin + 1);
+}
+
+// The host name of a Host header value: "[::1]:8080" -> "::1", "Example.com:80" -> "example.com".
+std::string host_name(std::string_view host) {
+  if (!host.empty() && host.front() == '[') return lower(host.substr(1, host.find(']') - 1));
+  return lower(host.substr(0, host.find(':')));
+}
+
+bool ip_literal(const std::string& name) {
+  std::error_code ec;
+  asio::ip::make_address(name, ec);
+  return !ec;
+}
+
+// DNS rebinding: a page of evil.example whose name resolves to 127.0.0.1 reaches us with
+// "Host: evil.example". With a host check on, only IP literals, localhost and the allowed
+// names are answered; a request without Host (HTTP/1.0) is answered.
+std::optional<Problem> check_host(const HttpRequest& r, const RestOptions& o) {
+  if (!o.check_host) return std::nullopt;
+  const std::string& host = header(r, "host");
+  if (host.empty()) return std::nullopt;
+  const std::string name = host_name(host);
+  if (name == "localhost" || ip_literal(name)) return std::nullopt;
+  for (const std::string& allowed : o.allowed_hosts)
+    if (lower(allowed) == name) return std::nullopt;
+  return Problem{421, "misdirected_request", "Host",
+                 "host '" + name + "' is not served here; allow it with --allowed-hosts", {}};
+}
+
+// CSRF: a cross-site page may send a POST without asking (a form, or fetch with text/plain
+// or no body) but not one with Content-Type: application/json, which needs a CORS preflight.
+// So every POST, and every other request with a body, must say application/json.
+std::optional<Problem> check_content_type(const HttpRequest& r) {
+  if (r.method != "POST" && r.body.empty()) return std::nullopt;
+  const std::string type = lower(header(r, "content-type"));
+  if (trim(std::string_view(type).substr(0, type.find(';'))) == "application/json")
+    return std::nullopt;
+  return Problem{415, "unsupported_media_type", "Content-Type",
+                 "send the body as Content-Type: application/json" +
+                     (type.empty() ? std::string() : " (got '" + type + "')"),
+                 {}};
+}
+
+// The methods the routes of `segs` answer: "GET, HEAD, OPTIONS" style; empty: no route.
+std::string allowed_methods(const std::vector<std::string>& segs) {
+  std::string allow;
+  std::vector<std::string> params;
+  auto add = [&allow](const std::string& m) {
+    if (allow.find(m) == std::string::npos) allow += (allow.empty() ? "" : ", ") + m;
+  };
+  for (const Route& route : kRoutes) {
+    if (!match(route.pattern, segs, params)) continue;
+    add(route.method);
+    if (std::string_view(route.method) == "GET") add("HEAD");
+  }
+  if (!allow.empty()) add("OPTIONS");
+  return allow;
+}
+
+// HEAD runs the GET route (the transport sends the head of its answer without the body);
+// OPTIONS answers 204 with Allow (CORS preflights are not answered yet: no origin is allowed).
 void dispatch(Call& c) {
+  if (auto p = check_host(c.request, c.options)) return c.respond(error_response(*p));
   auto segs = segments(c.request);
   if (!segs)
     return c.respond(error_response(bad_field("path", "malformed percent-encoding in the path")));
-  std::string allow;
+  const std::string method = c.request.method == "HEAD" ? "GET" : c.request.method;
   for (const Route& route : kRoutes) {
     std::vector<std::string> params;
-    if (!match(route.pattern, *segs, params)) continue;
-    if (c.request.method == route.method) {
-      c.params = std::move(params);
-      return route.fn(c);
-    }
-    if (allow.find(route.method) == std::string::npos)
-      allow += (allow.empty() ? "" : ", ") + std::string(route.method);
+    if (method != route.method || !match(route.pattern, *segs, params)) continue;
+    if (auto p = check_content_type(c.request)) return c.respond(error_response(*p));
+    c.params = std::move(params);
+    return route.fn(c);
   }
+  const std::string allow = allowed_methods(*segs);
   if (allow.empty())
     return c.respond(error_response(
         {404, "not_found", {}, "no route " + c.request.method + " " + c.request.path, {}}));
+  if (c.request.method == "OPTIONS") {
+    HttpResponse r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers = {{"Allow", allow}};
+    return c.respond(std::move(r));
+  }
   c.respond(error_response({405,
                             "method_not_allowed",
                             {},

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "herald/engine.hpp"
 #include "herald/websocket/server.hpp"
@@ -33,6 +34,11 @@ ReadinessProbe store_probe(Engine& engine, std::shared_ptr<Executor> timers,
 struct RestOptions {
   std::size_t max_body_bytes = 1 << 20;  // larger bodies: 413 (the transport checks first)
   std::size_t max_batch = 1000;          // items of one batch POST /notify (a JSON array)
+  /// Answer only requests whose Host is an IP literal, localhost or one of allowed_hosts
+  /// (else 421): herald-server turns it on when bound to a loopback address, against DNS
+  /// rebinding, or when --allowed-hosts is given.
+  bool check_host = false;
+  std::vector<std::string> allowed_hosts;  // host names without port, any case
   /// Appended to /metrics (e.g. the transport's counters); Prometheus text. Any thread.
   std::function<std::string()> extra_metrics;
 };

@@ -165,7 +165,20 @@ TEST_CASE("HTTP keep-alive: many requests over one connection - errors keep it o
   CHECK(ids.size() == 100);
   CHECK(h.request("GET", "/nope").status == 404);
   CHECK(h.request("POST", "/notify", "{oops").status == 400);
-  CHECK(h.request("GET", "/notify").headers["allow"] == "POST");
+  CHECK(h.request("GET", "/notify").headers["allow"] == "POST, OPTIONS");
+  auto options = h.request("OPTIONS", "/users/gina/notifications");
+  CHECK(options.status == 204);
+  CHECK(options.headers.count("content-length") == 0);  // RFC 9110: none on a 204
+  CHECK(options.headers["allow"] == "GET, HEAD, OPTIONS");
+  auto head = h.request("HEAD", "/users/gina/unread-count");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(head.headers["content-length"] != "0");  // the length the GET's body would have
+  auto form = h.request("POST", "/notify", seed003(1, "csrf", "gina", "private").dump(),
+                        {{"Content-Type", "text/plain"}});
+  CHECK(form.status == 415);
+  auto rebound = h.request("GET", "/users/gina/unread-count", "", {{"Host", "rebind.test:8080"}});
+  CHECK(rebound.status == 421);  // bound to 127.0.0.1: the DNS rebinding guard is on
   CHECK(get(h, "/users/gina/unread-count")["unread"] == 100);
   CHECK(h.connects() == 1);
 

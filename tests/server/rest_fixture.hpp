@@ -66,6 +66,7 @@ inline HttpRequest make_request(std::string method, const std::string& target,
           eq == std::string::npos ? "" : decode(pair.substr(eq + 1), true);
     }
   }
+  if (r.method == "POST" || !body.empty()) r.headers["content-type"] = "application/json";
   r.body = std::move(body);
   r.remote = "127.0.0.1:50000";
   return r;

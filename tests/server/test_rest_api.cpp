@@ -432,11 +432,11 @@ TEST_CASE("413 for a body over the limit - 404 unknown route - 405 with Allow - 
 
   Reply get_notify = a("GET", "/notify");
   CHECK(get_notify.status() == 405);
-  CHECK(get_notify.header("Allow") == "POST");
+  CHECK(get_notify.header("Allow") == "POST, OPTIONS");
   CHECK(get_notify.code() == "method_not_allowed");
-  CHECK(a("PATCH", "/users/u/subscriptions/t").header("Allow") == "PUT, DELETE");
-  CHECK(a("POST", "/users/u/notifications/5").header("Allow") == "DELETE");
-  CHECK(a("DELETE", "/metrics").header("Allow") == "GET");
+  CHECK(a("PATCH", "/users/u/subscriptions/t").header("Allow") == "PUT, DELETE, OPTIONS");
+  CHECK(a("POST", "/users/u/notifications/5").header("Allow") == "DELETE, OPTIONS");
+  CHECK(a("DELETE", "/metrics").header("Allow") == "GET, HEAD, OPTIONS");
 
   Reply ws = a("GET", "/ws?userId=u");
   CHECK(ws.status() == 426);

@@ -1,7 +1,7 @@
 #pragma once
 // A private nginx for tests: a reverse proxy on a free loopback port in front of herald
-// instances, as in seed 000 (an `ip_hash` sticky upstream, WebSocket upgrade headers
-// passed through). Its configuration, logs and temporary files live in a temporary
+// instances, configured with docs/deploy/nginx.conf (HERALD_NGINX_CONF) as documented: an
+// `ip_hash` sticky upstream as in seed 000, WebSocket upgrade headers passed through. Its configuration, logs and temporary files live in a temporary
 // directory; it runs in the foreground and is stopped by its PID.
 
 #include <sys/stat.h>
@@ -56,7 +56,29 @@ class Nginx {
   }
 
  private:
+  // The main file holds what a private nginx needs (foreground, files in dir_); the http
+  // context is docs/deploy/nginx.conf, the documented configuration, with only its listen
+  // address and its upstream servers replaced.
   void write_config(const std::vector<std::uint16_t>& upstream_ports) {
+    std::ifstream in(HERALD_NGINX_CONF);
+    REQUIRE_MESSAGE(in, "cannot read " << HERALD_NGINX_CONF);
+    std::string servers;
+    for (std::uint16_t p : upstream_ports) servers += "    server 127.0.0.1:" + std::to_string(p) + ";\n";
+    std::string site, line;
+    bool servers_written = false;
+    while (std::getline(in, line)) {
+      const std::string code = line.substr(0, line.find('#'));
+      if (code.find("server 127.0.0.1:") != std::string::npos) {
+        if (!servers_written) site += servers;
+        servers_written = true;
+      } else if (code.find("listen ") != std::string::npos) {
+        site += "    listen 127.0.0.1:" + std::to_string(port_) + ";\n";
+      } else {
+        site += line + "\n";
+      }
+    }
+    REQUIRE_MESSAGE(servers_written, HERALD_NGINX_CONF << " has no upstream server lines");
+    std::ofstream(dir_ + "/herald.conf") << site;
     std::ofstream conf(dir_ + "/nginx.conf");
     conf << "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\n"
          << "pid " << dir_ << "/nginx.pid;\nerror_log " << dir_ << "/error.log warn;\n"
@@ -67,16 +89,7 @@ class Nginx {
          << "  fastcgi_temp_path " << dir_ << "/fastcgi;\n"
          << "  uwsgi_temp_path " << dir_ << "/uwsgi;\n"
          << "  scgi_temp_path " << dir_ << "/scgi;\n"
-         << "  map $http_upgrade $connection_upgrade { default upgrade; '' close; }\n"
-         << "  upstream herald {\n    ip_hash;\n";
-    for (std::uint16_t p : upstream_ports) conf << "    server 127.0.0.1:" << p << ";\n";
-    conf << "  }\n  server {\n    listen 127.0.0.1:" << port_ << ";\n"
-         << "    location / {\n      proxy_pass http://herald;\n"
-         << "      proxy_http_version 1.1;\n"
-         << "      proxy_set_header Upgrade $http_upgrade;\n"
-         << "      proxy_set_header Connection $connection_upgrade;\n"
-         << "      proxy_set_header Host $host;\n"
-         << "      proxy_read_timeout 3600s;\n    }\n  }\n}\n";
+         << "  include " << dir_ << "/herald.conf;\n}\n";
   }
 
   // nginx writes its pid file after it opened its listening socket. It prints nothing on

@@ -223,7 +223,9 @@ std::string serialize(const HttpResponse& response, bool close, bool http10_keep
   out += reason_phrase(response.status);
   out += "\r\n";
   if (!response.content_type.empty()) out += "Content-Type: " + response.content_type + "\r\n";
-  out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
+  // RFC 9110 §8.6: no Content-Length in a 1xx or 204 answer (they never have a body).
+  if (response.status >= 200 && response.status != 204)
+    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
   if (close) {
     out += "Connection: close\r\n";

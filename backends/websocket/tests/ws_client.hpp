@@ -412,10 +412,18 @@ class HttpClient {
   /// Sends a request and reads its reply, on the kept-alive connection if there is one.
   Reply request(const std::string& method, const std::string& target, const std::string& body = "",
                 const Headers& headers = {}, Millis timeout = kWait) {
-    std::string text = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    for (const auto& [name, value] : headers) text += name + ": " + value + "\r\n";
-    if (!body.empty() || method == "POST" || method == "PUT")
+    std::string text = method + " " + target + " HTTP/1.1\r\n";
+    bool typed = false, hosted = false;
+    for (const auto& [name, value] : headers) {
+      text += name + ": " + value + "\r\n";
+      typed = typed || lower(name) == "content-type";
+      hosted = hosted || lower(name) == "host";
+    }
+    if (!hosted) text += "Host: 127.0.0.1\r\n";
+    if (!body.empty() || method == "POST" || method == "PUT") {
       text += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+      if (!typed) text += "Content-Type: application/json\r\n";  // herald-server wants it
+    }
     text += "\r\n" + body;
     const bool reused = connected();
     if (!send_raw(text)) return {};
@@ -490,6 +498,11 @@ class HttpClient {
     return socket_.is_open();
   }
 
+  static std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+
   static void parse_head(const std::string& head, Reply& r) {
     if (head.size() > 12) r.status = std::atoi(head.c_str() + 9);
     std::size_t at = head.find("\r\n");
@@ -499,8 +512,7 @@ class HttpClient {
           head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
       const std::size_t colon = line.find(':');
       if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const std::string name = lower(line.substr(0, colon));
         std::size_t v = colon + 1;
         while (v < line.size() && line[v] == ' ') ++v;
         r.headers[name] = line.substr(v);

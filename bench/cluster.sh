@@ -51,10 +51,10 @@ wait_port "$redis_port"
 a_port=$(free_port)
 b_port=$(free_port)
 common=(--redis "redis://127.0.0.1:$redis_port" --postgres "$postgres_url" --log-level warn ${SERVER_ARGS:-})
-"$server" --port "$a_port" --instance-id a "${common[@]}" & a_pid=$!
+"$server" --dev-auth --port "$a_port" --instance-id a "${common[@]}" & a_pid=$!
 pids+=("$a_pid")
 wait_port "$a_port"
-"$server" --port "$b_port" --instance-id b "${common[@]}" & b_pid=$!
+"$server" --dev-auth --port "$b_port" --instance-id b "${common[@]}" & b_pid=$!
 pids+=("$b_pid")
 wait_port "$b_port"
 echo "redis :$redis_port, postgres :$pg_port, instance a :$a_port (pid $a_pid), b :$b_port (pid $b_pid)"

@@ -419,7 +419,7 @@ int free_port() {
 int spawn_server(const Options& o) {
   const int pid = fork();
   if (pid == 0) {
-    std::vector<std::string> args = {o.server_bin, "--port", std::to_string(o.port),
+    std::vector<std::string> args = {o.server_bin, "--dev-auth", "--port", std::to_string(o.port),
                                      "--log-level", "warn"};
     if (o.server_threads > 0) {
       args.push_back("--threads");

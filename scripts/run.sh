@@ -8,4 +8,4 @@ scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_BUILD_TESTS=OFF \
       -DHERALD_WITH_REDIS=ON -DHERALD_WITH_POSTGRES=ON >/dev/null
 cmake --build build -j"$(nproc)" --target herald_server
-exec ./build/examples/server/herald-server "$@"
+exec ./build/examples/server/herald-server --dev-auth "$@"

@@ -26,6 +26,7 @@
 #include "backends.hpp"
 #include "logging.hpp"
 #include "rest_api.hpp"
+#include "server_auth.hpp"
 
 namespace {
 
@@ -56,6 +57,7 @@ struct Config {
   double registry_ttl = 10;
   double shutdown_timeout = 10;
   std::vector<std::string> allowed_hosts;
+  AuthConfig auth;
 };
 
 // Declares every flag, each with its HERALD_… environment variable.
@@ -147,6 +149,7 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_SHUTDOWN_TIMEOUT")
       ->check(CLI::Range(0.5, 3600.0))
       ->capture_default_str();
+  add_auth_flags(app, c.auth);
 }
 
 EngineOptions engine_options(const Config& c) {
@@ -248,6 +251,8 @@ class Service {
   // Builds the server, engine and API (throws herald::Error on bad options), then starts.
   void start() {
     // Before listening: may throw (a bad URL, a database that cannot be reached or migrated).
+    ServerAuth auth = make_server_auth(config_.auth);
+    auth_mode_ = auth.mode;
     ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
     backends_ = backends.names;
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
@@ -256,12 +261,14 @@ class Service {
         websocket::Server::create(io_, server_options(config_),
                                   [this](HttpRequest r, Respond respond) { forward(r, respond); });
     backends.engine.transports = {server_.get()};
-    engine_ = std::make_unique<Engine>(executor_, std::move(backends.engine), engine_options(config_));
+    engine_ = std::make_unique<Engine>(executor_, std::move(backends.engine),
+                                       engine_options(config_), std::move(auth.websocket));
     RestOptions rest;
     rest.max_body_bytes = config_.max_body_bytes;
     rest.max_batch = config_.max_batch;
     rest.check_host = loopback(config_.bind) || !config_.allowed_hosts.empty();
     rest.allowed_hosts = config_.allowed_hosts;
+    rest.auth = std::move(auth.rest);
     rest.extra_metrics = [this] { return transport_metrics(*server_); };
     api_ = std::make_unique<RestApi>(
         *engine_,
@@ -298,12 +305,13 @@ class Service {
     running_ = true;
     spdlog::info(
         "event=listening addr={}:{} port={} instance={} threads={} ws_path=/ws "
-        "backends=\"{}\" auth=development",
+        "backends=\"{}\" auth={}",
         config_.bind, server_->port(), server_->port(), quote(engine_->instance_id()),
-        config_.threads, backends_);
-    spdlog::warn(
-        "event=dev_auth message=\"WebSocket clients are trusted by ?userId=; do not "
-        "expose this server to untrusted networks\"");
+        config_.threads, backends_, auth_mode_);
+    if (auth_mode_ == "development")
+      spdlog::warn(
+          "event=dev_auth message=\"WebSocket clients are trusted by ?userId= and the REST API "
+          "is open; do not expose this server to untrusted networks\"");
   }
 
   void on_signal(const std::error_code& ec, int sig) {
@@ -364,7 +372,8 @@ class Service {
   std::unique_ptr<websocket::Server> server_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RestApi> api_;
-  std::string backends_;  // names, for the log
+  std::string backends_;   // names, for the log
+  std::string auth_mode_;  // for the log
   std::atomic<RestApi*> api_ready_{nullptr};
   std::atomic<bool> running_{false};
   bool stopping_ = false;  // on strand_
@@ -402,8 +411,8 @@ int main(int argc, char** argv) {
   Config config;
   CLI::App app{"herald-server " HERALD_VERSION_STRING
                ": real-time notifications over WebSocket with a REST API, on one port.\n"
-               "Runs with no arguments on in-memory backends with development authentication "
-               "(WebSocket clients connect to /ws?userId=U)."};
+               "Needs credentials (--api-key; docs/security.md), or --dev-auth for local "
+               "development (WebSocket clients connect to /ws?userId=U, the REST API is open)."};
   app.footer(
       "Every flag can also be set by the environment variable shown as Env.\n"
       "Docs: docs/operations.md (flags, logs, metrics, shutdown), docs/protocol.md.");

@@ -18,7 +18,9 @@
 #include <utility>
 #include <vector>
 
+#include "http_util.hpp"
 #include "publish_body.hpp"
+#include "rest_auth.hpp"
 
 namespace herald::server {
 
@@ -28,10 +30,11 @@ struct RestApi::Call {
   Engine& engine;
   const RestOptions& options;
   const ReadinessProbe& ready;
-  const HttpStats& stats;
+  HttpStats& stats;
   HttpRequest request;
   std::vector<std::string> params;  // the `*` segments of the matched route, decoded
   Respond respond;
+  Principal principal = {};  // who is calling (rest_auth.hpp), set once authorized
 };
 
 void HttpStats::count(int status) noexcept {
@@ -535,6 +538,12 @@ std::string process_metrics(const HttpStats& stats) {
   for (int i = 0; i < 5; ++i)
     out += "herald_http_responses_total{class=\"" + std::to_string(i + 1) + "xx\"} " +
            std::to_string(stats.by_class[i].load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP herald_http_auth_refusals_total REST calls refused: 401 unauthorized, 403 "
+         "forbidden.\n# TYPE herald_http_auth_refusals_total counter\n";
+  out += "herald_http_auth_refusals_total{reason=\"unauthorized\"} " +
+         std::to_string(stats.auth.unauthorized.load(std::memory_order_relaxed)) + "\n";
+  out += "herald_http_auth_refusals_total{reason=\"forbidden\"} " +
+         std::to_string(stats.auth.forbidden.load(std::memory_order_relaxed)) + "\n";
   out += "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n";
   out += "# TYPE process_cpu_seconds_total counter\n";
   char cpu[32];
@@ -576,24 +585,33 @@ struct Route {
   const char* method;
   const char* pattern;  // path segments; "*" matches one segment, passed in Call::params
   RouteFn fn;
+  Access access;  // for Access::user, the first `*` is the user id
 };
 
 const Route kRoutes[] = {
-    {"POST", "notify", post_notify},
-    {"GET", "users/*/notifications", get_notifications},
-    {"POST", "users/*/notifications/read", post_read},
-    {"DELETE", "users/*/notifications/*", delete_notification},
-    {"GET", "users/*/unread-count", get_unread_count},
-    {"GET", "users/*/subscriptions", get_subscriptions},
-    {"PUT", "users/*/subscriptions/*", put_subscription},
-    {"DELETE", "users/*/subscriptions/*", delete_subscription},
-    {"GET", "users/*/presence", get_presence},
-    {"GET", "topics/*/subscribers", get_subscribers},
-    {"GET", "healthz", get_healthz},
-    {"GET", "readyz", get_readyz},
-    {"GET", "metrics", get_metrics},
-    {"GET", "ws", get_ws},
+    {"POST", "notify", post_notify, Access::server},
+    {"GET", "users/*/notifications", get_notifications, Access::user},
+    {"POST", "users/*/notifications/read", post_read, Access::user},
+    {"DELETE", "users/*/notifications/*", delete_notification, Access::user},
+    {"GET", "users/*/unread-count", get_unread_count, Access::user},
+    {"GET", "users/*/subscriptions", get_subscriptions, Access::user},
+    {"PUT", "users/*/subscriptions/*", put_subscription, Access::user_topic},
+    {"DELETE", "users/*/subscriptions/*", delete_subscription, Access::user},
+    {"GET", "users/*/presence", get_presence, Access::server},
+    {"GET", "topics/*/subscribers", get_subscribers, Access::server},
+    {"GET", "healthz", get_healthz, Access::open},
+    {"GET", "readyz", get_readyz, Access::open},
+    {"GET", "metrics", get_metrics, Access::metrics},
+    {"GET", "ws", get_ws, Access::open},
 };
+
+// The user and topic segments authorize() looks at.
+PathSubjects path_subjects(const Route& route, const std::vector<std::string>& params) {
+  PathSubjects s;
+  if (route.access == Access::user || route.access == Access::user_topic) s.user = params[0];
+  if (route.access == Access::user_topic) s.topic = params[1];
+  return s;
+}
 
 bool match(const char* pattern, const std::vector<std::string>& segs,
            std::vector<std::string>& params) {
@@ -608,19 +626,6 @@ bool match(const char* pattern, const std::vector<std::string>& segs,
     }
   }
   return true;
-}
-
-// The request headers' value of `name` (lower case), or empty.
-const std::string& header(const HttpRequest& r, const char* name) {
-  static const std::string none;
-  auto it = r.headers.find(name);
-  return it == r.headers.end() ? none : it->second;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
 }
 
 std::string_view trim(std::string_view s) {
@@ -697,6 +702,9 @@ void dispatch(Call& c) {
   for (const Route& route : kRoutes) {
     std::vector<std::string> params;
     if (method != route.method || !match(route.pattern, *segs, params)) continue;
+    if (auto p = authorize(c.options.auth, route.access, c.request, path_subjects(route, params),
+                           c.stats.auth, c.principal))
+      return c.respond(error_response(*p));
     if (auto p = check_content_type(c.request)) return c.respond(error_response(*p));
     c.params = std::move(params);
     return route.fn(c);

@@ -12,6 +12,7 @@
 
 #include "herald/engine.hpp"
 #include "herald/websocket/server.hpp"
+#include "rest_auth.hpp"
 
 namespace herald::server {
 
@@ -39,6 +40,7 @@ struct RestOptions {
   /// rebinding, or when --allowed-hosts is given.
   bool check_host = false;
   std::vector<std::string> allowed_hosts;  // host names without port, any case
+  RestAuth auth;                           // who may call which route (rest_auth.hpp)
   /// Appended to /metrics (e.g. the transport's counters); Prometheus text. Any thread.
   std::function<std::string()> extra_metrics;
 };
@@ -46,6 +48,7 @@ struct RestOptions {
 /// Responses by status class (1xx..5xx), for /metrics. Thread-safe.
 struct HttpStats {
   std::atomic<std::uint64_t> by_class[5] = {};
+  AuthStats auth;
   void count(int status) noexcept;
 };
 

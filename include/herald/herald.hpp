@@ -2,6 +2,7 @@
 // Everything a host needs: the engine, the model, the interfaces, the in-memory backends and
 // the version.
 
+#include "herald/auth.hpp"
 #include "herald/broker.hpp"
 #include "herald/engine.hpp"
 #include "herald/error.hpp"

@@ -239,6 +239,15 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   ServerProcess bad_level({"--log-level", "loud"}, false);
   CHECK(bad_level.wait(Millis(5000)) == 2);
 
+  // No authentication configured at all: refused, saying what to set.
+  ServerProcess no_auth({ServerProcess::kNoDevAuth});
+  CHECK(no_auth.wait(Millis(5000)) == 2);
+  CHECK(no_auth.log().find("--api-key") != std::string::npos);
+  CHECK(no_auth.log().find("--dev-auth") != std::string::npos);
+  ServerProcess short_key({"--api-key", "abc"});
+  CHECK(short_key.wait(Millis(5000)) == 2);
+  CHECK(short_key.log().find("at least 16") != std::string::npos);
+
   ServerProcess first({"--instance-id", "web-1"});
   REQUIRE(first.port() != 0);
   CHECK(first.log().find("instance=web-1") != std::string::npos);
@@ -246,6 +255,30 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   CHECK(second.wait(Millis(5000)) == 1);
   CHECK(second.log().find("event=start_failed") != std::string::npos);
   CHECK(first.stop() == 0);
+}
+
+TEST_CASE("with an API key: publish needs it, health checks stay open, WebSocket users refused") {
+  ServerProcess s({"--api-key", "backend=0123456789abcdef0123", "--api-key", "fedcba9876543210fedc"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  CHECK(s.log().find("auth=keys") != std::string::npos);
+  HttpClient h(s.port());
+  const std::string body = seed003(1, "m", "ivy", "private").dump();
+  CHECK(h.request("POST", "/notify", body).status == 401);
+  CHECK(h.request("POST", "/notify", body, {{"Authorization", "Bearer wrong-key-0123456789"}})
+            .status == 401);
+  CHECK(h.request("POST", "/notify", body, {{"Authorization", "Bearer 0123456789abcdef0123"}})
+            .status == 202);
+  CHECK(h.request("POST", "/notify", body, {{"X-Api-Key", "fedcba9876543210fedc"}}).status == 202);
+  CHECK(h.request("GET", "/users/ivy/unread-count").status == 401);
+  CHECK(h.request("GET", "/healthz").status == 200);
+  CHECK(h.request("GET", "/metrics").body.find(
+            "herald_http_auth_refusals_total{reason=\"unauthorized\"} 3") != std::string::npos);
+  // No user tokens are configured yet: a WebSocket client cannot say who it is.
+  WsClient ws(s.port(), "/ws?userId=ivy");
+  REQUIRE(ws.ok());
+  CHECK(ws.wait_closed());
+  CHECK(ws.close_code() == 4001);
+  CHECK(s.stop() == 0);
 }
 
 TEST_CASE("bad WebSocket input gets error frames or a close - a flood is answered - others go on") {

@@ -16,6 +16,9 @@ namespace herald::server::test {
 
 class ServerProcess : public herald::test::ChildProcess {
  public:
+  /// An argument that only tells the constructor not to add --dev-auth.
+  static constexpr const char* kNoDevAuth = "<no --dev-auth>";
+
   /// Starts HERALD_SERVER_BINARY with `--port 0` and `args`, and waits for it to listen (or
   /// to exit). `with_port` false: no `--port 0` (for command-line tests).
   explicit ServerProcess(const std::vector<std::string>& args, bool with_port = true,
@@ -28,10 +31,18 @@ class ServerProcess : public herald::test::ChildProcess {
   std::uint16_t port() const { return port_; }
 
  private:
+  // Development authentication unless the test configures credentials itself (an
+  // argument starting with --api-key or --jwt) or asks for none (`kNoDevAuth`).
   static std::vector<std::string> command(const std::vector<std::string>& args, bool with_port) {
     std::vector<std::string> argv{HERALD_SERVER_BINARY};
+    bool dev_auth = true;
+    for (const std::string& a : args)
+      if (a.rfind("--api-key", 0) == 0 || a.rfind("--jwt", 0) == 0 || a == kNoDevAuth)
+        dev_auth = false;
+    if (dev_auth) argv.push_back("--dev-auth");
     if (with_port) argv.insert(argv.end(), {"--port", "0", "--log-level", "info"});
-    argv.insert(argv.end(), args.begin(), args.end());
+    for (const std::string& a : args)
+      if (a != kNoDevAuth) argv.push_back(a);
     return argv;
   }
 

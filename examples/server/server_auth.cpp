@@ -1,0 +1,79 @@
+// herald-server's authentication flags (server_auth.hpp).
+
+#include "server_auth.hpp"
+
+#include <cstdlib>
+#include <memory>
+
+#include "herald/error.hpp"
+
+namespace herald::server {
+
+void add_auth_flags(CLI::App& app, AuthConfig& c) {
+  app.add_flag("--dev-auth", c.dev_auth,
+               "Development authentication: WebSocket clients are trusted by ?userId= and the "
+               "REST API is open (also HERALD_AUTH=development). Never on untrusted networks");
+  app.add_option("--api-key", c.api_keys,
+                 "Server-side API key, NAME=SECRET or SECRET (16+ bytes; repeatable; env: "
+                 "comma-separated)")
+      ->envname("HERALD_API_KEYS")
+      ->delimiter(',');
+  app.add_option("--api-key-file", c.api_key_file,
+                 "File of API keys, one NAME=SECRET or SECRET per line, # comments")
+      ->envname("HERALD_API_KEY_FILE");
+  app.add_option("--metrics-key", c.metrics_keys,
+                 "Key that /metrics requires (repeatable); default: /metrics is open")
+      ->envname("HERALD_METRICS_KEYS")
+      ->delimiter(',');
+}
+
+namespace {
+
+// HERALD_AUTH=development is --dev-auth; any other non-empty value is a mistake to report.
+bool development(const AuthConfig& c) {
+  const char* env = std::getenv("HERALD_AUTH");
+  if (!env || !*env) return c.dev_auth;
+  const std::string mode = env;
+  if (mode == "development") return true;
+  if (mode == "production") return c.dev_auth;
+  throw Error("HERALD_AUTH='" + mode + "': use 'development' (same as --dev-auth) or unset it");
+}
+
+std::shared_ptr<ApiKeys> keys_of(const std::vector<std::string>& entries, const std::string& file) {
+  auto keys = std::make_shared<ApiKeys>();
+  for (const std::string& e : entries) keys->add_entry(e);
+  if (!file.empty()) keys->add_file(file);
+  return keys;
+}
+
+// Until user tokens are configured (JWT), no WebSocket client can prove who it is.
+Authenticator refuse_all() {
+  return [](const Handshake&, std::function<void(AuthResult)> answer) {
+    answer(AuthResult{false, {}, "no user authentication is configured on this server"});
+  };
+}
+
+}  // namespace
+
+ServerAuth make_server_auth(const AuthConfig& c) {
+  ServerAuth out;
+  if (development(c)) {
+    out.rest.development = true;
+    out.websocket = dev_authenticator();
+    out.mode = "development";
+    return out;
+  }
+  out.rest.development = false;
+  out.rest.api_keys = keys_of(c.api_keys, c.api_key_file);
+  out.rest.metrics_keys = keys_of(c.metrics_keys, {});
+  if (out.rest.api_keys->empty())
+    throw Error(
+        "no authentication is configured: give server callers an API key (--api-key NAME=SECRET, "
+        "HERALD_API_KEYS or --api-key-file), or run with --dev-auth (HERALD_AUTH=development) "
+        "for local development only");
+  out.websocket = refuse_all();
+  out.mode = "keys";
+  return out;
+}
+
+}  // namespace herald::server

@@ -2,6 +2,7 @@
 
 #include "herald/auth.hpp"
 
+#include <cctype>
 #include <fstream>
 
 #include "herald/error.hpp"
@@ -77,6 +78,28 @@ bool topic_allowed(const std::vector<std::string>& patterns, std::string_view to
     }
   }
   return false;
+}
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+bool origin_allowed(std::string_view origin, std::string_view host,
+                    const std::vector<std::string>& allowed) {
+  if (origin.empty()) return true;
+  for (const std::string& a : allowed)
+    if (a == "*" || iequal(a, origin)) return true;
+  // Same origin: "scheme://" then exactly the Host header (both carry the port unless default).
+  const std::size_t sep = origin.find("://");
+  return sep != std::string_view::npos && !host.empty() && iequal(origin.substr(sep + 3), host);
 }
 
 }  // namespace herald

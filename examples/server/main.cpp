@@ -269,6 +269,7 @@ class Service {
     rest.check_host = loopback(config_.bind) || !config_.allowed_hosts.empty();
     rest.allowed_hosts = config_.allowed_hosts;
     rest.auth = std::move(auth.rest);
+    rest.cors_origins = std::move(auth.cors_origins);
     rest.extra_metrics = [this] { return transport_metrics(*server_); };
     api_ = std::make_unique<RestApi>(
         *engine_,

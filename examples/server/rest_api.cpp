@@ -691,10 +691,46 @@ std::string allowed_methods(const std::vector<std::string>& segs) {
   return allow;
 }
 
-// HEAD runs the GET route (the transport sends the head of its answer without the body);
-// OPTIONS answers 204 with Allow (CORS preflights are not answered yet: no origin is allowed).
+// CSRF and CORS: a browser names the page's origin in Origin. One that is neither ours nor
+// allowed is refused; an allowed one gets the CORS headers on the answer. herald takes
+// bearer tokens, never cookies, so Access-Control-Allow-Credentials is never sent.
+std::optional<Problem> check_origin(Call& c) {
+  const std::string& origin = header(c.request, "origin");
+  if (origin.empty()) return std::nullopt;
+  if (!origin_allowed(origin, header(c.request, "host"), c.options.cors_origins))
+    return Problem{403, "forbidden", "Origin",
+                   "origin '" + origin + "' may not call this API; allow it with --cors-origin",
+                   {}};
+  c.respond = [inner = std::move(c.respond), origin](HttpResponse r) {
+    r.headers.push_back({"Access-Control-Allow-Origin", origin});
+    r.headers.push_back({"Access-Control-Expose-Headers", "Retry-After"});
+    r.headers.push_back({"Vary", "Origin"});
+    inner(std::move(r));
+  };
+  return std::nullopt;
+}
+
+// OPTIONS: 204 with Allow, and for a CORS preflight (an allowed Origin, checked before)
+// the methods and request headers a cross-site caller may use.
+void answer_options(Call& c, const std::string& allow) {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  r.headers = {{"Allow", allow}};
+  if (!header(c.request, "origin").empty() &&
+      !header(c.request, "access-control-request-method").empty()) {
+    r.headers.push_back({"Access-Control-Allow-Methods", allow});
+    r.headers.push_back(
+        {"Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key, Idempotency-Key"});
+    r.headers.push_back({"Access-Control-Max-Age", "600"});
+  }
+  c.respond(std::move(r));
+}
+
+// HEAD runs the GET route (the transport sends the head of its answer without the body).
 void dispatch(Call& c) {
   if (auto p = check_host(c.request, c.options)) return c.respond(error_response(*p));
+  if (auto p = check_origin(c)) return c.respond(error_response(*p));
   auto segs = segments(c.request);
   if (!segs)
     return c.respond(error_response(bad_field("path", "malformed percent-encoding in the path")));
@@ -713,13 +749,7 @@ void dispatch(Call& c) {
   if (allow.empty())
     return c.respond(error_response(
         {404, "not_found", {}, "no route " + c.request.method + " " + c.request.path, {}}));
-  if (c.request.method == "OPTIONS") {
-    HttpResponse r;
-    r.status = 204;
-    r.content_type.clear();
-    r.headers = {{"Allow", allow}};
-    return c.respond(std::move(r));
-  }
+  if (c.request.method == "OPTIONS") return answer_options(c, allow);
   c.respond(error_response({405,
                             "method_not_allowed",
                             {},

@@ -41,6 +41,9 @@ struct RestOptions {
   bool check_host = false;
   std::vector<std::string> allowed_hosts;  // host names without port, any case
   RestAuth auth;                           // who may call which route (rest_auth.hpp)
+  /// Browser origins allowed to call cross-site (CORS), exact or "*". A request with an
+  /// Origin that is neither the server's own nor listed is a 403.
+  std::vector<std::string> cors_origins;
   /// Appended to /metrics (e.g. the transport's counters); Prometheus text. Any thread.
   std::function<std::string()> extra_metrics;
 };

@@ -25,6 +25,16 @@ void add_auth_flags(CLI::App& app, AuthConfig& c) {
                  "Key that /metrics requires (repeatable); default: /metrics is open")
       ->envname("HERALD_METRICS_KEYS")
       ->delimiter(',');
+  app.add_option("--cors-origin", c.cors_origins,
+                 "Browser origins (https://app.example) that may call the REST API cross-site, "
+                 "or * (development); others get 403")
+      ->envname("HERALD_CORS_ORIGINS")
+      ->delimiter(',');
+  app.add_option("--allowed-origins", c.allowed_origins,
+                 "Browser origins whose pages may open WebSocket sessions, besides the server's "
+                 "own and --cors-origin; others are refused (4001)")
+      ->envname("HERALD_ALLOWED_ORIGINS")
+      ->delimiter(',');
 }
 
 namespace {
@@ -53,9 +63,23 @@ Authenticator refuse_all() {
   };
 }
 
-}  // namespace
+// Cross-site WebSocket hijacking: a page of any site may open a WebSocket to us, with the
+// user's cookies and from the user's network. The browser names the page in Origin.
+Authenticator origin_checked(Authenticator inner, std::vector<std::string> allowed) {
+  return [inner = std::move(inner), allowed = std::move(allowed)](
+             const Handshake& h, std::function<void(AuthResult)> answer) {
+    auto origin = h.headers.find("origin");
+    auto host = h.headers.find("host");
+    if (origin != h.headers.end() &&
+        !origin_allowed(origin->second, host == h.headers.end() ? "" : host->second, allowed))
+      return answer(AuthResult{false, {},
+                               "origin '" + origin->second +
+                                   "' is not allowed; add it to --allowed-origins"});
+    inner(h, std::move(answer));
+  };
+}
 
-ServerAuth make_server_auth(const AuthConfig& c) {
+ServerAuth make_auth(const AuthConfig& c) {
   ServerAuth out;
   if (development(c)) {
     out.rest.development = true;
@@ -73,6 +97,17 @@ ServerAuth make_server_auth(const AuthConfig& c) {
         "for local development only");
   out.websocket = refuse_all();
   out.mode = "keys";
+  return out;
+}
+
+}  // namespace
+
+ServerAuth make_server_auth(const AuthConfig& c) {
+  ServerAuth out = make_auth(c);
+  std::vector<std::string> ws_origins = c.allowed_origins;
+  ws_origins.insert(ws_origins.end(), c.cors_origins.begin(), c.cors_origins.end());
+  out.websocket = origin_checked(std::move(out.websocket), std::move(ws_origins));
+  out.cors_origins = c.cors_origins;
   return out;
 }
 

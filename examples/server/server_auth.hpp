@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "herald/auth.hpp"
+
 #include "herald/engine.hpp"
 #include "rest_auth.hpp"
 
@@ -17,6 +19,8 @@ struct AuthConfig {
   std::vector<std::string> api_keys;     // --api-key NAME=SECRET | SECRET (repeatable)
   std::string api_key_file;              // --api-key-file PATH
   std::vector<std::string> metrics_keys; // --metrics-key
+  std::vector<std::string> cors_origins;     // --cors-origin: REST callers from these pages
+  std::vector<std::string> allowed_origins;  // --allowed-origins: WebSocket pages, besides those
 };
 
 /// Declares the flags (each with its environment variable).
@@ -27,8 +31,9 @@ void add_auth_flags(CLI::App& app, AuthConfig& c);
 /// key is unusable.
 struct ServerAuth {
   RestAuth rest;
-  Authenticator websocket;
-  std::string mode;  // "development" or "keys", for the log
+  Authenticator websocket;  // checks the page's Origin first, in every mode
+  std::vector<std::string> cors_origins;  // RestOptions::cors_origins
+  std::string mode;                       // "development" or "keys", for the log
 };
 ServerAuth make_server_auth(const AuthConfig& c);
 

@@ -48,4 +48,11 @@ class HERALD_API ApiKeys {
 /// "room:1"; "*" grants every topic).
 HERALD_API bool topic_allowed(const std::vector<std::string>& patterns, std::string_view topic);
 
+/// Browser origins a server answers. An `Origin` ("https://app.example:8443") is allowed
+/// when it is in `allowed` (exact, case-insensitive; "*" allows any), or when it is the
+/// server's own origin: its host[:port] equals the request's `Host`. A request without
+/// Origin (not sent by a browser, or same-origin GET) is not a cross-site one.
+HERALD_API bool origin_allowed(std::string_view origin, std::string_view host,
+                               const std::vector<std::string>& allowed);
+
 }  // namespace herald

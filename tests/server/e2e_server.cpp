@@ -281,6 +281,29 @@ TEST_CASE("with an API key: publish needs it, health checks stay open, WebSocket
   CHECK(s.stop() == 0);
 }
 
+TEST_CASE("a WebSocket handshake from another site's page is refused unless its origin is allowed") {
+  ServerProcess s({"--allowed-origins", "https://app.example"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  auto open_from = [&](const std::string& origin) {
+    WsClient::Options o;
+    if (!origin.empty()) o.headers = {{"Origin", origin}};
+    return std::make_unique<WsClient>(s.port(), "/ws?userId=jo", o);
+  };
+  auto evil = open_from("https://evil.example");
+  REQUIRE(evil->ok());
+  CHECK(evil->wait_closed());
+  CHECK(evil->close_code() == 4001);
+  CHECK(evil->close_reason().find("origin") != std::string::npos);
+  for (const std::string& ok : {std::string("https://app.example"),
+                                "http://127.0.0.1:" + std::to_string(s.port()), std::string()}) {
+    CAPTURE(ok);
+    auto c = open_from(ok);
+    REQUIRE(c->ok());
+    CHECK(c->next_op("welcome").is_object());
+  }
+  CHECK(s.stop() == 0);
+}
+
 TEST_CASE("bad WebSocket input gets error frames or a close - a flood is answered - others go on") {
   ServerProcess s({"--max-frame-bytes", "4096"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());

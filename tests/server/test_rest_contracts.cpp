@@ -126,3 +126,42 @@ TEST_CASE("an expiresAt past the clock's range is stored as far in the future, n
   CHECK(bad.status() == 400);
   CHECK(bad.field() == "expiresAt");
 }
+
+TEST_CASE("CORS: an allowed origin gets its headers and preflight, another one 403") {
+  RestOptions rest;
+  rest.cors_origins = {"https://app.example"};
+  Api a(World::defaults(), rest);
+  auto from = [&](const std::string& method, const std::string& origin, std::string body = {}) {
+    HttpRequest r = make_request(method, "/notify", std::move(body));
+    r.headers["origin"] = origin;
+    r.headers["host"] = "api.example";
+    if (method == "OPTIONS") {
+      r.headers["access-control-request-method"] = "POST";
+      r.headers["access-control-request-headers"] = "authorization, content-type";
+    }
+    return call(a.w, a.api, r);
+  };
+  Reply preflight = from("OPTIONS", "https://app.example");
+  CHECK(preflight.status() == 204);
+  CHECK(preflight.header("Access-Control-Allow-Origin") == "https://app.example");
+  CHECK(preflight.header("Access-Control-Allow-Methods") == "POST, OPTIONS");
+  CHECK(preflight.header("Access-Control-Allow-Headers").find("Authorization") != std::string::npos);
+  CHECK(preflight.header("Access-Control-Allow-Credentials").empty());
+  Reply posted = from("POST", "https://app.example", to_alice("t").dump());
+  CHECK(posted.status() == 202);
+  CHECK(posted.header("Access-Control-Allow-Origin") == "https://app.example");
+  CHECK(posted.header("Vary") == "Origin");
+
+  Reply refused_preflight = from("OPTIONS", "https://evil.example");
+  CHECK(refused_preflight.status() == 403);
+  CHECK(refused_preflight.field() == "Origin");
+  CHECK(refused_preflight.header("Access-Control-Allow-Origin").empty());
+  CHECK(from("POST", "https://evil.example", to_alice("t").dump()).status() == 403);
+  CHECK(a("GET", "/users/alice/unread-count").body["unread"] == 1);
+
+  // The server's own pages (Origin = http(s):// + Host) need no listing.
+  HttpRequest own = make_request("GET", "/healthz");
+  own.headers["origin"] = "http://api.example";
+  own.headers["host"] = "api.example";
+  CHECK(call(a.w, a.api, own).status() == 200);
+}

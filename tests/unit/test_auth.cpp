@@ -70,3 +70,18 @@ TEST_CASE("topic_allowed: exact names and prefix patterns") {
   CHECK_FALSE(topic_allowed({}, "news"));
   CHECK(topic_allowed({"*"}, "anything"));
 }
+
+TEST_CASE("origin_allowed: the list, '*', the server's own origin, no Origin") {
+  using herald::origin_allowed;
+  const std::vector<std::string> list = {"https://app.example"};
+  CHECK(origin_allowed("https://app.example", "api.example", list));
+  CHECK(origin_allowed("HTTPS://APP.EXAMPLE", "api.example", list));
+  CHECK_FALSE(origin_allowed("https://app.example:444", "api.example", list));
+  CHECK_FALSE(origin_allowed("https://evil.example", "api.example", list));
+  CHECK_FALSE(origin_allowed("null", "api.example", list));
+  CHECK(origin_allowed("http://127.0.0.1:8080", "127.0.0.1:8080", {}));  // same origin
+  CHECK_FALSE(origin_allowed("http://127.0.0.1:8081", "127.0.0.1:8080", {}));
+  CHECK_FALSE(origin_allowed("http://localhost:3000", "127.0.0.1:8080", {}));
+  CHECK(origin_allowed("http://anything.test", "x", {"*"}));
+  CHECK(origin_allowed("", "x", {}));
+}

@@ -166,7 +166,29 @@ void Lane::drain() {
   corked_ = true;
   rounds_ = 0;
   arrived_ = 0;
-  asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+  post_write_out();
+}
+
+// A posted write_out() holds the lane through a Cork: should the io_context be destroyed
+// before it runs, the Cork lets go of the connections taken_ holds for it (they hold the
+// Core, which holds this lane: a reference cycle that would never be freed otherwise).
+class Lane::Cork {
+ public:
+  explicit Cork(std::shared_ptr<Lane> lane) : lane_(std::move(lane)) {}
+  Cork(Cork&&) noexcept = default;  // the moved-from Cork holds nothing
+  Cork& operator=(Cork&&) = delete;
+  ~Cork() {
+    if (lane_) lane_->taken_.clear();
+  }
+  /// The lane, once the write_out runs: the Cork then releases nothing.
+  std::shared_ptr<Lane> run() { return std::move(lane_); }
+
+ private:
+  std::shared_ptr<Lane> lane_;
+};
+
+void Lane::post_write_out() {
+  asio::post(strand, [cork = Cork(shared_from_this())]() mutable { cork.run()->write_out(); });
 }
 
 // The cork's end (posted only while corked): takes what was queued since (a drain still
@@ -176,7 +198,7 @@ void Lane::write_out() {
   arrived_ += hand_over();
   if (arrived_ > 1 && ++rounds_ < kCorkRounds) {
     arrived_ = 0;
-    asio::post(strand, [self = shared_from_this()] { self->write_out(); });
+    post_write_out();
     return;
   }
   corked_ = false;

@@ -57,8 +57,11 @@ class Lane : public std::enable_shared_from_this<Lane> {
   const Strand strand;  // immutable, usable from any thread
 
  private:
+  class Cork;
+
   // On the strand.
   void drain();
+  void post_write_out();
   void write_out();
   void end_batches();
   std::size_t hand_over();

@@ -50,7 +50,9 @@ wait_port "$redis_port"
 
 a_port=$(free_port)
 b_port=$(free_port)
-common=(--redis "redis://127.0.0.1:$redis_port" --postgres "$postgres_url" --log-level warn ${SERVER_ARGS:-})
+# --rate-limit 0: the load generator publishes without a sender from one address (one bucket).
+common=(--redis "redis://127.0.0.1:$redis_port" --postgres "$postgres_url" --log-level warn
+        --rate-limit 0 ${SERVER_ARGS:-})
 "$server" --dev-auth --port "$a_port" --instance-id a "${common[@]}" & a_pid=$!
 pids+=("$a_pid")
 wait_port "$a_port"

@@ -419,8 +419,9 @@ int free_port() {
 int spawn_server(const Options& o) {
   const int pid = fork();
   if (pid == 0) {
+    // --rate-limit 0: every publish comes without a sender from one address (one bucket).
     std::vector<std::string> args = {o.server_bin, "--dev-auth", "--port", std::to_string(o.port),
-                                     "--log-level", "warn"};
+                                     "--log-level", "warn", "--rate-limit", "0"};
     if (o.server_threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(o.server_threads));

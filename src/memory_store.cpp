@@ -41,11 +41,22 @@ struct StreamIdHash {
   }
 };
 
-// What an idempotency key points at: the first notification recorded under it.
+// What an idempotency key points at: the first notification recorded under it, and the
+// fingerprint of the request it was recorded for.
 struct IdempotencyRecord {
   NotificationId id = 0;
   TimePoint created_at{};
+  std::string fingerprint;
 };
+
+// Idempotency keys are unique per scope: (scope, key).
+using IdempotencyKey = std::pair<std::string, std::string>;
+
+// Whether a recorded fingerprint and a new one stand for the same request; an empty one
+// (not given) matches any, as the Store contract says.
+bool same_request(const std::string& recorded, const std::string& fingerprint) {
+  return recorded.empty() || fingerprint.empty() || recorded == fingerprint;
+}
 
 // A random nonzero epoch: a new MemoryStore is a store whose history was lost.
 Epoch random_epoch() {
@@ -173,33 +184,49 @@ class MemoryStoreImpl final : public MemoryStore {
     });
   }
 
-  void subscriptions(UserId user, Completion<std::vector<std::string>> done) override {
+  void subscriptions(UserId user, std::string after, std::size_t limit,
+                     Completion<std::vector<std::string>> done) override {
     run(done, [&]() -> Result<std::vector<std::string>> {
+      std::vector<std::string> page;
       auto it = subscriptions_.find(user);
-      if (it == subscriptions_.end()) return std::vector<std::string>{};
-      return std::vector<std::string>(it->second.begin(), it->second.end());
+      if (it == subscriptions_.end()) return page;
+      for (auto topic = it->second.upper_bound(after);
+           topic != it->second.end() && page.size() < limit; ++topic) {
+        page.push_back(*topic);
+      }
+      return page;
     });
   }
 
   void add_dead_letter(DeadLetter letter, Done done) override {
     run(done, [&]() -> Result<void> {
-      // A multimap keyed by time: "oldest first" is by `at`; equal times keep insertion order.
-      dead_letters_[letter.user].emplace(letter.at, letter);
+      const Seq seq = letter.seq;
+      dead_letters_[letter.user].insert_or_assign(seq, std::move(letter));
       return {};
     });
   }
 
-  void dead_letters(UserId user, std::size_t limit,
+  void dead_letters(UserId user, Seq after, std::size_t limit,
                     Completion<std::vector<DeadLetter>> done) override {
     run(done, [&]() -> Result<std::vector<DeadLetter>> {
       std::vector<DeadLetter> out;
       auto it = dead_letters_.find(user);
       if (it == dead_letters_.end()) return out;
-      for (auto letter = it->second.begin(); letter != it->second.end() && out.size() < limit;
-           ++letter) {
+      for (auto letter = it->second.upper_bound(after);
+           letter != it->second.end() && out.size() < limit; ++letter) {
         out.push_back(letter->second);
       }
       return out;
+    });
+  }
+
+  void remove_dead_letter(UserId user, Seq seq, Completion<bool> done) override {
+    run(done, [&]() -> Result<bool> {
+      auto it = dead_letters_.find(user);
+      if (it == dead_letters_.end()) return false;
+      const bool existed = it->second.erase(seq) > 0;
+      if (it->second.empty()) dead_letters_.erase(it);
+      return existed;
     });
   }
 
@@ -254,15 +281,18 @@ class MemoryStoreImpl final : public MemoryStore {
     // a fan-out carry the same notification and must not be mistaken for retries.
     if (request.first_chunk && !notification.idempotency_key.empty()) {
       prune_idempotency(notification.created_at, request.dedup_window);
-      auto it = idempotency_.find(notification.idempotency_key);
+      IdempotencyKey key{request.idempotency_scope, notification.idempotency_key};
+      auto it = idempotency_.find(key);
       if (it != idempotency_.end() &&
           it->second.created_at > notification.created_at - request.dedup_window) {
+        if (!same_request(it->second.fingerprint, request.fingerprint))
+          return idempotency_conflict(notification.idempotency_key);
         out.duplicate = true;
         out.id = it->second.id;
         return out;
       }
-      idempotency_[notification.idempotency_key] =
-          IdempotencyRecord{notification.id, notification.created_at};
+      idempotency_[std::move(key)] =
+          IdempotencyRecord{notification.id, notification.created_at, request.fingerprint};
     }
 
     out.positions.reserve(request.streams.size());
@@ -342,13 +372,13 @@ class MemoryStoreImpl final : public MemoryStore {
   mutable std::mutex mutex_;
   bool available_ = true;
   std::unordered_map<StreamId, Stream, StreamIdHash> streams_;
-  std::map<std::string, IdempotencyRecord> idempotency_;
+  std::map<IdempotencyKey, IdempotencyRecord> idempotency_;
   Duration max_dedup_window_{0};
   std::size_t prune_threshold_ = kMinPruneThreshold;
   std::map<UserId, Seq> ack_cursors_;
   std::map<std::string, std::set<UserId>> subscribers_;    // topic -> users
   std::map<UserId, std::set<std::string>> subscriptions_;  // user -> topics
-  std::map<UserId, std::multimap<TimePoint, DeadLetter>> dead_letters_;
+  std::map<UserId, std::map<Seq, DeadLetter>> dead_letters_;
 };
 
 }  // namespace

@@ -25,6 +25,8 @@ int http_status(Errc code) noexcept {
       return 404;
     case Errc::rate_limited:
       return 429;
+    case Errc::idempotency_conflict:
+      return 409;
     case Errc::unavailable:
     case Errc::shutting_down:
       return 503;
@@ -206,6 +208,7 @@ std::optional<Problem> read_seed003(const object& body, PublishRequest& r) {
   r.data = "{\"message\":" + simdjson::minify(*message) + "}";
   if (auto sender = member(body, "userId"))
     if (auto p = read_id(*sender, "userId", r.sender)) return p;
+  if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
   return std::nullopt;
 }
 

@@ -29,7 +29,8 @@ struct Problem {
 Problem bad_field(std::string field, std::string message, std::string code = "invalid_argument");
 
 /// HTTP status of an engine error code: invalid_argument, invalid_json, payload_too_large
-/// → 400; not_found → 404; rate_limited → 429; unavailable, shutting_down → 503; else 500.
+/// → 400; not_found → 404; idempotency_conflict → 409; rate_limited → 429; unavailable,
+/// shutting_down → 503; else 500.
 int http_status(Errc code) noexcept;
 
 /// Turns engine Status values into Problems, adding Retry-After (rate_limited: the time
@@ -63,8 +64,8 @@ struct ParsedPublish {
 /// Reads one notification body into `out`. A body with a "to" member is the native form
 /// ({"to":{"users":[…]}|{"topic":…}|{"followersOf":…}|{"broadcast":true}, "type", "data",
 /// "sender", "idempotencyKey", "expiresAt"}); any other object is the seed-003 form
-/// ({"userId", "message", "target", "type": "private"|"room"|"broadcast"}). Checks every
-/// field the engine would check (and the `data` size against `limits`) so that the
+/// ({"userId", "message", "target", "type": "private"|"room"|"broadcast", "idempotencyKey"}).
+/// Checks every field the engine would check (and the `data` size against `limits`) so that the
 /// returned Problem names the field. `body` is a parsed (so valid UTF-8) JSON value; `data`
 /// is copied out as compact JSON text with its members in the order they were sent.
 std::optional<Problem> read_publish(const simdjson::dom::element& body, const EngineOptions& limits,

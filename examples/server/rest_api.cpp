@@ -224,9 +224,24 @@ std::string publish_text(const PublishResult& r) {
          ",\"recipients\":" + std::to_string(r.streams_written) + "}";
 }
 
+// The Idempotency-Key header of a single publish gives its key; when the body names one as
+// well, both must be the same.
+std::optional<Problem> apply_key_header(const HttpRequest& r, PublishRequest& publish) {
+  auto it = r.headers.find("idempotency-key");
+  if (it == r.headers.end()) return std::nullopt;
+  if (!publish.idempotency_key.empty() && publish.idempotency_key != it->second)
+    return bad_field("idempotencyKey",
+                     "the Idempotency-Key header and the body's idempotencyKey differ: give one "
+                     "of them, or the same key in both");
+  publish.idempotency_key = it->second;
+  return std::nullopt;
+}
+
 void publish_one(Call& c, const simdjson::dom::element& body) {
   ParsedPublish parsed;
   if (auto p = read_publish(body, c.engine.options(), parsed)) return c.respond(error_response(*p));
+  if (auto p = apply_key_header(c.request, parsed.request)) return c.respond(error_response(*p));
+  parsed.request.principal = c.principal;
   auto problem = StatusMapper(c.engine.options());
   c.engine.publish(std::move(parsed.request), [respond = c.respond, problem,
                                                names = parsed.names](Result<PublishResult> r) {
@@ -263,6 +278,11 @@ void publish_batch(Call& c, const simdjson::dom::array& items) {
   if (items.size() == 0 || items.size() > c.options.max_batch)
     return c.respond(error_response(bad_field(
         "body", "a batch holds 1.." + std::to_string(c.options.max_batch) + " notifications")));
+  if (c.request.headers.count("idempotency-key"))
+    return c.respond(error_response(
+        bad_field("idempotencyKey",
+                  "a batch takes no Idempotency-Key header: give each item its idempotencyKey")));
+  const std::string principal = c.principal;
   auto batch = std::make_shared<Batch>();
   batch->results.resize(items.size());
   batch->pending = items.size() + 1;  // +1: this loop, so nobody answers before it ends
@@ -280,6 +300,7 @@ void publish_batch(Call& c, const simdjson::dom::array& items) {
       batch->finish_one();
       continue;
     }
+    parsed.request.principal = principal;
     c.engine.publish(std::move(parsed.request), [batch, i, problem,
                                                  names = parsed.names](Result<PublishResult> r) {
       batch->results[i] = r.ok()
@@ -455,23 +476,43 @@ void delete_subscription(Call& c) {
       }));
 }
 
+// The `limit` of a keyset page: 1..max_page, 100 (or max_page if smaller) when not given.
+std::optional<Problem> page_limit(const Call& c, std::int64_t& limit) {
+  const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
+  limit = std::min<std::int64_t>(100, max_page);
+  return int_param(c.request, "limit", 1, max_page, limit);
+}
+
+// The `next` cursor of a keyset page: its last key when the page is full, else null.
+template <class Key>
+json next_cursor(const std::vector<Key>& page, std::int64_t limit) {
+  if (page.empty() || page.size() < static_cast<std::size_t>(limit)) return nullptr;
+  return json(page.back());
+}
+
 void get_subscriptions(Call& c) {
   const std::string user = c.params[0];
   if (auto p = check_user(user)) return c.respond(error_response(*p));
+  std::int64_t limit = 0;
+  if (auto p = page_limit(c, limit)) return c.respond(error_response(*p));
+  std::string after;
+  if (auto it = c.request.query.find("after"); it != c.request.query.end()) after = it->second;
+  if (!after.empty() && !valid_name(after))
+    return c.respond(error_response(bad_field("after", "after must be a topic name")));
   c.engine.subscriptions(
-      user, on_ok<std::vector<std::string>>(c, [user](std::vector<std::string> topics) {
-        return json_response(200, {{"user", user}, {"topics", topics}});
+      user, after, limit,
+      on_ok<std::vector<std::string>>(c, [user, limit](std::vector<std::string> topics) {
+        json next = next_cursor(topics, limit);
+        return json_response(
+            200, {{"user", user}, {"topics", std::move(topics)}, {"next", std::move(next)}});
       }));
 }
 
 void get_subscribers(Call& c) {
   const std::string topic = c.params[0];
   if (auto p = check_topic(topic)) return c.respond(error_response(*p));
-  std::int64_t limit = 100;
-  const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
-  limit = std::min(limit, max_page);
-  if (auto p = int_param(c.request, "limit", 1, max_page, limit))
-    return c.respond(error_response(*p));
+  std::int64_t limit = 0;
+  if (auto p = page_limit(c, limit)) return c.respond(error_response(*p));
   std::string cursor;
   if (auto it = c.request.query.find("cursor"); it != c.request.query.end()) cursor = it->second;
   if (!cursor.empty() && !valid_name(cursor))
@@ -479,8 +520,7 @@ void get_subscribers(Call& c) {
   c.engine.subscribers(
       topic, cursor, limit,
       on_ok<std::vector<UserId>>(c, [topic, limit](std::vector<UserId> users) {
-        const bool full = users.size() == static_cast<std::size_t>(limit);
-        json next = full ? json(users.back()) : json(nullptr);
+        json next = next_cursor(users, limit);
         return json_response(
             200, {{"topic", topic}, {"users", std::move(users)}, {"nextCursor", std::move(next)}});
       }));
@@ -499,6 +539,76 @@ void get_presence(Call& c) {
         return json_response(
             200, {{"user", user}, {"online", !sessions.empty()}, {"sessions", std::move(list)}});
       }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Dead letters
+
+std::optional<Problem> seq_param(const Call& c, std::size_t index, Seq& seq) {
+  auto parsed = parse_seq(c.params[index]);
+  if (!parsed) return bad_field("seq", "seq must be an integer >= 1");
+  seq = *parsed;
+  return std::nullopt;
+}
+
+Problem no_dead_letter(const UserId& user, Seq seq) {
+  return {404,
+          "not_found",
+          "seq",
+          "no dead letter with seq " + std::to_string(seq) + " for " + user,
+          {}};
+}
+
+void get_dead_letters(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  std::int64_t limit = 0;
+  if (auto p = page_limit(c, limit)) return c.respond(error_response(*p));
+  Seq after = 0;
+  if (auto it = c.request.query.find("after"); it != c.request.query.end()) {
+    auto seq = parse_seq(it->second);
+    if (!seq) return c.respond(error_response(bad_field("after", "after must be a seq >= 1")));
+    after = *seq;
+  }
+  c.engine.dead_letters(
+      user, after, limit, on_ok<std::vector<DeadLetter>>(c, [user, limit](auto letters) {
+        json items = json::array();
+        std::vector<Seq> seqs;
+        for (const DeadLetter& d : letters) {
+          items.push_back({{"seq", d.seq},
+                           {"id", std::to_string(d.notification_id)},
+                           {"attempts", d.attempts},
+                           {"at", to_unix_ms(d.at)},
+                           {"reason", d.reason}});
+          seqs.push_back(d.seq);
+        }
+        return json_response(
+            200, {{"user", user}, {"items", std::move(items)}, {"next", next_cursor(seqs, limit)}});
+      }));
+}
+
+void post_dead_letter_retry(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  Seq seq = 0;
+  if (auto p = seq_param(c, 1, seq)) return c.respond(error_response(*p));
+  c.engine.retry_dead_letter(
+      user, seq,
+      [respond = c.respond, problem = StatusMapper(c.engine.options()), user, seq](Result<void> r) {
+        if (!r.ok()) return respond(error_response(problem(r.status(), "seq")));
+        respond(json_response(200, {{"user", user}, {"seq", seq}, {"retried", true}}));
+      });
+}
+
+void delete_dead_letter(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  Seq seq = 0;
+  if (auto p = seq_param(c, 1, seq)) return c.respond(error_response(*p));
+  c.engine.discard_dead_letter(user, seq, on_ok<bool>(c, [user, seq](bool existed) {
+                                 if (!existed) return error_response(no_dead_letter(user, seq));
+                                 return json_response(200, {{"deleted", 1}});
+                               }));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -594,6 +704,9 @@ const Route kRoutes[] = {
     {"POST", "users/*/notifications/read", post_read, Access::user},
     {"DELETE", "users/*/notifications/*", delete_notification, Access::user},
     {"GET", "users/*/unread-count", get_unread_count, Access::user},
+    {"GET", "users/*/dead-letters", get_dead_letters, Access::server},
+    {"POST", "users/*/dead-letters/*/retry", post_dead_letter_retry, Access::server},
+    {"DELETE", "users/*/dead-letters/*", delete_dead_letter, Access::server},
     {"GET", "users/*/subscriptions", get_subscriptions, Access::user},
     {"PUT", "users/*/subscriptions/*", put_subscription, Access::user_topic},
     {"DELETE", "users/*/subscriptions/*", delete_subscription, Access::user},

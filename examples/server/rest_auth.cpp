@@ -8,10 +8,14 @@ namespace herald::server {
 
 namespace {
 
-// The peer's address without the port: "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5" -> "::1".
+// The peer's address without the port, so that all connections of a client are one
+// principal: "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5000" -> "::1"; a bare IPv6 address
+// is kept whole.
 std::string address_of(const std::string& remote) {
-  if (!remote.empty() && remote.front() == '[') return remote.substr(1, remote.find(']') - 1);
-  return remote.substr(0, remote.rfind(':'));
+  std::string_view host(remote);
+  if (!host.empty() && host.front() == '[') return std::string(host.substr(1, host.find(']') - 1));
+  if (host.find(':') == host.rfind(':')) host = host.substr(0, host.rfind(':'));
+  return std::string(host);
 }
 
 // "Authorization: Bearer <t>" (scheme in any case) or "X-Api-Key: <t>"; "" if none.

@@ -107,7 +107,12 @@ class HERALD_API Engine {
   void start(std::function<void(Status)> done);
 
   /// Validates, rate-limits, de-duplicates, persists, then routes and delivers. `done` runs
-  /// once every entry is stored (before live delivery completes).
+  /// once every entry is stored (before live delivery completes). Rate limit: a publish
+  /// with a sender takes a token from the sender's bucket; without one, from the bucket of
+  /// its principal (PublishRequest::principal); with neither it is not limited. Idempotency:
+  /// a key is unique per principal within dedup_window; the same key with the same request
+  /// yields the first publish's id with `duplicate` set, with a different request
+  /// Errc::idempotency_conflict (nothing written).
   void publish(PublishRequest request, std::function<void(Result<PublishResult>)> done);
 
   void history(StreamId stream, HistoryQuery query, std::function<void(Result<HistoryPage>)> done);
@@ -117,14 +122,29 @@ class HERALD_API Engine {
   void remove(UserId user, std::vector<Seq> seqs, std::function<void(Result<std::uint64_t>)> done);
   void subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
   void unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
-  void subscriptions(UserId user, std::function<void(Result<std::vector<std::string>>)> done);
+  /// Topics the user follows with name > `after` (byte order), ascending, at most `limit`
+  /// (1..EngineOptions::max_page): keyset paging like subscribers(); `after` is empty (from
+  /// the start) or a valid topic name.
+  void subscriptions(UserId user, std::string after, std::int64_t limit,
+                     std::function<void(Result<std::vector<std::string>>)> done);
   /// Subscribers of `topic` (the users following it) with id > `after`, ascending, at most
   /// `limit` (1..EngineOptions::max_page): keyset paging, pass the last id of a page as
   /// `after` for the next one; a page shorter than `limit` is the last. `after` is empty
   /// (from the start) or a valid user id; the topic is checked like subscribe()'s.
   void subscribers(std::string topic, UserId after, std::int64_t limit,
                    std::function<void(Result<std::vector<UserId>>)> done);
-  void dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done);
+  /// The user's dead letters (inbox entries whose deliveries were not acknowledged) with
+  /// seq > `after`, ascending by seq, at most `limit` (1..EngineOptions::max_page).
+  void dead_letters(UserId user, Seq after, std::int64_t limit,
+                    std::function<void(Result<std::vector<DeadLetter>>)> done);
+  /// Redelivers a dead-lettered entry: it leaves the dead letters and goes again, with
+  /// fresh attempts, to the user's live sessions on every instance (a session that has not
+  /// reached it yet gets it in order as usual). not_found if there is no such dead letter,
+  /// or if the entry left the inbox meanwhile (deleted or expired: the dead letter is then
+  /// discarded).
+  void retry_dead_letter(UserId user, Seq seq, std::function<void(Result<void>)> done);
+  /// Discards a dead letter (the inbox entry stays). Yields true if it existed.
+  void discard_dead_letter(UserId user, Seq seq, std::function<void(Result<bool>)> done);
   /// Sessions of a user on every instance.
   void presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done);
   /// Called on the executor for each presence change: this instance's, and those of the

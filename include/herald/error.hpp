@@ -29,6 +29,7 @@ enum class Errc {
   cannot_resume,      // the client's (seq, epoch) cannot be continued: reload history
   shutting_down,      // the engine is stopping and accepts no new work
   unauthorized,       // the authenticator rejected the handshake
+  idempotency_conflict,  // the key was used for another request within the dedup window
   internal,           // a bug or an unexpected backend answer
 };
 

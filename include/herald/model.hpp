@@ -140,7 +140,19 @@ struct PublishRequest {
   std::string data = "null";  // JSON text
   std::string sender;
   std::optional<TimePoint> expires_at;
+  /// Optional, at most 200 characters without control characters. Unique per principal
+  /// within EngineOptions::dedup_window: the same key with the same request (target with its
+  /// users as a set, type, data compared as text, sender, expires_at) answers the first
+  /// publish again (`duplicate`); with a different request it fails with
+  /// Errc::idempotency_conflict.
   std::string idempotency_key;
+  /// Who publishes, as the host authenticated it (at most 200 characters without control
+  /// characters); not stored with the notification. It scopes the idempotency key, and a
+  /// publish without a sender takes its rate-limit token from the principal's bucket.
+  /// herald-server sets `addr:<client IP>` (the API key's name once auth lands). Empty (an
+  /// in-process caller's default) is one scope of its own; without a sender it is not
+  /// rate-limited.
+  std::string principal;
 };
 
 /// What a successful publish returns. Recipients = streams written.

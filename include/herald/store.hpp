@@ -23,13 +23,28 @@ struct AppendRequest {
   /// True for the first (or only) append of a publish: record the notification and check
   /// its idempotency key. False for the following chunks of a fan-out.
   bool first_chunk = true;
-  /// A notification with the same non-empty idempotency key recorded less than this long
-  /// before `notification->created_at` makes this append a no-op returning `duplicate`.
+  /// A notification with the same non-empty idempotency key in the same scope recorded less
+  /// than this long before `notification->created_at` makes this append a no-op: it returns
+  /// `duplicate` when the recorded fingerprint equals `fingerprint` (or either is empty: a
+  /// record from before fingerprints were stored), else fails with
+  /// Errc::idempotency_conflict (nothing written, the record unchanged).
   Duration dedup_window{0};
+  /// Who published (PublishRequest::principal): keys are unique per (scope, key).
+  std::string idempotency_scope;
+  /// Identifies the request the key stands for (the Engine hashes the canonical request).
+  std::string fingerprint;
   /// Topic streams keep at most this many newest entries (0: unbounded). Trimmed entries
   /// advance StreamInfo::trimmed_through.
   std::size_t topic_retention = 0;
 };
+
+/// The Status a Store yields when an idempotency key is held by a different request.
+inline Status idempotency_conflict(const std::string& key) {
+  return Status(Errc::idempotency_conflict,
+                "idempotency key '" + key.substr(0, 64) +
+                    "' was used for a different request within the dedup window: send the "
+                    "same request again, or use a new key");
+}
 
 struct AppendResult {
   bool duplicate = false;
@@ -98,14 +113,19 @@ class HERALD_API Store {
   /// Subscribers of `topic` with id > `after`, ascending, at most `limit` (keyset paging).
   virtual void subscribers(std::string topic, UserId after, std::size_t limit,
                            Completion<std::vector<UserId>> done) = 0;
-  /// Topics the user is subscribed to, ascending.
-  virtual void subscriptions(UserId user, Completion<std::vector<std::string>> done) = 0;
+  /// Topics the user is subscribed to with name > `after` (byte order), ascending, at most
+  /// `limit` (keyset paging).
+  virtual void subscriptions(UserId user, std::string after, std::size_t limit,
+                             Completion<std::vector<std::string>> done) = 0;
 
-  /// Records a dead letter.
+  /// Records a dead letter: one per (user, seq); a later one for the same entry replaces it.
   virtual void add_dead_letter(DeadLetter letter, Done done) = 0;
-  /// The user's dead letters, oldest first, at most `limit`.
-  virtual void dead_letters(UserId user, std::size_t limit,
+  /// The user's dead letters with seq > `after`, ascending by seq, at most `limit` (keyset
+  /// paging).
+  virtual void dead_letters(UserId user, Seq after, std::size_t limit,
                             Completion<std::vector<DeadLetter>> done) = 0;
+  /// Deletes the dead letter of (user, seq). Yields true if it existed.
+  virtual void remove_dead_letter(UserId user, Seq seq, Completion<bool> done) = 0;
 
   /// Deletes entries whose notification expired at `now`. Yields how many.
   virtual void purge_expired(TimePoint now, Completion<std::uint64_t> done) = 0;

@@ -284,6 +284,11 @@ Status check_topic(const std::string& topic) {
                 "invalid topic: 1..200 printable ASCII characters, not starting with '$'");
 }
 
+Status check_limit(std::int64_t limit, std::size_t max_page) {
+  if (limit >= 1 && static_cast<std::uint64_t>(limit) <= max_page) return {};
+  return Status(Errc::invalid_argument, "limit must be 1.." + std::to_string(max_page));
+}
+
 Status check_seqs(const std::vector<Seq>& seqs) {
   if (seqs.size() <= 10'000) return {};
   return Status(Errc::invalid_argument, "at most 10000 seqs per call");
@@ -360,10 +365,16 @@ void Engine::unsubscribe(UserId user, std::string topic, std::function<void(Resu
   });
 }
 
-void Engine::subscriptions(UserId user,
+void Engine::subscriptions(UserId user, std::string after, std::int64_t limit,
                            std::function<void(Result<std::vector<std::string>>)> done) {
-  query<std::vector<std::string>>(impl_, check_user(user), std::move(done),
-                                  [user](Impl& self, auto c) { self.store_->subscriptions(user, c); });
+  Status check = check_user(user);
+  if (check.ok() && !after.empty() && !valid_name(after))
+    check = Status(Errc::invalid_argument, "invalid cursor: empty or a valid topic name");
+  if (check.ok()) check = check_limit(limit, impl_->options_.max_page);
+  query<std::vector<std::string>>(
+      impl_, check, std::move(done), [user, after, limit](Impl& self, auto c) {
+        self.store_->subscriptions(user, after, static_cast<std::size_t>(limit), c);
+      });
 }
 
 void Engine::subscribers(std::string topic, UserId after, std::int64_t limit,
@@ -371,19 +382,36 @@ void Engine::subscribers(std::string topic, UserId after, std::int64_t limit,
   Status check = check_topic(topic);
   if (check.ok() && !after.empty() && !valid_name(after))
     check = Status(Errc::invalid_argument, "invalid cursor: empty or a valid user id");
-  if (check.ok() && (limit < 1 || static_cast<std::uint64_t>(limit) > impl_->options_.max_page))
-    check = Status(Errc::invalid_argument,
-                   "limit must be 1.." + std::to_string(impl_->options_.max_page));
+  if (check.ok()) check = check_limit(limit, impl_->options_.max_page);
   query<std::vector<UserId>>(impl_, check, std::move(done), [topic, after, limit](Impl& self,
                                                                                   auto c) {
     self.store_->subscribers(topic, after, static_cast<std::size_t>(limit), c);
   });
 }
 
-void Engine::dead_letters(UserId user, std::function<void(Result<std::vector<DeadLetter>>)> done) {
-  query<std::vector<DeadLetter>>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
-    self.store_->dead_letters(user, self.options_.max_page, c);
+void Engine::dead_letters(UserId user, Seq after, std::int64_t limit,
+                          std::function<void(Result<std::vector<DeadLetter>>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = check_limit(limit, impl_->options_.max_page);
+  query<std::vector<DeadLetter>>(
+      impl_, check, std::move(done), [user, after, limit](Impl& self, auto c) {
+        self.store_->dead_letters(user, after, static_cast<std::size_t>(limit), c);
+      });
+}
+
+void Engine::retry_dead_letter(UserId user, Seq seq, std::function<void(Result<void>)> done) {
+  Status check = check_user(user);
+  if (check.ok() && seq == 0) check = Status(Errc::invalid_argument, "seq must be >= 1");
+  query<void>(impl_, check, std::move(done), [user, seq](Impl& self, Completion<void> c) {
+    self.retry_dead_letter(user, seq, std::move(c));
   });
+}
+
+void Engine::discard_dead_letter(UserId user, Seq seq, std::function<void(Result<bool>)> done) {
+  Status check = check_user(user);
+  if (check.ok() && seq == 0) check = Status(Errc::invalid_argument, "seq must be >= 1");
+  query<bool>(impl_, check, std::move(done),
+              [user, seq](Impl& self, auto c) { self.store_->remove_dead_letter(user, seq, c); });
 }
 
 void Engine::presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done) {

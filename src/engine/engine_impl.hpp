@@ -173,6 +173,10 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void arm_ack_timer(Session& s);
   void on_ack_timer(Session& s);
   void acknowledge(Session& s, Seq seq);
+
+  // --- dead letters (dead_letters.cpp)
+  void retry_dead_letter(const UserId& user, Seq seq, Completion<void> done);
+  void redeliver_local(const Envelope& envelope);
   void store_ack(Session& s);
 
   // --- sessions (sessions.cpp)

@@ -7,7 +7,8 @@ namespace herald {
 using nlohmann::json;
 
 // Shape: {"from":…, "n":{"id":"…","type":…,"data":…,"sender":…,"created_at":ms,
-//         "expires_at":ms,"key":…}, "to":[["inbox:alice",seq,"epoch"],…]}
+//         "expires_at":ms,"key":…}, "to":[["inbox:alice",seq,"epoch"],…]}, plus
+//         "redelivery":true for a dead letter's retry
 std::string encode(const Envelope& e) {
   const Notification& n = *e.notification;
   json jn = {{"id", std::to_string(n.id)},
@@ -18,7 +19,9 @@ std::string encode(const Envelope& e) {
   if (n.expires_at) jn["expires_at"] = to_unix_ms(*n.expires_at);
   json to = json::array();
   for (const Position& p : e.positions) to.push_back({p.stream.str(), p.seq, std::to_string(p.epoch)});
-  return json{{"from", e.from}, {"n", std::move(jn)}, {"to", std::move(to)}}.dump();
+  json j{{"from", e.from}, {"n", std::move(jn)}, {"to", std::move(to)}};
+  if (e.redelivery) j["redelivery"] = true;
+  return j.dump();
 }
 
 Result<Envelope> decode_envelope(const std::string& payload) {
@@ -39,6 +42,7 @@ Result<Envelope> decode_envelope(const std::string& payload) {
     n->created_at = from_unix_ms(jn.at("created_at").get<std::int64_t>());
     if (jn.contains("expires_at")) n->expires_at = from_unix_ms(jn["expires_at"].get<std::int64_t>());
     e.notification = std::move(n);
+    e.redelivery = j.value("redelivery", false);
     for (const json& t : j.at("to")) {
       Result<StreamId> stream = StreamId::parse(t.at(0).get<std::string>());
       if (!stream.ok()) return bad;

@@ -16,6 +16,8 @@ struct Envelope {
   InstanceId from;  // the publishing instance (it ignores its own envelopes)
   std::shared_ptr<const Notification> notification;
   std::vector<Position> positions;
+  /// A dead letter's retry: sessions that already passed these entries get them again.
+  bool redelivery = false;
 };
 
 std::string encode(const Envelope& envelope);

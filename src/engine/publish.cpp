@@ -2,8 +2,10 @@
 // fan-out), then route to the instances holding the recipients' sessions.
 
 #include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 #include <unordered_set>
 
 #include "engine/engine_impl.hpp"
@@ -40,11 +42,66 @@ void drop_repeated(std::vector<UserId>& users) {
   users = std::move(unique);
 }
 
+// FNV-1a, 64 bits: a hash that is the same in every build and on every instance (the
+// fingerprint is stored and compared across instances and restarts).
+class Fnv1a {
+ public:
+  // Adds `text` with its length, so that field boundaries are part of the hash.
+  void add(std::string_view text) {
+    add_bytes(std::to_string(text.size()) + ":");
+    add_bytes(text);
+  }
+  std::string hex() const {
+    static const char digits[] = "0123456789abcdef";
+    std::string out(16, '0');
+    for (int i = 0; i < 16; ++i) out[15 - i] = digits[(hash_ >> (4 * i)) & 0xf];
+    return out;
+  }
+
+ private:
+  void add_bytes(std::string_view bytes) {
+    for (char c : bytes) {
+      hash_ ^= static_cast<unsigned char>(c);
+      hash_ *= 0x100000001b3ull;
+    }
+  }
+  std::uint64_t hash_ = 0xcbf29ce484222325ull;
+};
+
+// The fingerprint of a validated request: what makes two publishes under one idempotency
+// key "the same request". Target (kind, the users as a set, the topic), type, data as
+// given, sender and expiry; not the principal (it is the key's scope) nor the key.
+std::string fingerprint(const PublishRequest& r) {
+  Fnv1a h;
+  h.add(std::to_string(static_cast<int>(r.target.kind)));
+  std::vector<std::string_view> users(r.target.users.begin(), r.target.users.end());
+  std::sort(users.begin(), users.end());
+  h.add(std::to_string(users.size()));
+  for (std::string_view u : users) h.add(u);
+  h.add(r.target.topic);
+  h.add(r.type);
+  h.add(r.data);
+  h.add(r.sender);
+  h.add(r.expires_at ? std::to_string(to_unix_ms(*r.expires_at)) : std::string("-"));
+  return h.hex();
+}
+
+// The rate-limit bucket of a publish: its sender's; without a sender, its principal's
+// (prefixed with a space, which no sender id contains, so the two never share a bucket);
+// none (empty) for an in-process publish that names neither.
+std::string rate_bucket(const PublishRequest& r) {
+  if (!r.sender.empty()) return r.sender;
+  if (!r.principal.empty()) return " " + r.principal;
+  return {};
+}
+
 // One publish in progress: the notification and the streams still to be written. Streams
 // are produced chunk by chunk so a huge fan-out never builds one giant batch. Executor only.
 struct PublishJob {
   std::shared_ptr<const Notification> notification;
   Target target;
+  std::string principal;            // the idempotency key's scope
+  std::string fingerprint;          // of the request, when it carries a key
   std::size_t next_user = 0;        // Target::users: index of the next user
   UserId after_subscriber;          // Target::followers: keyset position
   bool subscribers_done = false;    // the last page of subscribers was read
@@ -98,6 +155,10 @@ void append_chunk(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
   req.streams = std::move(streams);
   req.first_chunk = job->first;
   req.dedup_window = self.options_.dedup_window;
+  if (job->first) {
+    req.idempotency_scope = job->principal;
+    req.fingerprint = job->fingerprint;
+  }
   req.topic_retention = self.options_.topic_retention;
   job->first = false;
   ++job->appending;
@@ -218,6 +279,8 @@ Status Engine::Impl::validate(PublishRequest& r) const {
   if (!r.sender.empty() && !valid_name(r.sender)) return invalid("invalid sender id");
   if (r.idempotency_key.size() > 200 || !printable(r.idempotency_key))
     return invalid("idempotency_key must be at most 200 characters without control characters");
+  if (r.principal.size() > 200 || !printable(r.principal))
+    return invalid("principal must be at most 200 characters without control characters");
   if (r.expires_at && *r.expires_at <= executor_->now())
     return invalid("expires_at is not in the future");
 
@@ -255,11 +318,14 @@ void Engine::Impl::publish(PublishRequest request,
     return refuse(Status(Errc::shutting_down, "engine is not running"));
   if (Status s = validate(request); !s.ok()) return refuse(std::move(s));
   const TimePoint now = executor_->now();
-  if (!request.sender.empty() && !limiter_.try_take(request.sender, now)) {
+  const std::string bucket = rate_bucket(request);
+  if (!bucket.empty() && !limiter_.try_take(bucket, now)) {
     metrics_.rate_limited.add();
-    return refuse(Status(Errc::rate_limited, "sender '" + request.sender +
-                                                 "' is over its publish rate; retry later"));
+    const std::string who = request.sender.empty() ? "publisher '" + request.principal + "'"
+                                                   : "sender '" + request.sender + "'";
+    return refuse(Status(Errc::rate_limited, who + " is over its publish rate; retry later"));
   }
+  std::string print = request.idempotency_key.empty() ? std::string() : fingerprint(request);
 
   auto n = std::make_shared<Notification>();
   n->id = ids_.next(now);
@@ -273,6 +339,8 @@ void Engine::Impl::publish(PublishRequest request,
   auto job = std::make_shared<PublishJob>();
   job->notification = std::move(n);
   job->target = std::move(request.target);
+  job->principal = std::move(request.principal);
+  job->fingerprint = std::move(print);
   job->result.id = job->notification->id;
   job->done = std::move(done);
   hold();
@@ -306,7 +374,7 @@ std::shared_ptr<InboxRelay> Engine::Impl::locate_ahead(const std::vector<StreamI
 void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
                          std::vector<Position> positions, std::shared_ptr<InboxRelay> pending) {
   if (positions.empty()) return;
-  Envelope local{options_.instance_id, n, std::move(positions)};
+  Envelope local{options_.instance_id, n, std::move(positions), false};
   // Local sessions are known without the Registry: their frames leave in this round,
   // together with the publisher's answer.
   deliver_local(local);
@@ -335,7 +403,7 @@ void Engine::Impl::relay_inbox(const InboxRelay& pending) {
   std::unordered_map<std::string_view, const Position*> by_user;
   for (const Position& p : local.positions) by_user.emplace(p.stream.name(), &p);
   for (auto& [instance, users_there] : users_by_instance) {
-    Envelope e{local.from, local.notification, {}};
+    Envelope e{local.from, local.notification, {}, false};
     for (const UserId* u : users_there)
       if (auto it = by_user.find(*u); it != by_user.end()) e.positions.push_back(*it->second);
     relay(e, instance_channel(instance));
@@ -365,6 +433,7 @@ void Engine::Impl::on_broker_message(const std::string& channel, const std::stri
   }
   Result<Envelope> e = decode_envelope(payload);
   if (!e.ok() || e->from == options_.instance_id) return;  // ours were delivered locally
+  if (e->redelivery) return redeliver_local(*e);
   deliver_local(*e);
 }
 

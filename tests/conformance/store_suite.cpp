@@ -104,20 +104,28 @@ class StoreCase {
             [&](auto done) { store->subscribers(topic, after, limit, done); }, "subscribers"),
         "subscribers");
   }
-  std::vector<std::string> subscriptions(const UserId& user) {
-    return ok_value(h.wait<std::vector<std::string>>(
-                        [&](auto done) { store->subscriptions(user, done); }, "subscriptions"),
-                    "subscriptions");
+  std::vector<std::string> subscriptions(const UserId& user, const std::string& after = {},
+                                         std::size_t limit = 1'000) {
+    return ok_value(
+        h.wait<std::vector<std::string>>(
+            [&](auto done) { store->subscriptions(user, after, limit, done); }, "subscriptions"),
+        "subscriptions");
   }
   void add_dead_letter(DeadLetter letter) {
     require_ok(
         h.wait<void>([&](auto done) { store->add_dead_letter(letter, done); }, "add_dead_letter"),
         "add_dead_letter");
   }
-  std::vector<DeadLetter> dead_letters(const UserId& user, std::size_t limit) {
-    return ok_value(h.wait<std::vector<DeadLetter>>(
-                        [&](auto done) { store->dead_letters(user, limit, done); }, "dead_letters"),
-                    "dead_letters");
+  std::vector<DeadLetter> dead_letters(const UserId& user, std::size_t limit, Seq after = 0) {
+    return ok_value(
+        h.wait<std::vector<DeadLetter>>(
+            [&](auto done) { store->dead_letters(user, after, limit, done); }, "dead_letters"),
+        "dead_letters");
+  }
+  bool remove_dead_letter(const UserId& user, Seq seq) {
+    return ok_value(h.wait<bool>([&](auto done) { store->remove_dead_letter(user, seq, done); },
+                                 "remove_dead_letter"),
+                    "remove_dead_letter");
   }
   std::uint64_t purge(TimePoint now) {
     return ok_value(
@@ -376,6 +384,122 @@ TEST_CASE("Store: an append to no stream still records the idempotency key") {
   CHECK(two.duplicate);
   CHECK(two.id == n->id);
   CHECK(c.read_all(StreamId::inbox("a")).info.head == 0);
+}
+
+TEST_CASE("Store: idempotency keys are unique per scope") {
+  if (!have_store()) return;
+  StoreCase c;
+  const StreamId a = StreamId::inbox("a");
+  auto mine = c.note(t0, "k-1");
+  AppendRequest r1 = append_request({a}, mine, 10min);
+  r1.idempotency_scope = "addr:10.0.0.1";
+  r1.fingerprint = "f1";
+  CHECK_FALSE(c.append(r1).duplicate);
+
+  // Another principal's "k-1" is its own key: a new notification, even with another request.
+  auto theirs = c.note(t0 + 1min, "k-1");
+  AppendRequest r2 = append_request({StreamId::inbox("zzz")}, theirs, 10min);
+  r2.idempotency_scope = "addr:10.0.0.2";
+  r2.fingerprint = "f2";
+  const AppendResult two = c.append(r2);
+  CHECK_FALSE(two.duplicate);
+  CHECK(two.id == theirs->id);
+  REQUIRE(two.positions.size() == 1);
+  CHECK(c.read_all(StreamId::inbox("zzz")).entries.size() == 1);
+
+  // The empty scope (in-process callers) is a scope of its own too.
+  AppendRequest r3 = append_request({a}, c.note(t0 + 2min, "k-1"), 10min);
+  r3.fingerprint = "f3";
+  CHECK_FALSE(c.append(r3).duplicate);
+
+  // Within each scope the key still de-duplicates the same request.
+  AppendRequest retry = append_request({a}, c.note(t0 + 3min, "k-1"), 10min);
+  retry.idempotency_scope = "addr:10.0.0.2";
+  retry.fingerprint = "f2";
+  const AppendResult again = c.append(retry);
+  CHECK(again.duplicate);
+  CHECK(again.id == theirs->id);
+  CHECK(c.read_all(a).info.head == 2);
+}
+
+TEST_CASE("Store: a key held by a different request (fingerprint) is an idempotency_conflict") {
+  if (!have_store()) return;
+  StoreCase c;
+  const StreamId a = StreamId::inbox("a");
+  const StreamId b = StreamId::inbox("b");
+  auto first = c.note(t0, "order-7");
+  AppendRequest r1 = append_request({a}, first, 10min);
+  r1.idempotency_scope = "p";
+  r1.fingerprint = "aaaa";
+  c.append(r1);
+
+  AppendRequest other = append_request({b}, c.note(t0 + 1min, "order-7"), 10min);
+  other.idempotency_scope = "p";
+  other.fingerprint = "bbbb";
+  Result<AppendResult> r =
+      c.h.wait<AppendResult>([&](auto done) { c.store->append(other, done); }, "append");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Errc::idempotency_conflict);
+  CHECK(c.read_all(b).info.head == 0);  // nothing written
+
+  // The record is unchanged: the first request's retry is still its duplicate.
+  AppendRequest retry = append_request({a}, c.note(t0 + 2min, "order-7"), 10min);
+  retry.idempotency_scope = "p";
+  retry.fingerprint = "aaaa";
+  const AppendResult dup = c.append(retry);
+  CHECK(dup.duplicate);
+  CHECK(dup.id == first->id);
+
+  // A record without a fingerprint (from before fingerprints were stored) matches any.
+  AppendRequest old = append_request({a}, c.note(t0, "legacy"), 10min);
+  old.idempotency_scope = "p";
+  c.append(old);
+  AppendRequest newer = append_request({a}, c.note(t0 + 1min, "legacy"), 10min);
+  newer.idempotency_scope = "p";
+  newer.fingerprint = "cccc";
+  CHECK(c.append(newer).duplicate);
+
+  // Past the window the key is free for any request.
+  AppendRequest later = append_request({b}, c.note(t0 + 11min, "order-7"), 10min);
+  later.idempotency_scope = "p";
+  later.fingerprint = "bbbb";
+  CHECK_FALSE(c.append(later).duplicate);
+  CHECK(c.read_all(b).info.head == 1);
+}
+
+TEST_CASE("Store: within one batch of appends a key conflict fails only its own append") {
+  if (!have_store()) return;
+  StoreCase c;
+  const StreamId a = StreamId::inbox("a");
+  std::vector<AppendRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    AppendRequest r = append_request({a}, c.note(t0, i % 2 == 0 ? "same" : ""), 10min);
+    r.idempotency_scope = "p";
+    r.fingerprint = i == 4 ? "other" : "one";
+    requests.push_back(std::move(r));
+  }
+  // Issued together, so that a batching backend may put them in one transaction.
+  // Shared: a completion arriving after a failed wait writes into live memory.
+  auto slots = std::make_shared<std::vector<std::optional<Result<AppendResult>>>>(requests.size());
+  auto& results = *slots;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    c.store->append(requests[i], Completion<AppendResult>(c.h.executor(), [slots, i](auto r) {
+                      (*slots)[i] = std::move(r);
+                    }));
+  }
+  c.h.run_until(
+      [&] {
+        return std::all_of(results.begin(), results.end(),
+                           [](const auto& r) { return r.has_value(); });
+      },
+      "appends");
+  REQUIRE(results[0]->ok());
+  CHECK_FALSE(results[0]->value().duplicate);
+  CHECK(results[2]->value().duplicate);
+  REQUIRE_FALSE(results[4]->ok());
+  CHECK(results[4]->status().code() == Errc::idempotency_conflict);
+  for (std::size_t i : {1, 3, 5}) CHECK(results[i]->value().positions.size() == 1);
+  CHECK(c.read_all(a).info.head == 4);
 }
 
 // ---- retention ----
@@ -725,9 +849,34 @@ TEST_CASE("Store: subscriptions lists a user's topics in ascending order") {
   CHECK(c.subscriptions("nobody").empty());
 }
 
+TEST_CASE("Store: subscriptions are paged by topic name (keyset), each exactly once") {
+  if (!have_store()) return;
+  StoreCase c;
+  std::set<std::string> topics;
+  for (int i = 0; i < 25; ++i) {
+    const std::string t = "t" + std::to_string(i * 7 % 25);
+    topics.insert(t);
+    c.subscribe("pat", t);
+  }
+  c.subscribe("other", "t3");
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    std::vector<std::string> page = c.subscriptions("pat", after, 10);
+    CHECK(page.size() <= 10);
+    seen.insert(seen.end(), page.begin(), page.end());
+    if (page.size() < 10) break;
+    after = page.back();
+  }
+  CHECK(seen == std::vector<std::string>(topics.begin(), topics.end()));
+  CHECK(c.subscriptions("pat", "t9").empty());  // nothing after the last name
+  CHECK(c.subscriptions("pat", "t1", 2) == std::vector<std::string>{"t10", "t11"});
+  CHECK(c.subscriptions("pat", "", 0).empty());
+}
+
 // ---- dead letters ----
 
-TEST_CASE("Store: dead letters come back oldest first (by time), at most limit") {
+TEST_CASE("Store: dead letters come back by seq, at most limit, after a seq") {
   if (!have_store()) return;
   StoreCase c;
   auto letter = [](UserId user, Seq seq, TimePoint at) {
@@ -763,6 +912,47 @@ TEST_CASE("Store: dead letters come back oldest first (by time), at most limit")
   CHECK(c.dead_letters("nia", 0).empty());
   CHECK(c.dead_letters("oz", 10).size() == 1);
   CHECK(c.dead_letters("nobody", 10).empty());
+  const std::vector<DeadLetter> after_one = c.dead_letters("nia", 10, 1);
+  REQUIRE(after_one.size() == 2);
+  CHECK(after_one[0].seq == 2);
+  CHECK(c.dead_letters("nia", 10, 3).empty());
+}
+
+TEST_CASE("Store: one dead letter per entry; remove_dead_letter deletes only that one") {
+  if (!have_store()) return;
+  StoreCase c;
+  DeadLetter d;
+  d.user = "ula";
+  d.seq = 4;
+  d.notification_id = 77;
+  d.attempts = 3;
+  d.at = t0;
+  d.reason = "first";
+  c.add_dead_letter(d);
+  d.attempts = 5;
+  d.at = t0 + 1min;
+  d.reason = "again after a retry";
+  c.add_dead_letter(d);  // the same entry dead-lettered again: replaces the first
+  d.seq = 5;
+  c.add_dead_letter(d);
+  d.user = "vic";
+  d.seq = 4;
+  c.add_dead_letter(d);
+
+  std::vector<DeadLetter> all = c.dead_letters("ula", 10);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].seq == 4);
+  CHECK(all[0].attempts == 5);
+  CHECK(all[0].reason == "again after a retry");
+  CHECK(all[0].at == t0 + 1min);
+
+  CHECK(c.remove_dead_letter("ula", 4));
+  CHECK_FALSE(c.remove_dead_letter("ula", 4));
+  CHECK_FALSE(c.remove_dead_letter("nobody", 4));
+  all = c.dead_letters("ula", 10);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].seq == 5);
+  CHECK(c.dead_letters("vic", 10).size() == 1);  // another user's is untouched
 }
 
 // ---- concurrency ----

@@ -48,7 +48,8 @@ TEST_CASE("unacked entries are redelivered with backoff, then dead-lettered and 
   const Metrics& m = w.engine().metrics();
   CHECK(m.redelivered.value() == 2);
   CHECK(m.dead_lettered.value() == 1);
-  auto dl = w.ask<std::vector<DeadLetter>>([&](auto cb) { w.engine().dead_letters("u", cb); });
+  auto dl =
+      w.ask<std::vector<DeadLetter>>([&](auto cb) { w.engine().dead_letters("u", 0, 100, cb); });
   REQUIRE(dl.ok());
   REQUIRE(dl->size() == 1);
   CHECK(dl->at(0).seq == 1);

@@ -91,7 +91,7 @@ TEST_CASE("subscriptions persist - a followers publish reaches every subscriber'
     CHECK(w.ask<bool>([&](auto cb) { e.subscribe(u, "alice-posts", cb); }).value());
   CHECK_FALSE(w.ask<bool>([&](auto cb) { e.subscribe("a", "alice-posts", cb); }).value());
   CHECK(w.ask<bool>([&](auto cb) { e.subscribe("a", "jobs", cb); }).value());
-  auto subs = w.ask<std::vector<std::string>>([&](auto cb) { e.subscriptions("a", cb); });
+  auto subs = w.ask<std::vector<std::string>>([&](auto cb) { e.subscriptions("a", "", 100, cb); });
   CHECK(subs.value() == std::vector<std::string>{"alice-posts", "jobs"});
   CHECK(w.ask<bool>([&](auto cb) { e.unsubscribe("c", "alice-posts", cb); }).value());
   CHECK(w.ask<bool>([&](auto cb) { e.subscribe("x", "$broadcast", cb); }).status().code() ==

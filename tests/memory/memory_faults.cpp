@@ -88,13 +88,15 @@ TEST_CASE("MemoryStore: the fault switch makes every call unavailable and change
       h.wait<std::vector<UserId>>([&](auto d) { store->subscribers("cats", "", 10, d); }), m,
       "subscribers");
   check_unavailable(
-      h.wait<std::vector<std::string>>([&](auto d) { store->subscriptions("alice", d); }), m,
-      "subscriptions");
+      h.wait<std::vector<std::string>>([&](auto d) { store->subscriptions("alice", "", 10, d); }),
+      m, "subscriptions");
   check_unavailable(h.wait<void>([&](auto d) { store->add_dead_letter(letter, d); }), m,
                     "add_dead_letter");
   check_unavailable(
-      h.wait<std::vector<DeadLetter>>([&](auto d) { store->dead_letters("alice", 10, d); }), m,
+      h.wait<std::vector<DeadLetter>>([&](auto d) { store->dead_letters("alice", 0, 10, d); }), m,
       "dead_letters");
+  check_unavailable(h.wait<bool>([&](auto d) { store->remove_dead_letter("alice", 1, d); }), m,
+                    "remove_dead_letter");
   check_unavailable(h.wait<std::uint64_t>([&](auto d) { store->purge_expired(t0 + 1h, d); }), m,
                     "purge_expired");
 
@@ -116,7 +118,7 @@ TEST_CASE("MemoryStore: the fault switch makes every call unavailable and change
                                              "subscribers"),
                  "subscribers") == std::vector<UserId>{"alice"});
   CHECK(ok_value(h.wait<std::vector<DeadLetter>>(
-                     [&](auto d) { store->dead_letters("alice", 10, d); }, "dead_letters"),
+                     [&](auto d) { store->dead_letters("alice", 0, 10, d); }, "dead_letters"),
                  "dead_letters")
             .size() == 1);
   // The key "other" was not recorded while unavailable; "key" still points at the first.

@@ -521,3 +521,171 @@ TEST_CASE("a bad request never changes stored state") {
   CHECK(a("GET", "/users/u/subscriptions").raw.body == before_subs);
   CHECK(a.engine.metrics().stored.value() == stored);
 }
+
+// ---------------------------------------------------------------------------------------
+// Idempotency scope, Idempotency-Key, rate limit without sender, dead letters, paging
+
+namespace {
+
+// A POST /notify from `remote` with optional extra headers.
+Reply post_from(Api& a, const std::string& remote, const json& body,
+                std::map<std::string, std::string> headers = {}) {
+  HttpRequest r = make_request("POST", "/notify", body.dump());
+  r.remote = remote;
+  for (auto& [name, value] : headers) r.headers[name] = value;  // beside content-type
+  Reply reply = call(a.w, a.api, std::move(r));
+  CHECK(reply.responses == 1);
+  return reply;
+}
+
+json keyed(const char* user, const char* type, const char* key = "k-1") {
+  return {{"to", {{"users", {user}}}}, {"type", type}, {"idempotencyKey", key}};
+}
+
+}  // namespace
+
+TEST_CASE("POST /notify: idempotency keys are per client; another request under a key is 409") {
+  Api a;
+  Reply first = post_from(a, "127.0.0.1:50000", keyed("u9", "t"));
+  REQUIRE(first.status() == 202);
+  // The same client reusing its key for another request: a conflict, nothing delivered.
+  Reply conflict = post_from(a, "127.0.0.1:50001", keyed("zzz", "other"));
+  CHECK(conflict.status() == 409);
+  CHECK(conflict.code() == "idempotency_conflict");
+  CHECK(a("GET", "/users/zzz/unread-count").body["unread"] == 0);
+  // Its retry of the first request is the duplicate it always was.
+  Reply retry = post_from(a, "127.0.0.1:50002", keyed("u9", "t"));
+  REQUIRE(retry.status() == 202);
+  CHECK(retry.body["duplicate"] == true);
+  CHECK(retry.body["id"] == first.body["id"]);
+  // Another client's "k-1" is its own key.
+  Reply other = post_from(a, "10.0.0.2:40000", keyed("zzz", "other"));
+  REQUIRE(other.status() == 202);
+  CHECK(other.body["duplicate"] == false);
+  CHECK(other.body["recipients"] == 1);
+  CHECK(a("GET", "/users/zzz/unread-count").body["unread"] == 1);
+  // IPv6 peers are scoped by address too.
+  CHECK(post_from(a, "[::1]:1", keyed("v6", "t")).body["duplicate"] == false);
+  CHECK(post_from(a, "[::1]:2", keyed("v6", "t")).body["duplicate"] == true);
+}
+
+TEST_CASE("POST /notify: the Idempotency-Key header, also on a seed 003 body") {
+  Api a;
+  const json plain = {{"to", {{"users", {"h"}}}}, {"type", "t"}};
+  const std::map<std::string, std::string> key = {{"idempotency-key", "hdr-1"}};
+  Reply one = post_from(a, "127.0.0.1:1", plain, key);
+  REQUIRE(one.status() == 202);
+  Reply two = post_from(a, "127.0.0.1:1", plain, key);
+  CHECK(two.body["duplicate"] == true);
+  CHECK(two.body["id"] == one.body["id"]);
+  // Header and body naming the same key agree; different keys are refused.
+  json same = plain;
+  same["idempotencyKey"] = "hdr-1";
+  CHECK(post_from(a, "127.0.0.1:1", same, key).body["duplicate"] == true);
+  json differs = plain;
+  differs["idempotencyKey"] = "body-1";
+  Reply bad = post_from(a, "127.0.0.1:1", differs, key);
+  CHECK(bad.status() == 400);
+  CHECK(bad.field() == "idempotencyKey");
+  // Seed 003 bodies take the header (and an idempotencyKey member).
+  const json seed = seed003("s1", "hello", "s2", "private");
+  const std::map<std::string, std::string> seed_key = {{"idempotency-key", "seed-1"}};
+  CHECK(post_from(a, "127.0.0.1:1", seed, seed_key).body["duplicate"] == false);
+  CHECK(post_from(a, "127.0.0.1:1", seed, seed_key).body["duplicate"] == true);
+  json seed_body_key = seed;
+  seed_body_key["idempotencyKey"] = "seed-2";
+  CHECK(post_from(a, "127.0.0.1:1", seed_body_key).body["duplicate"] == false);
+  CHECK(post_from(a, "127.0.0.1:1", seed_body_key).body["duplicate"] == true);
+  CHECK(a("GET", "/users/s2/unread-count").body["unread"] == 2);
+  // A batch has a key per item, not one header for all.
+  Reply batch = post_from(a, "127.0.0.1:1", json::array({plain}), key);
+  CHECK(batch.status() == 400);
+  CHECK(batch.field() == "idempotencyKey");
+}
+
+TEST_CASE("429 for publishes without a sender: one bucket per client address") {
+  EngineOptions o = World::defaults();
+  o.rate_limit = {0.5, 2, true};
+  Api a(o);
+  const json anonymous = {{"to", {{"users", {"r"}}}}, {"type", "t"}};
+  CHECK(post_from(a, "127.0.0.1:1", anonymous).status() == 202);
+  CHECK(post_from(a, "127.0.0.1:2", anonymous).status() == 202);
+  Reply limited = post_from(a, "127.0.0.1:3", anonymous);
+  CHECK(limited.status() == 429);
+  CHECK(limited.code() == "rate_limited");
+  CHECK(post_from(a, "10.0.0.9:1", anonymous).status() == 202);  // another client
+  a.w.executor->advance(seconds(2));
+  CHECK(post_from(a, "127.0.0.1:4", anonymous).status() == 202);
+}
+
+TEST_CASE("GET /users/{id}/subscriptions: keyset pages with after, limit and next") {
+  EngineOptions o = World::defaults();
+  o.max_page = 150;
+  Api a(o);
+  for (int i = 0; i < 120; ++i) {
+    char topic[8];
+    std::snprintf(topic, sizeof topic, "t%03d", i);
+    REQUIRE(a("PUT", std::string("/users/pia/subscriptions/") + topic).status() == 200);
+  }
+  Reply first = a("GET", "/users/pia/subscriptions");  // default limit: 100
+  REQUIRE(first.status() == 200);
+  CHECK(first.body["topics"].size() == 100);
+  CHECK(first.body["topics"][0] == "t000");
+  CHECK(first.body["next"] == "t099");
+  Reply second = a("GET", "/users/pia/subscriptions?after=t099");
+  CHECK(second.body["topics"].size() == 20);
+  CHECK(second.body["topics"][0] == "t100");
+  CHECK(second.body["next"].is_null());
+  Reply small = a("GET", "/users/pia/subscriptions?limit=2&after=t010");
+  CHECK(small.body["topics"] == json{"t011", "t012"});
+  CHECK(small.body["next"] == "t012");
+  CHECK(a("GET", "/users/pia/subscriptions?limit=151").field() == "limit");
+  CHECK(a("GET", "/users/pia/subscriptions?limit=0").status() == 400);
+  CHECK(a("GET", "/users/pia/subscriptions?after=a%20b").field() == "after");
+  CHECK(a("GET", "/users/nobody/subscriptions").body["topics"].empty());
+}
+
+TEST_CASE("dead letters: GET pages, POST …/retry redelivers, DELETE discards") {
+  EngineOptions o = World::defaults();
+  o.ack_timeout = seconds(1);
+  o.max_delivery_attempts = 1;
+  Api a(o);
+  auto c = a.w.connect("dl");
+  frames(*c);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(a.post("/notify", {{"to", {{"users", {"dl"}}}}, {"type", "t"}}).status() == 202);
+  a.w.executor->advance(seconds(1));  // the only attempt timed out: three dead letters
+  frames(*c);
+
+  Reply page = a("GET", "/users/dl/dead-letters?limit=2");
+  REQUIRE(page.status() == 200);
+  REQUIRE(page.body["items"].size() == 2);
+  const json& item = page.body["items"][0];
+  CHECK(item["seq"] == 1);
+  CHECK(item["id"].is_string());
+  CHECK(item["attempts"] == 1);
+  CHECK(item["at"] == to_unix_ms(a.w.executor->now()));
+  CHECK(item["reason"].is_string());
+  CHECK(page.body["next"] == 2);
+  Reply rest = a("GET", "/users/dl/dead-letters?limit=2&after=2");
+  REQUIRE(rest.body["items"].size() == 1);
+  CHECK(rest.body["items"][0]["seq"] == 3);
+  CHECK(rest.body["next"].is_null());
+
+  Reply retried = a("POST", "/users/dl/dead-letters/2/retry");
+  CHECK(retried.status() == 200);
+  CHECK(retried.body["retried"] == true);
+  CHECK(seqs(frames(*c), "inbox:dl") == std::vector<Seq>{2});
+  Reply again = a("POST", "/users/dl/dead-letters/2/retry");
+  CHECK(again.status() == 404);
+  CHECK(again.code() == "not_found");
+
+  CHECK(a("DELETE", "/users/dl/dead-letters/3").body["deleted"] == 1);
+  Reply missing = a("DELETE", "/users/dl/dead-letters/3");
+  CHECK(missing.status() == 404);
+  CHECK(missing.field() == "seq");
+  CHECK(a("GET", "/users/dl/dead-letters").body["items"].size() == 1);
+  CHECK(a("DELETE", "/users/dl/dead-letters/0").field() == "seq");
+  CHECK(a("GET", "/users/dl/dead-letters?after=x").field() == "after");
+  CHECK(a("GET", "/users/dl/notifications").body["items"].size() == 3);  // entries stay
+}

@@ -38,12 +38,17 @@ class ForwardingStore : public Store {
                    Completion<std::vector<UserId>> d) override {
     inner_->subscribers(t, a, l, d);
   }
-  void subscriptions(UserId u, Completion<std::vector<std::string>> d) override {
-    inner_->subscriptions(u, d);
+  void subscriptions(UserId u, std::string a, std::size_t l,
+                     Completion<std::vector<std::string>> d) override {
+    inner_->subscriptions(u, a, l, d);
   }
   void add_dead_letter(DeadLetter l, Done d) override { inner_->add_dead_letter(l, d); }
-  void dead_letters(UserId u, std::size_t l, Completion<std::vector<DeadLetter>> d) override {
-    inner_->dead_letters(u, l, d);
+  void dead_letters(UserId u, Seq a, std::size_t l,
+                    Completion<std::vector<DeadLetter>> d) override {
+    inner_->dead_letters(u, a, l, d);
+  }
+  void remove_dead_letter(UserId u, Seq s, Completion<bool> d) override {
+    inner_->remove_dead_letter(u, s, d);
   }
   void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
     inner_->purge_expired(n, d);

@@ -6,26 +6,29 @@
 namespace herald::postgres::detail {
 namespace {
 
-// The rows of append_batch, one AppendResult per request of the batch.
-Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
-                                              const std::vector<PendingAppend>& batch,
-                                              Epoch epoch) {
+// The rows of append_batch, one AppendResult per request of the batch; a request whose key
+// is held by a different request yields Errc::idempotency_conflict.
+Result<std::vector<Result<AppendResult>>> parse_batch(const PGresult* r,
+                                                      const std::vector<PendingAppend>& batch,
+                                                      Epoch epoch) {
   std::vector<AppendResult> out(batch.size());
   std::vector<bool> answered(batch.size(), false);
+  std::vector<bool> conflict(batch.size(), false);
   for (int row = 0; row < PQntuples(r); ++row) {
     const auto i = static_cast<std::size_t>(get_i64(r, row, 0)) - 1;
     if (i >= batch.size()) return Status(Errc::internal, "postgres: append_batch: bad request row");
     AppendResult& result = out[i];
     answered[i] = true;
     result.duplicate = get_bool(r, row, 1);
-    result.id = from_db(get_i64(r, row, 2));
-    if (is_null(r, row, 3)) continue;
+    conflict[i] = get_bool(r, row, 2);
+    result.id = from_db(get_i64(r, row, 3));
+    if (is_null(r, row, 4)) continue;
     const std::vector<StreamId>& streams = batch[i].request.streams;
     if (result.positions.size() == streams.size()) {
       return Status(Errc::internal, "postgres: append_batch: more seqs than streams");
     }
     result.positions.push_back(
-        Position{streams[result.positions.size()], from_db(get_i64(r, row, 3)), epoch});
+        Position{streams[result.positions.size()], from_db(get_i64(r, row, 4)), epoch});
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const bool complete =
@@ -35,12 +38,22 @@ Result<std::vector<AppendResult>> parse_batch(const PGresult* r,
       return Status(Errc::internal, "postgres: append_batch returned a seq count unlike the request");
     }
   }
-  return out;
+  std::vector<Result<AppendResult>> results;
+  results.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (conflict[i]) {
+      results.emplace_back(idempotency_conflict(batch[i].request.notification->idempotency_key));
+    } else {
+      results.emplace_back(std::move(out[i]));
+    }
+  }
+  return results;
 }
 
 // The append_batch call of `batch`: its requests as parallel array parameters.
 Query append_batch_query(const std::vector<PendingAppend>& batch) {
-  ArrayLiteral ids, types, data, senders, created, expires, keys, first, stream_req, streams;
+  ArrayLiteral ids, types, data, senders, created, expires, keys, first, stream_req, streams,
+      scopes, prints;
   std::size_t i = 0;
   for (const PendingAppend& pending : batch) {
     const AppendRequest& request = pending.request;
@@ -58,19 +71,22 @@ Query append_batch_query(const std::vector<PendingAppend>& batch) {
     }
     keys.add_text(n.idempotency_key);
     first.add_bool(request.first_chunk);
+    scopes.add_text(request.idempotency_scope);
+    prints.add_text(request.fingerprint);
     for (const StreamId& s : request.streams) {
       stream_req.add_int(static_cast<std::int64_t>(i));
       streams.add_text(s.str());
     }
   }
   const AppendRequest& head = batch.front().request;  // a batch shares these (take_locked)
-  return Query{Stmt::append_batch,
-               {std::move(ids).finish(), std::move(types).finish(), std::move(data).finish(),
-                std::move(senders).finish(), std::move(created).finish(),
-                std::move(expires).finish(), std::move(keys).finish(), std::move(first).finish(),
-                std::move(stream_req).finish(), std::move(streams).finish(),
-                std::to_string(head.dedup_window.count()),
-                std::to_string(static_cast<std::int64_t>(head.topic_retention))}};
+  return Query{
+      Stmt::append_batch,
+      {std::move(ids).finish(), std::move(types).finish(), std::move(data).finish(),
+       std::move(senders).finish(), std::move(created).finish(), std::move(expires).finish(),
+       std::move(keys).finish(), std::move(first).finish(), std::move(stream_req).finish(),
+       std::move(streams).finish(), std::to_string(head.dedup_window.count()),
+       std::to_string(static_cast<std::int64_t>(head.topic_retention)), std::move(scopes).finish(),
+       std::move(prints).finish()}};
 }
 
 }  // namespace
@@ -178,7 +194,7 @@ void AppendBatcher::finish(Batch& batch, JobResult result, Place place) {
   } else if (!result.ok()) {
     for (Pending& p : batch) p.done(result.status());
   } else {
-    Result<std::vector<AppendResult>> parsed =
+    Result<std::vector<Result<AppendResult>>> parsed =
         parse_batch(result.value()[0].get(), batch, epoch_);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (parsed.ok()) {

@@ -267,6 +267,128 @@ END;
 $fn$;
 )sql";
 
+// Version 3: idempotency keys are unique per scope (the publishing principal) and remember
+// the fingerprint of the request they were recorded for: the same key with another request
+// is a conflict, not a duplicate. Existing keys move to the empty scope with an empty
+// fingerprint (which matches any request, as before). Dead letters: one per inbox entry
+// (a later one for the same entry replaces it; of existing repeats the newest is kept),
+// paged by seq. append_batch takes the scopes and fingerprints and reports conflicts.
+const char* const kSchemaV3 = R"sql(
+ALTER TABLE idempotency_keys ADD COLUMN scope text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE idempotency_keys ADD COLUMN fingerprint text NOT NULL DEFAULT '';
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_pkey;
+ALTER TABLE idempotency_keys ADD PRIMARY KEY (scope, key);
+
+DELETE FROM dead_letters d USING dead_letters newer
+ WHERE newer.user_id = d.user_id AND newer.seq = d.seq
+   AND (newer.at_ms, newer.id) > (d.at_ms, d.id);
+DROP INDEX dead_letters_by_user;
+CREATE UNIQUE INDEX dead_letters_by_entry ON dead_letters (user_id, seq);
+
+DROP FUNCTION append_batch(bigint[], text[], json[], text[], bigint[], bigint[], text[],
+                           boolean[], integer[], text[], bigint, bigint);
+
+CREATE FUNCTION append_batch(
+    p_ids bigint[], p_types text[], p_data json[], p_senders text[], p_created_ms bigint[],
+    p_expires_ms bigint[], p_keys text[], p_first boolean[], p_stream_req integer[],
+    p_streams text[], p_window_ms bigint, p_retention bigint, p_scopes text[],
+    p_prints text[])
+  RETURNS TABLE (out_req integer, out_duplicate boolean, out_conflict boolean, out_id bigint,
+                 out_seq bigint)
+  LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_count integer := coalesce(cardinality(p_ids), 0);
+  v_dup boolean[] := array_fill(false, ARRAY[v_count]);
+  v_conflict boolean[] := array_fill(false, ARRAY[v_count]);
+  v_found bigint[] := array_fill(NULL::bigint, ARRAY[v_count]);
+  v_existing bigint;
+  v_print text;
+  v_key record;
+  v_topic record;
+  v_cut bigint;
+BEGIN
+  -- Idempotency: the first request of a (scope, key) wins; a later one (in this batch or
+  -- after an earlier commit, within the window) is a duplicate of the notification holding
+  -- it when the fingerprints agree (an empty one agrees with any), else a conflict.
+  FOR v_key IN
+    SELECT u.scope, u.key, u.print, u.i::integer AS i
+      FROM unnest(p_scopes, p_keys, p_prints, p_first) WITH ORDINALITY AS u(scope, key, print,
+                                                                          first, i)
+     WHERE u.first AND u.key <> '' ORDER BY u.scope, u.key, u.i
+  LOOP
+    INSERT INTO idempotency_keys AS k (scope, key, notification_id, created_ms, fingerprint)
+      VALUES (v_key.scope, v_key.key, p_ids[v_key.i], p_created_ms[v_key.i], v_key.print)
+      ON CONFLICT (scope, key) DO UPDATE
+        SET notification_id = EXCLUDED.notification_id, created_ms = EXCLUDED.created_ms,
+            fingerprint = EXCLUDED.fingerprint
+        WHERE k.created_ms <= EXCLUDED.created_ms - p_window_ms;
+    IF NOT FOUND THEN
+      SELECT k.notification_id, k.fingerprint INTO v_existing, v_print FROM idempotency_keys k
+       WHERE k.scope = v_key.scope AND k.key = v_key.key;
+      v_dup[v_key.i] := true;
+      v_conflict[v_key.i] := v_print <> '' AND v_key.print <> '' AND v_print <> v_key.print;
+      v_found[v_key.i] := v_existing;
+    END IF;
+  END LOOP;
+
+  RETURN QUERY
+  WITH q AS MATERIALIZED (
+    SELECT * FROM unnest(p_ids, p_types, p_data, p_senders, p_created_ms, p_expires_ms, p_keys)
+      WITH ORDINALITY AS q(id, type, data, sender, created_ms, expires_ms, key, i)
+     WHERE NOT v_dup[q.i]
+  ), req AS MATERIALIZED (
+    SELECT u.name, u.pos, q.id, q.expires_ms,
+           row_number() OVER (PARTITION BY u.name ORDER BY u.pos) AS k,
+           count(*) OVER (PARTITION BY u.name) AS n
+      FROM unnest(p_streams, p_stream_req) WITH ORDINALITY AS u(name, i, pos)
+      JOIN q ON q.i = u.i
+  ), notes AS (
+    INSERT INTO notifications (id, type, data, sender, created_ms, expires_ms, idempotency_key)
+      SELECT q.id, q.type, q.data, q.sender, q.created_ms, q.expires_ms, q.key FROM q
+       WHERE q.i IN (SELECT DISTINCT s FROM unnest(p_stream_req) AS s)
+      ON CONFLICT (id) DO NOTHING
+  ), heads AS (
+    INSERT INTO streams AS s (name, head)
+      SELECT r.name, max(r.n) FROM req r GROUP BY r.name ORDER BY r.name
+      ON CONFLICT (name) DO UPDATE SET head = s.head + EXCLUDED.head
+      RETURNING s.id, s.name, s.head
+  ), placed AS (
+    SELECT r.pos, r.id, r.expires_ms, h.id AS stream_id, h.head - r.n + r.k AS seq
+      FROM req r JOIN heads h ON h.name = r.name
+  ), inserted AS (
+    INSERT INTO entries (stream_id, seq, notification_id, expires_ms)
+      SELECT pl.stream_id, pl.seq, pl.id, pl.expires_ms FROM placed pl
+  )
+  SELECT p_stream_req[pl.pos], false, false, pl.id, pl.seq FROM placed pl ORDER BY pl.pos;
+
+  RETURN QUERY
+  SELECT q.i::integer, v_dup[q.i], v_conflict[q.i], coalesce(v_found[q.i], q.id), NULL::bigint
+    FROM unnest(p_ids) WITH ORDINALITY AS q(id, i)
+    LEFT JOIN (SELECT DISTINCT s FROM unnest(p_stream_req) AS s) AS has ON has.s = q.i
+   WHERE v_dup[q.i] OR has.s IS NULL;
+
+  -- Topic retention: keep the newest p_retention entries. Only a stream whose seq range is
+  -- longer than that can hold too many entries.
+  IF p_retention > 0 THEN
+    FOR v_topic IN
+      SELECT s.id FROM streams s
+       WHERE s.name = ANY (ARRAY(SELECT DISTINCT t FROM unnest(p_streams) AS t
+                                  WHERE t LIKE 'topic:%'))
+         AND s.head - s.trimmed_through > p_retention
+    LOOP
+      SELECT e.seq INTO v_cut FROM entries e WHERE e.stream_id = v_topic.id
+        ORDER BY e.seq DESC OFFSET p_retention LIMIT 1;
+      IF v_cut IS NOT NULL THEN
+        DELETE FROM entries e WHERE e.stream_id = v_topic.id AND e.seq <= v_cut;
+        UPDATE streams s SET trimmed_through = greatest(s.trimmed_through, v_cut)
+          WHERE s.id = v_topic.id;
+      END IF;
+    END LOOP;
+  END IF;
+END;
+$fn$;
+)sql";
+
 // A random nonzero epoch for a new schema (64 bits from the system's entropy source).
 Epoch random_epoch() {
   std::random_device device;
@@ -355,6 +477,7 @@ const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "notifications, streams, entries, cursors, subscriptions, dead letters", kSchemaV1},
       {2, "append_batch: many appends in one transaction", kSchemaV2},
+      {3, "idempotency keys per scope with fingerprints; one dead letter per entry", kSchemaV3},
   };
   return list;
 }

@@ -22,9 +22,10 @@ namespace {
 // Indexed by Stmt.
 const StatementDef kStatements[kStatementCount] = {
     {"herald_append_batch",
-     "SELECT out_req, out_duplicate, out_id, out_seq FROM append_batch($1::bigint[], "
-     "$2::text[], $3::json[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], "
-     "$8::boolean[], $9::integer[], $10::text[], $11::bigint, $12::bigint)"},
+     "SELECT out_req, out_duplicate, out_conflict, out_id, out_seq FROM append_batch("
+     "$1::bigint[], $2::text[], $3::json[], $4::text[], $5::bigint[], $6::bigint[], "
+     "$7::text[], $8::boolean[], $9::integer[], $10::text[], $11::bigint, $12::bigint, "
+     "$13::text[], $14::text[])"},
     {"herald_read_asc", HERALD_READ_SQL("ASC")},
     {"herald_read_desc", HERALD_READ_SQL("DESC")},
     {"herald_inbox_state",
@@ -55,13 +56,18 @@ const StatementDef kStatements[kStatementCount] = {
      "SELECT user_id FROM subscriptions WHERE topic = $1::text AND user_id > $2::text "
      "ORDER BY user_id LIMIT $3::bigint"},
     {"herald_subscriptions",
-     "SELECT topic FROM subscriptions WHERE user_id = $1::text ORDER BY topic"},
+     "SELECT topic FROM subscriptions WHERE user_id = $1::text AND topic > $2::text "
+     "ORDER BY topic LIMIT $3::bigint"},
     {"herald_add_dead_letter",
      "INSERT INTO dead_letters (user_id, seq, notification_id, attempts, at_ms, reason) "
-     "VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::text)"},
+     "VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::text) "
+     "ON CONFLICT (user_id, seq) DO UPDATE SET notification_id = EXCLUDED.notification_id, "
+     "attempts = EXCLUDED.attempts, at_ms = EXCLUDED.at_ms, reason = EXCLUDED.reason"},
     {"herald_dead_letters",
      "SELECT user_id, seq, notification_id, attempts, at_ms, reason FROM dead_letters "
-     "WHERE user_id = $1::text ORDER BY at_ms, id LIMIT $2::bigint"},
+     "WHERE user_id = $1::text AND seq > $2::bigint ORDER BY seq LIMIT $3::bigint"},
+    {"herald_remove_dead_letter",
+     "DELETE FROM dead_letters WHERE user_id = $1::text AND seq = $2::bigint"},
     {"herald_purge_entries",
      "DELETE FROM entries e USING (SELECT stream_id, seq FROM entries "
      "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint) AS d "
@@ -73,7 +79,7 @@ const StatementDef kStatements[kStatementCount] = {
      "DELETE FROM notifications WHERE id = ANY (ARRAY(SELECT id FROM notifications "
      "  WHERE expires_ms <= $1::bigint LIMIT $2::bigint))"},
     {"herald_purge_keys",
-     "DELETE FROM idempotency_keys WHERE key = ANY (ARRAY(SELECT key FROM idempotency_keys "
+     "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys "
      "  WHERE created_ms < $1::bigint LIMIT $2::bigint))"},
     {"herald_ping", "SELECT 1"},
 };

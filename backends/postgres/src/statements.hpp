@@ -7,7 +7,7 @@
 namespace herald::postgres::detail {
 
 enum class Stmt : std::size_t {
-  append_batch,     // append_batch(…): many appends, one transaction (migration 2)
+  append_batch,     // append_batch(…): many appends, one transaction (migration 3)
   read_asc,         // one page of a stream with its head, oldest first
   read_desc,        // the same, newest first
   inbox_state,      // head, trimmed_through, ack cursor, unread count
@@ -18,9 +18,10 @@ enum class Stmt : std::size_t {
   subscribe,        // (topic, user), idempotent
   unsubscribe,      //
   subscribers,      // keyset page of a topic's users
-  subscriptions,    // a user's topics
-  add_dead_letter,  //
-  dead_letters,     // a user's dead letters, oldest first
+  subscriptions,    // keyset page of a user's topics
+  add_dead_letter,  // one per (user, seq): replaces an earlier one
+  dead_letters,     // keyset page of a user's dead letters, by seq
+  remove_dead_letter,  // one (user, seq)
   purge_entries,    // one bounded batch of expired entries
   purge_notes,      // one bounded batch of expired notifications
   purge_keys,       // one bounded batch of old idempotency keys

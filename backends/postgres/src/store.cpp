@@ -234,9 +234,10 @@ class PostgresStoreImpl final : public PostgresStore {
         [](Results& r) -> Result<std::vector<UserId>> { return column_texts(r[0].get()); });
   }
 
-  void subscriptions(UserId user, Completion<std::vector<std::string>> done) override {
+  void subscriptions(UserId user, std::string after, std::size_t limit,
+                     Completion<std::vector<std::string>> done) override {
     run<std::vector<std::string>>(
-        std::move(done), {{Stmt::subscriptions, {std::move(user)}}},
+        std::move(done), {{Stmt::subscriptions, {std::move(user), std::move(after), page(limit)}}},
         [](Results& r) -> Result<std::vector<std::string>> { return column_texts(r[0].get()); });
   }
 
@@ -247,10 +248,11 @@ class PostgresStoreImpl final : public PostgresStore {
               [](Results&) { return Result<void>(); });
   }
 
-  void dead_letters(UserId user, std::size_t limit,
+  void dead_letters(UserId user, Seq after, std::size_t limit,
                     Completion<std::vector<DeadLetter>> done) override {
     run<std::vector<DeadLetter>>(
-        std::move(done), {{Stmt::dead_letters, {std::move(user), page(limit)}}},
+        std::move(done),
+        {{Stmt::dead_letters, {std::move(user), num(clamp_seq(after)), page(limit)}}},
         [](Results& r) -> Result<std::vector<DeadLetter>> {
           std::vector<DeadLetter> out;
           for (int row = 0; row < PQntuples(r[0].get()); ++row) {
@@ -258,6 +260,11 @@ class PostgresStoreImpl final : public PostgresStore {
           }
           return out;
         });
+  }
+
+  void remove_dead_letter(UserId user, Seq seq, Completion<bool> done) override {
+    run_flag(std::move(done),
+             Query{Stmt::remove_dead_letter, {std::move(user), num(clamp_seq(seq))}});
   }
 
   void purge_expired(TimePoint now, Completion<std::uint64_t> done) override {

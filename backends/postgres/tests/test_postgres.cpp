@@ -16,6 +16,7 @@
 
 #include "conformance/harness.hpp"
 #include "herald/postgres/store.hpp"
+#include "migrations.hpp"
 #include "pg_env.hpp"
 
 namespace herald::postgres::test {
@@ -126,6 +127,54 @@ TEST_CASE("PostgresStore: stores starting at once on a new schema apply each mig
   CHECK(env.query("SELECT count(*) = count(DISTINCT version) AND count(*) = max(version) "
                   "AND count(*) >= 2 FROM \"" + schema + "\".schema_migrations") == "t");
   CHECK(env.query("SELECT count(*) FROM \"" + schema + "\".meta") == "1");
+}
+
+TEST_CASE("PostgresStore: migration 3 keeps an older schema's idempotency keys and dead letters") {
+  TestEnv& env = TestEnv::get();
+  Harness h;
+  const std::string schema = env.new_schema();
+  const std::string quoted = "\"" + schema + "\"";
+  const std::string t = std::to_string(to_unix_ms(t0));
+  // The schema as a herald at migration 2 left it, with a key and dead letters recorded
+  // (the same entry twice: an older herald kept every one).
+  std::string setup = "CREATE SCHEMA " + quoted + "; SET search_path TO " + quoted +
+                      "; CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                      "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());";
+  for (const detail::Migration& m : detail::migrations()) {
+    if (m.version > 2) continue;
+    setup += std::string(m.sql) + ";INSERT INTO schema_migrations VALUES (" +
+             std::to_string(m.version) + ", 'old');";
+  }
+  setup += "INSERT INTO meta (epoch) VALUES (42);";
+  setup += "INSERT INTO idempotency_keys (key, notification_id, created_ms) "
+           "VALUES ('order-1', 7, " + t + ");";
+  setup += "INSERT INTO dead_letters (user_id, seq, notification_id, attempts, at_ms, reason) "
+           "VALUES ('dl', 5, 7, 3, " + t + ", 'old'), ('dl', 5, 7, 4, " + t + " + 1000, "
+           "'newer'), ('dl', 6, 8, 3, " + t + ", 'other');";
+  env.query(setup);
+
+  auto store = env.make_store(schema);
+  CHECK(store->epoch() == 42);
+  CHECK(env.query("SELECT max(version) FROM " + quoted + ".schema_migrations") == "3");
+  // The old key is the empty scope's, and matches any request (it has no fingerprint).
+  AppendRequest retry = request({StreamId::inbox("a")}, note(8, {}, "order-1"));
+  retry.fingerprint = "f";
+  const AppendResult dup = ok_value(append(h, *store, retry), "append");
+  CHECK(dup.duplicate);
+  CHECK(dup.id == 7);
+  AppendRequest elsewhere = request({StreamId::inbox("a")}, note(9, {}, "order-1"));
+  elsewhere.idempotency_scope = "addr:10.0.0.1";
+  CHECK_FALSE(ok_value(append(h, *store, elsewhere), "append").duplicate);
+  // One dead letter per entry: the newest of the repeats.
+  const std::vector<DeadLetter> letters =
+      ok_value(h.wait<std::vector<DeadLetter>>(
+                   [&](auto done) { store->dead_letters("dl", 0, 10, done); }, "dead_letters"),
+               "dead_letters");
+  REQUIRE(letters.size() == 2);
+  CHECK(letters[0].seq == 5);
+  CHECK(letters[0].reason == "newer");
+  CHECK(letters[0].attempts == 4);
+  CHECK(letters[1].seq == 6);
 }
 
 TEST_CASE("PostgresStore: bad options and an unreachable server throw herald::Error") {

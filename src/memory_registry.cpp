@@ -38,13 +38,14 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     available_ = available;
   }
 
-  void heartbeat(InstanceId instance, Duration ttl, Done done) override {
-    run(done, [&]() -> Result<void> {
+  void heartbeat(InstanceId instance, Duration ttl,
+                 Completion<std::vector<Departure>> done) override {
+    run(done, [&]() -> Result<std::vector<Departure>> {
       if (ttl <= Duration::zero()) {
         return Status(Errc::invalid_argument, "heartbeat: ttl must be positive");
       }
       instances_[instance] = now_ + ttl;
-      return {};
+      return std::exchange(departures_, {});
     });
   }
 
@@ -137,12 +138,36 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     out.erase(std::unique(begin, out.end(), same_instance), out.end());
   }
 
+  // Erases expired instances with their sessions; their users left with no live session
+  // become departures (kept for the next heartbeat, whichever instance sends it).
   void collect_expired() {
     std::vector<InstanceId> expired;
     for (const auto& [instance, expiry] : instances_) {
       if (expiry <= now_) expired.push_back(instance);
     }
-    for (const InstanceId& instance : expired) erase_instance(instance);
+    std::vector<Departure> candidates;
+    for (const InstanceId& instance : expired) {
+      if (auto ids = by_instance_.find(instance); ids != by_instance_.end()) {
+        for (const SessionId& id : ids->second)
+          candidates.push_back(Departure{sessions_.at(id).user, instance});
+      }
+      erase_instance(instance);
+    }
+    auto by_user = [](const Departure& a, const Departure& b) { return a.user < b.user; };
+    auto same_user = [](const Departure& a, const Departure& b) { return a.user == b.user; };
+    std::sort(candidates.begin(), candidates.end(), by_user);
+    candidates.erase(std::unique(candidates.begin(), candidates.end(), same_user),
+                     candidates.end());
+    for (Departure& d : candidates)
+      if (!has_live_session(d.user)) departures_.push_back(std::move(d));
+  }
+
+  bool has_live_session(const UserId& user) const {
+    auto ids = by_user_.find(user);
+    if (ids == by_user_.end()) return false;
+    for (const SessionId& id : ids->second)
+      if (instances_.count(sessions_.at(id).instance) != 0) return true;
+    return false;
   }
 
   void erase_instance(const InstanceId& instance) {
@@ -177,6 +202,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   std::unordered_map<SessionId, SessionRecord> sessions_;
   std::unordered_map<UserId, std::set<SessionId>> by_user_;  // ascending session ids per user
   std::map<InstanceId, std::set<SessionId>> by_instance_;
+  std::vector<Departure> departures_;  // collected, not yet yielded by a heartbeat
 };
 
 }  // namespace

@@ -17,6 +17,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::shutting_down: return "shutting_down";
     case Errc::unauthorized: return "unauthorized";
     case Errc::idempotency_conflict: return "idempotency_conflict";
+    case Errc::limit_exceeded: return "limit_exceeded";
     case Errc::internal: return "internal";
   }
   return "unknown";

@@ -52,6 +52,7 @@ struct Config {
   std::size_t max_connections = 100'000;
   std::size_t topic_retention = 1000;
   std::size_t max_session_queue_bytes = 1 << 20;
+  std::size_t max_session_topics = 256;
   std::size_t max_frame_bytes = 64 * 1024;
   double ack_timeout = 10;
   double registry_ttl = 10;
@@ -130,6 +131,12 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_MAX_SESSION_QUEUE_BYTES")
       ->check(CLI::Range(1024ul, 1ul << 30))
       ->capture_default_str();
+  app.add_option("--max-session-topics", c.max_session_topics,
+                 "Topics one WebSocket session may join; a subscribe past it gets the error "
+                 "limit_exceeded and the session stays open")
+      ->envname("HERALD_MAX_SESSION_TOPICS")
+      ->check(CLI::Range(1ul, 1'000'000ul))
+      ->capture_default_str();
   app.add_option("--max-frame-bytes", c.max_frame_bytes,
                  "Largest WebSocket frame a client may send; larger ones close the session (1009)")
       ->envname("HERALD_MAX_FRAME_BYTES")
@@ -158,6 +165,7 @@ EngineOptions engine_options(const Config& c) {
   o.max_payload_bytes = c.max_payload_bytes;
   o.topic_retention = c.topic_retention;
   o.max_session_queue_bytes = c.max_session_queue_bytes;
+  o.max_session_topics = c.max_session_topics;
   o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));
   o.registry_ttl = Millis(static_cast<std::int64_t>(c.registry_ttl * 1000));
   o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};

@@ -24,6 +24,7 @@ int http_status(Errc code) noexcept {
     case Errc::not_found:
       return 404;
     case Errc::rate_limited:
+    case Errc::limit_exceeded:
       return 429;
     case Errc::idempotency_conflict:
       return 409;

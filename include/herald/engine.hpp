@@ -55,6 +55,9 @@ struct EngineOptions {
   RateLimit rate_limit;
   std::size_t max_session_queue_bytes = 1 << 20;  // unwritten bytes per session
   std::size_t max_unacked = 256;              // inbox entries in flight per session
+  /// Topics one session may join besides $broadcast; a subscribe past it is refused with
+  /// Errc::limit_exceeded (the session stays open).
+  std::size_t max_session_topics = 256;
   Duration ack_timeout = std::chrono::seconds(10);
   std::uint32_t max_delivery_attempts = 3;    // first delivery included
   double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
@@ -73,7 +76,9 @@ struct Backends {
   std::vector<Transport*> transports;
 };
 
-/// A presence change of a user on this instance.
+/// A presence change of a user on `instance`: its first session there opened, or its last
+/// one there closed; or, for an instance that died, the user's last session anywhere was
+/// there (announced once in the cluster by the instance that noticed the expiry).
 struct PresenceEvent {
   UserId user;
   bool online = false;  // true: first session opened here; false: last one closed

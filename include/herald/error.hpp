@@ -30,6 +30,7 @@ enum class Errc {
   shutting_down,      // the engine is stopping and accepts no new work
   unauthorized,       // the authenticator rejected the handshake
   idempotency_conflict,  // the key was used for another request within the dedup window
+  limit_exceeded,     // a per-session bound (e.g. EngineOptions::max_session_topics) is reached
   internal,           // a bug or an unexpected backend answer
 };
 

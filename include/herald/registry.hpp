@@ -16,9 +16,19 @@ struct Location {
   InstanceId instance;
 };
 
+/// A user whose last live session belonged to an instance that expired (it crashed or hung
+/// past its ttl): the user went offline without the instance telling anyone.
+struct Departure {
+  UserId user;
+  InstanceId instance;  // the expired instance
+};
+
 /// Contract:
 /// - sessions live as long as their instance: an instance that stops calling heartbeat()
 ///   disappears with all its sessions once `ttl` has passed (a crashed instance cleans up);
+/// - when an expired instance is collected, each user left with no live session anywhere
+///   is a Departure, reported to exactly one heartbeat() caller across all instances (the
+///   engine that gets it turns it into the one offline event of the cluster);
 /// - asynchronous; completions run on the engine's executor; a connection failure yields
 ///   Errc::unavailable (the engine then relays to every instance); the backend reconnects
 ///   by itself on later calls;
@@ -27,8 +37,10 @@ class HERALD_API Registry {
  public:
   virtual ~Registry() = default;
 
-  /// Marks `instance` alive for `ttl`, together with its sessions.
-  virtual void heartbeat(InstanceId instance, Duration ttl, Done done) = 0;
+  /// Marks `instance` alive for `ttl`, together with its sessions. Yields the Departures
+  /// collected since the last heartbeat of any instance (each one is yielded once).
+  virtual void heartbeat(InstanceId instance, Duration ttl,
+                         Completion<std::vector<Departure>> done) = 0;
   /// Removes the instance and all its sessions (graceful shutdown).
   virtual void remove_instance(InstanceId instance, Done done) = 0;
   /// Records a session of a live instance.

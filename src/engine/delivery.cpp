@@ -30,10 +30,8 @@ void Engine::Impl::deliver_local(const Envelope& e) {
       if (it == by_topic_.end()) continue;
       auto framed = std::make_shared<const std::string>(
           protocol::notification_head(p.stream, p.seq, p.epoch, 1) + *body_once());
-      for (Session* s : it->second) {
-        if (StreamCursor* c = s->topic(p.stream.name()))
-          offer(*s, *c, p.seq, p.epoch, e.notification, body, framed);
-      }
+      for (const TopicMember& m : it->second)
+        offer(*m.session, *m.cursor, p.seq, p.epoch, e.notification, body, framed);
     }
   }
 }

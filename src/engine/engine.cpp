@@ -37,6 +37,7 @@ EngineOptions checked(EngineOptions o) {
   if (o.max_page == 0) fail("max_page must be > 0");
   if (o.max_session_queue_bytes < 1024) fail("max_session_queue_bytes must be >= 1024");
   if (o.max_unacked == 0) fail("max_unacked must be > 0");
+  if (o.max_session_topics == 0) fail("max_session_topics must be > 0");
   if (o.ack_timeout.count() <= 0) fail("ack_timeout must be > 0");
   if (o.max_delivery_attempts == 0) fail("max_delivery_attempts must be >= 1");
   if (o.redelivery_backoff < 1.0) fail("redelivery_backoff must be >= 1.0");
@@ -122,10 +123,13 @@ void Engine::Impl::start(std::function<void(Status)> done) {
     self.all_of(std::move(starts), step(running));
   });
   auto register_instance = step([start_transports](Impl& self) {
-    self.registry_->heartbeat(self.options_.instance_id, self.options_.registry_ttl,
-                              self.completion<void>([start_transports](Impl& s, Result<void> r) {
-                                start_transports(s, r.status());
-                              }));
+    self.registry_->heartbeat(
+        self.options_.instance_id, self.options_.registry_ttl,
+        self.completion<std::vector<Departure>>(
+            [start_transports](Impl& s, Result<std::vector<Departure>> r) {
+              if (r.ok()) s.departed(*r);
+              start_transports(s, r.status());
+            }));
   });
   auto subscribe_channels = step([register_instance](Impl& self) {
     std::vector<std::function<void(Done)>> subscribes;
@@ -153,11 +157,13 @@ void Engine::Impl::start(std::function<void(Status)> done) {
 void Engine::Impl::heartbeat() {
   if (state_ != State::running) return;
   registry_->heartbeat(options_.instance_id, options_.registry_ttl,
-                       completion<void>([](Impl& self, Result<void> r) {
+                       completion<std::vector<Departure>>([](Impl& self,
+                                                             Result<std::vector<Departure>> r) {
                          if (!r.ok()) {
                            self.registry_dirty_ = true;
                            return;
                          }
+                         self.departed(*r);
                          if (!self.registry_dirty_) return;
                          self.registry_dirty_ = false;
                          for (auto& [conn, s] : self.sessions_)

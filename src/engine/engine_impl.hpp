@@ -31,6 +31,7 @@ struct StreamCursor {
   bool ready = false;    // initial position validated (resume checked)
   bool reading = false;  // a Store read is in flight
   bool behind = false;   // entries after `delivered` may exist that were not sent
+  std::size_t member = 0;  // a topic cursor's index in Impl::by_topic_[name]
 };
 
 /// An inbox entry sent but not yet acknowledged.
@@ -50,9 +51,11 @@ struct Session {
   SessionRecord record;
   std::size_t queued_bytes = 0;  // sent but not yet written by the transport
   StreamCursor inbox;
-  // Small vectors, not maps: most sessions join one or two topics ($broadcast first), and
-  // an idle session holds no unacked entry (an empty vector allocates nothing).
-  std::vector<StreamCursor> topics;  // joined topics (live + resume), in join order
+  // Joined topics (live + resume) by name: join, leave and lookup are O(log n) however many
+  // a session joins (at most EngineOptions::max_session_topics besides $broadcast), and a
+  // cursor's address is stable while it is joined (by_topic_ points at it).
+  std::map<std::string, StreamCursor, std::less<>> topics;
+  // An idle session holds no unacked entry (an empty vector allocates nothing).
   std::vector<Unacked> unacked;      // inbox entries in flight, seq ascending
   Executor::TimerId ack_timer = 0;
   Seq ack_stored = 0;        // ack cursor known to be in the Store
@@ -63,9 +66,8 @@ struct Session {
 
   /// The cursor of joined topic `name`; nullptr if not joined. Valid until topics changes.
   StreamCursor* topic(std::string_view name) {
-    for (StreamCursor& c : topics)
-      if (c.stream.name() == name) return &c;
-    return nullptr;
+    auto it = topics.find(name);
+    return it == topics.end() ? nullptr : &it->second;
   }
 };
 
@@ -115,7 +117,14 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   std::unordered_map<Connection*, std::shared_ptr<Session>> sessions_;
   std::unordered_map<UserId, std::vector<Session*>> by_user_;      // live sessions per user
-  std::unordered_map<std::string, std::vector<Session*>> by_topic_;  // joined sessions per topic
+  /// A session joined to a topic, and its cursor there (StreamCursor::member is the index).
+  struct TopicMember {
+    Session* session;
+    StreamCursor* cursor;
+  };
+  // Joined sessions per topic, in no particular order: leaving swaps the last one into the
+  // leaver's place, O(1) however many sessions joined.
+  std::unordered_map<std::string, std::vector<TopicMember>> by_topic_;
   std::function<void(const PresenceEvent&)> on_presence_;
   std::size_t work_in_flight_ = 0;  // publishes and routings not finished (shutdown drains)
   bool registry_dirty_ = false;  // a registry write failed: re-register sessions on recovery
@@ -152,6 +161,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void relay(const Envelope& envelope, const std::string& channel);
   void on_broker_message(const std::string& channel, const std::string& payload);
   void presence_changed(const UserId& user, bool online);
+  void departed(const std::vector<Departure>& departures);
+  void announce(const PresenceEvent& event);
   void on_broker_reset();
 
   // --- delivery to local sessions (delivery.cpp)
@@ -187,6 +198,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void start_topic(const std::weak_ptr<Session>& s, const std::string& topic,
                    std::optional<Seq> since, std::optional<Epoch> epoch, const std::string& rid);
   void leave_topic(Session& s, const std::string& topic);
+  void drop_member(const std::string& topic, StreamCursor& cursor);
   void handle_request(Session& s, const std::string& text);
   void close_session(Session& s, CloseCode code, const std::string& reason);
   void forget(Connection* connection);

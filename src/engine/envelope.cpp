@@ -55,20 +55,25 @@ Result<Envelope> decode_envelope(const std::string& payload) {
   }
 }
 
-// Shape: {"presence":{"user":…,"online":true,"instance":…}}
-std::string encode(const PresenceEvent& e) {
-  return json{{"presence", {{"user", e.user}, {"online", e.online}, {"instance", e.instance}}}}
+// Shape: {"presence":{"user":…,"online":true,"instance":…},"from":…}; without "from" (an
+// older sender) the event's instance announced it.
+std::string encode(const PresenceEvent& e, const InstanceId& from) {
+  return json{{"presence", {{"user", e.user}, {"online", e.online}, {"instance", e.instance}}},
+              {"from", from}}
       .dump();
 }
 
-Result<PresenceEvent> decode_presence(const std::string& payload) {
+Result<PresenceMessage> decode_presence(const std::string& payload) {
   json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("presence"))
     return Status(Errc::internal, "malformed presence message from the broker");
   try {  // as for envelopes: only a bug or foreign traffic makes these throw
     const json& p = j["presence"];
-    return PresenceEvent{p.at("user").get<std::string>(), p.at("online").get<bool>(),
-                         p.at("instance").get<std::string>()};
+    PresenceMessage m{PresenceEvent{p.at("user").get<std::string>(), p.at("online").get<bool>(),
+                                    p.at("instance").get<std::string>()},
+                      {}};
+    m.from = j.contains("from") ? j["from"].get<std::string>() : m.event.instance;
+    return m;
   } catch (const std::exception&) {
     return Status(Errc::internal, "malformed presence message from the broker");
   }

@@ -24,8 +24,15 @@ std::string encode(const Envelope& envelope);
 Result<Envelope> decode_envelope(const std::string& payload);
 
 /// A presence change, relayed so that every instance's on_presence hears it.
-std::string encode(const PresenceEvent& event);
-Result<PresenceEvent> decode_presence(const std::string& payload);
+/// A presence event as relayed: the event and the instance that announced it (for an
+/// instance's expiry, another instance than event.instance).
+struct PresenceMessage {
+  PresenceEvent event;
+  InstanceId from;
+};
+
+std::string encode(const PresenceEvent& event, const InstanceId& from);
+Result<PresenceMessage> decode_presence(const std::string& payload);
 
 /// Broker channel names.
 std::string instance_channel(const InstanceId& instance);  // entries for one instance

@@ -419,16 +419,30 @@ void Engine::Impl::relay(const Envelope& envelope, const std::string& channel) {
 // A user's first session opened or last one closed here: tell the host and the other
 // instances (at most once: presence events are hints; presence() asks the Registry).
 void Engine::Impl::presence_changed(const UserId& user, bool online) {
-  const PresenceEvent event{user, online, options_.instance_id};
+  announce(PresenceEvent{user, online, options_.instance_id});
+}
+
+// Users whose last session was on an instance that died: the Registry gives each to one
+// heartbeat in the cluster, so this is the one offline event of each. A user who has a
+// session here meanwhile (its registration still on the way) is online: no event.
+void Engine::Impl::departed(const std::vector<Departure>& departures) {
+  for (const Departure& d : departures)
+    if (by_user_.count(d.user) == 0) announce(PresenceEvent{d.user, false, d.instance});
+}
+
+// Tells the host here, and the other instances through the Broker (which echo it to their
+// hosts); our own echo is recognised by its sender and dropped.
+void Engine::Impl::announce(const PresenceEvent& event) {
   if (on_presence_) on_presence_(event);
-  broker_->publish(presence_channel(), encode(event), completion<void>([](Impl&, Result<void>) {}));
+  broker_->publish(presence_channel(), encode(event, options_.instance_id),
+                   completion<void>([](Impl&, Result<void>) {}));
 }
 
 void Engine::Impl::on_broker_message(const std::string& channel, const std::string& payload) {
   if (state_ != State::running && state_ != State::stopping) return;
   if (channel == presence_channel()) {
-    Result<PresenceEvent> p = decode_presence(payload);
-    if (p.ok() && p->instance != options_.instance_id && on_presence_) on_presence_(*p);
+    Result<PresenceMessage> p = decode_presence(payload);
+    if (p.ok() && p->from != options_.instance_id && on_presence_) on_presence_(p->event);
     return;
   }
   Result<Envelope> e = decode_envelope(payload);
@@ -444,7 +458,7 @@ void Engine::Impl::on_broker_reset() {
     if (s->phase != Session::Phase::live) continue;
     s->inbox.behind = true;
     catch_up(*s, s->inbox);
-    for (StreamCursor& cursor : s->topics) {
+    for (auto& [topic, cursor] : s->topics) {
       cursor.behind = true;
       catch_up(*s, cursor);
     }

@@ -72,7 +72,7 @@ void Engine::Impl::apply_written() {
     s.queued_bytes -= std::min(report.bytes, s.queued_bytes);
     if (queue_busy(s)) continue;
     catch_up(s, s.inbox);  // replays paused by a busy queue go on
-    for (StreamCursor& cursor : s.topics) catch_up(s, cursor);
+    for (auto& [topic, cursor] : s.topics) catch_up(s, cursor);
   }
   applying_.clear();
 }
@@ -169,8 +169,20 @@ void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optiona
     return void(write(s, {protocol::error(rid, Status(Errc::invalid_argument,
                                                       "already subscribed to '" + topic + "'")),
                           nullptr}));
-  s.topics.push_back(StreamCursor{StreamId::topic(topic)});
-  by_topic_[topic].push_back(&s);
+  // $broadcast is joined by every session and is not counted.
+  const std::size_t joined = s.topics.size() - (s.topic(kBroadcastTopic) ? 1 : 0);
+  if (topic != kBroadcastTopic && joined >= options_.max_session_topics)
+    return void(write(
+        s, {protocol::error(rid, Status(Errc::limit_exceeded,
+                                        "a session may join at most " +
+                                            std::to_string(options_.max_session_topics) +
+                                            " topics: unsubscribe from one first")),
+            nullptr}));
+  StreamCursor& cursor =
+      s.topics.emplace(topic, StreamCursor{StreamId::topic(topic)}).first->second;
+  std::vector<TopicMember>& members = by_topic_[topic];
+  cursor.member = members.size();
+  members.push_back(TopicMember{&s, &cursor});
   std::weak_ptr<Session> ws = weak(s);
   if (topic == kBroadcastTopic) return start_topic(ws, topic, since, epoch, rid);  // joined at start
   // Relayed entries must reach this instance before the head is read: an entry appended
@@ -215,13 +227,23 @@ void Engine::Impl::start_topic(const std::weak_ptr<Session>& ws, const std::stri
 }
 
 void Engine::Impl::leave_topic(Session& s, const std::string& topic) {
-  s.topics.erase(std::remove_if(s.topics.begin(), s.topics.end(),
-                                [&](const StreamCursor& c) { return c.stream.name() == topic; }),
-                 s.topics.end());
+  auto it = s.topics.find(topic);
+  if (it == s.topics.end()) return;
+  drop_member(topic, it->second);
+  s.topics.erase(it);
+}
+
+// Takes a cursor out of its topic's members in O(1): the last member takes its place. The
+// last session of a topic leaving unsubscribes this instance from the topic's channel.
+void Engine::Impl::drop_member(const std::string& topic, StreamCursor& cursor) {
   auto it = by_topic_.find(topic);
   if (it == by_topic_.end()) return;
-  auto& members = it->second;
-  members.erase(std::remove(members.begin(), members.end(), &s), members.end());
+  std::vector<TopicMember>& members = it->second;
+  if (cursor.member + 1 < members.size()) {
+    members[cursor.member] = members.back();
+    members[cursor.member].cursor->member = cursor.member;
+  }
+  members.pop_back();
   if (!members.empty()) return;
   by_topic_.erase(it);
   if (topic != kBroadcastTopic)
@@ -326,9 +348,8 @@ void Engine::Impl::forget(Connection* connection) {
   if (s->ack_timer != 0) executor_->cancel(s->ack_timer);
   s->ack_timer = 0;
   if (!was_live) return;
-  std::vector<std::string> topics;
-  for (const StreamCursor& cursor : s->topics) topics.push_back(cursor.stream.name());
-  for (const std::string& topic : topics) leave_topic(*s, topic);
+  for (auto& [topic, cursor] : s->topics) drop_member(topic, cursor);
+  s->topics.clear();
   auto users = by_user_.find(s->record.user);
   if (users != by_user_.end()) {
     auto& v = users->second;

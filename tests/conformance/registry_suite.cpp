@@ -29,10 +29,10 @@ class RegistryCase {
   Harness h;  // before `registry`: destroyed after it
   std::shared_ptr<Registry> registry;
 
-  void heartbeat(const InstanceId& instance, Duration ttl = kLong) {
-    require_ok(
-        h.wait<void>([&](auto done) { registry->heartbeat(instance, ttl, done); }, "heartbeat"),
-        "heartbeat");
+  std::vector<Departure> heartbeat(const InstanceId& instance, Duration ttl = kLong) {
+    return ok_value(h.wait<std::vector<Departure>>(
+                        [&](auto done) { registry->heartbeat(instance, ttl, done); }, "heartbeat"),
+                    "heartbeat");
   }
   void remove_instance(const InstanceId& instance) {
     require_ok(h.wait<void>([&](auto done) { registry->remove_instance(instance, done); },
@@ -216,6 +216,36 @@ TEST_CASE("Registry: an instance that stops heartbeating expires with its sessio
   CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
   CHECK(c.sessions("bob").empty());
   CHECK(pairs_by_user(c.locate({"alice", "bob"})) == Pairs{{"alice", "long"}});
+}
+
+TEST_CASE("Registry: users left without a session by an expired instance are reported once, "
+          "to one heartbeat") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("short", 1s);
+  CHECK(c.heartbeat("long").empty());
+  c.add("s1", "alice", "short");
+  c.add("s2", "alice", "long");  // alice stays online
+  c.add("s3", "bob", "short");
+  c.add("s4", "bob", "short");   // two sessions: one departure
+  c.add("s5", "carol", "short");
+  fixture().expire(1500ms);
+  CHECK(c.instances() == std::vector<InstanceId>{"long"});
+
+  auto as_pairs = [](const std::vector<Departure>& ds) {
+    Pairs out;
+    for (const Departure& d : ds) out.emplace_back(d.user, d.instance);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  CHECK(as_pairs(c.heartbeat("long")) == Pairs{{"bob", "short"}, {"carol", "short"}});
+  // Reported once: neither this instance's next heartbeat nor another's gets them again.
+  CHECK(c.heartbeat("long").empty());
+  CHECK(c.heartbeat("third").empty());
+  // A graceful removal is not a departure: the instance announced its own users' offline.
+  c.add("s6", "dave", "third");
+  c.remove_instance("third");
+  CHECK(c.heartbeat("long").empty());
 }
 
 TEST_CASE("Registry: heartbeats keep an instance and its sessions alive past one TTL") {

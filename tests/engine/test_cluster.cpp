@@ -10,11 +10,14 @@ using std::chrono::seconds;
 
 namespace {
 
-// The in-memory Registry, except that locate() answers only when the test releases it.
+// The in-memory Registry, except that locate() answers only when the test releases it,
+// and heartbeats fail once `hung` is set (the instance using it then expires as if it had
+// crashed, while its engine goes on).
 class HeldLocate final : public Registry {
  public:
   explicit HeldLocate(std::shared_ptr<Registry> inner) : inner_(std::move(inner)) {}
-  void heartbeat(InstanceId i, Duration ttl, Done d) override {
+  void heartbeat(InstanceId i, Duration ttl, Completion<std::vector<Departure>> d) override {
+    if (hung) return d(Status(Errc::unavailable, "hung (test)"));
     inner_->heartbeat(std::move(i), ttl, std::move(d));
   }
   void remove_instance(InstanceId i, Done d) override {
@@ -34,6 +37,7 @@ class HeldLocate final : public Registry {
   }
   void instances(Completion<std::vector<InstanceId>> d) override { inner_->instances(std::move(d)); }
 
+  bool hung = false;
   std::size_t held() const { return held_.size(); }
   void release() {
     for (auto& [users, done] : held_) inner_->locate(std::move(users), std::move(done));
@@ -236,6 +240,40 @@ TEST_CASE("presence: online users per instance and join/leave events of every in
   CHECK(w.engine(0).metrics().connections.value() == 0);
   CHECK(w.engine(1).metrics().connections.value() == 1);
   CHECK(w.engine(0).metrics().connections_total.value() == 2);
+}
+
+TEST_CASE("presence: the users of a crashed instance go offline with one event in the cluster") {
+  std::vector<std::string> events0, events1;  // before the World: it reports as it closes
+  World w;
+  w.add();
+  w.add();
+  auto crashing = std::make_shared<HeldLocate>(w.registry);
+  w.engine_registry = crashing;
+  w.add();  // i2
+  w.engine_registry = nullptr;
+  auto record = [](std::vector<std::string>& into) {
+    return [&into](const PresenceEvent& e) {
+      into.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+    };
+  };
+  w.engine(0).on_presence(record(events0));
+  w.engine(1).on_presence(record(events1));
+  w.executor->run();
+  auto x = w.connect("x", 2);
+  auto x2 = w.connect("x", 2);
+  auto y = w.connect("y", 2);
+  auto y0 = w.connect("y", 0);  // y stays online through instance 0
+  events0.clear();
+  events1.clear();
+
+  crashing->hung = true;
+  for (int i = 0; i < 6; ++i) w.executor->advance(EngineOptions{}.registry_ttl / 2);
+  CHECK(events0 == std::vector<std::string>{"x-@i2"});
+  CHECK(events1 == std::vector<std::string>{"x-@i2"});
+  auto sessions = w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(1).presence("y", cb); });
+  REQUIRE(sessions.ok());
+  REQUIRE(sessions->size() == 1);
+  CHECK(sessions->at(0).instance == "i0");
 }
 
 TEST_CASE("graceful shutdown: refuse new work, drain, close with going-away, deregister") {

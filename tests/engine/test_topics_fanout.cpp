@@ -252,6 +252,75 @@ TEST_CASE("topics: joined sessions get entries live - history keeps a bounded re
   CHECK(seqs(frames(*c3), "topic:room1") == std::vector<Seq>{9});
 }
 
+TEST_CASE("topics: a session joins at most max_session_topics - past it limit_exceeded, the "
+          "session stays open") {
+  EngineOptions o = World::defaults();
+  o.max_session_topics = 3;
+  World w(o);
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  for (int i = 0; i < 3; ++i)
+    c->send(R"({"op":"subscribe","topic":"t)" + std::to_string(i) + R"(","rid":"s"})");
+  w.executor->run();
+  CHECK(only(frames(*c), "subscribed").size() == 3);  // $broadcast is not counted
+  c->send(R"({"op":"subscribe","topic":"t3","rid":"over"})");
+  w.executor->run();
+  auto fs = frames(*c);
+  REQUIRE(only(fs, "error").size() == 1);
+  CHECK(only(fs, "error")[0]["code"] == "limit_exceeded");
+  CHECK(only(fs, "error")[0]["rid"] == "over");
+  CHECK_FALSE(c->closed());
+  // Leaving one makes room; the refused topic was never joined.
+  c->send(R"({"op":"unsubscribe","topic":"t0","rid":"u"})");
+  c->send(R"({"op":"subscribe","topic":"t3","rid":"again"})");
+  w.executor->run();
+  fs = frames(*c);
+  CHECK(only(fs, "unsubscribed").size() == 1);
+  REQUIRE(only(fs, "subscribed").size() == 1);
+  CHECK(only(fs, "subscribed")[0]["rid"] == "again");
+  PublishRequest r;
+  r.target = Target::to_topic("t3");
+  r.type = "chat";
+  REQUIRE(w.publish(r).ok());
+  CHECK(seqs(frames(*c), "topic:t3") == std::vector<Seq>{1});
+}
+
+TEST_CASE("topics: sessions leaving a topic in any order leave the others joined") {
+  World w;
+  w.add();
+  std::vector<std::shared_ptr<InProcClient>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(w.connect("m" + std::to_string(i)));
+    clients.back()->send(R"({"op":"subscribe","topic":"hall"})");
+    clients.back()->send(R"({"op":"subscribe","topic":"side"})");
+  }
+  w.executor->run();
+  for (auto& c : clients) frames(*c);
+  // Leave from the middle, the end and the start, by unsubscribe and by disconnect.
+  clients[2]->send(R"({"op":"unsubscribe","topic":"hall"})");
+  clients[5]->close();
+  clients[0]->send(R"({"op":"unsubscribe","topic":"hall"})");
+  w.executor->run();
+  for (auto& c : clients) frames(*c);
+  PublishRequest r;
+  r.target = Target::to_topic("hall");
+  r.type = "chat";
+  REQUIRE(w.publish(r).ok());
+  r.target = Target::to_topic("side");
+  REQUIRE(w.publish(r).ok());
+  for (int i : {1, 3, 4}) {
+    auto fs = frames(*clients[i]);
+    CHECK(seqs(fs, "topic:hall") == std::vector<Seq>{1});
+    CHECK(seqs(fs, "topic:side") == std::vector<Seq>{1});
+  }
+  for (int i : {0, 2}) {
+    auto fs = frames(*clients[i]);
+    CHECK(seqs(fs, "topic:hall").empty());
+    CHECK(seqs(fs, "topic:side") == std::vector<Seq>{1});
+  }
+}
+
 TEST_CASE("broadcast reaches every session on every instance") {
   World w;
   w.add();

@@ -11,6 +11,8 @@
 //
 // A heartbeat first collects expired instances with their sessions, so an expiry is final:
 // a later heartbeat under the same id does not revive sessions of the process that died.
+// The users of those sessions left with no live session anywhere are its answer (the
+// Registry's Departures): the script is atomic, so exactly one heartbeat collects each.
 //
 // Threading: public methods may be called from any thread; the work runs on the strand of
 // the connection; completions are posted to the caller's executor by Completion.
@@ -71,12 +73,36 @@ local function live_sessions(user, f)
   end
 end
 
-if op == 'heartbeat' then -- instance, ttl_ms
-  for _, dead in ipairs(redis.call('ZRANGEBYSCORE', INSTANCES, '-inf', now)) do
-    drop_instance(dead)
+if op == 'heartbeat' then -- instance, ttl_ms, collect ('1' or '0')
+  -- flat [user, expired instance, ...]: users whose last live session was collected
+  local departed = {}
+  if ARGV[5] == '1' then
+    for _, dead in ipairs(redis.call('ZRANGEBYSCORE', INSTANCES, '-inf', now)) do
+      local users, names = {}, {}
+      for _, id in ipairs(redis.call('SMEMBERS', P .. 'instance:' .. dead)) do
+        local rec = redis.call('HGET', SESSIONS, id)
+        if rec then
+          local user = cjson.decode(rec)[1]
+          if not users[user] then
+            users[user] = true
+            names[#names + 1] = user
+          end
+        end
+      end
+      drop_instance(dead)
+      table.sort(names)  -- a deterministic answer
+      for _, user in ipairs(names) do
+        local online = false
+        live_sessions(user, function() online = true end)
+        if not online then
+          departed[#departed + 1] = user
+          departed[#departed + 1] = dead
+        end
+      end
+    end
   end
   redis.call('ZADD', INSTANCES, now + tonumber(ARGV[4]), ARGV[3])
-  return 1
+  return departed
 elseif op == 'remove_instance' then -- instance
   drop_instance(ARGV[3])
   return 1
@@ -158,12 +184,23 @@ class RegistryImpl final : public RedisRegistry,
   bool connected() const override { return conn_->up(); }
   std::string last_error() const override { return conn_->last_error(); }
 
-  void heartbeat(InstanceId instance, Duration ttl, Done done) override {
+  void heartbeat(InstanceId instance, Duration ttl,
+                 Completion<std::vector<Departure>> done) override {
     if (ttl <= Duration::zero())
       return done(Status(Errc::invalid_argument, "heartbeat: ttl must be positive"));
     on_strand([instance = std::move(instance), ttl, done = std::move(done)](RegistryImpl& self) mutable {
       self.heartbeats_[instance] = ttl;
-      self.call({"heartbeat", instance, std::to_string(ttl.count())}, status_of(std::move(done)));
+      self.call({"heartbeat", instance, std::to_string(ttl.count()), "1"},
+                [done = std::move(done)](Result<Reply> r) {
+                  std::vector<std::string> flat;
+                  if (!r.ok()) return done(r.status());
+                  if (!strings_of(*r, flat) || flat.size() % 2 != 0) return done(bad_reply(*r));
+                  std::vector<Departure> out;
+                  out.reserve(flat.size() / 2);
+                  for (std::size_t i = 0; i < flat.size(); i += 2)
+                    out.push_back(Departure{std::move(flat[i]), std::move(flat[i + 1])});
+                  done(std::move(out));
+                });
     });
   }
 
@@ -291,7 +328,8 @@ class RegistryImpl final : public RedisRegistry,
   }
 
   // A new connection: load the script, and after a reconnect restore what this registry
-  // wrote (Redis may have restarted empty): its instances first, then their sessions.
+  // wrote (Redis may have restarted empty): its instances first, then their sessions. The
+  // restoring heartbeats collect nothing: Departures go only to heartbeat() callers.
   void on_up() {
     conn_->command({"SCRIPT", "LOAD", kScript}, [self = shared_from_this()](Result<Reply> r) {
       if (r.ok() && r->type == Reply::Type::string) self->sha_ = r->str;
@@ -302,7 +340,7 @@ class RegistryImpl final : public RedisRegistry,
     }
     auto ignore = [](Result<Reply>) {};
     for (const auto& [instance, ttl] : heartbeats_)
-      call({"heartbeat", instance, std::to_string(ttl.count())}, ignore);
+      call({"heartbeat", instance, std::to_string(ttl.count()), "0"}, ignore);
     for (const auto& entry : sessions_) call(add_args(entry.second), ignore);
   }
 

@@ -61,6 +61,7 @@ Conn::~Conn() {
   if (mode_ == Mode::closed) return;
   core_->remove(this);
   if (counted_) core_->open.fetch_sub(1);
+  lane_.buffered.fetch_sub(counted_bytes_, std::memory_order_relaxed);
 }
 
 void Conn::start(bool reject) {
@@ -232,6 +233,12 @@ std::size_t Lane::hand_over() {
 
 void Conn::wait_read() {
   if (reading_ || read_paused_ || mode_ == Mode::closed) return;
+  // Backpressure: a client that does not read what it asked for is not read either, so it
+  // cannot make the server queue more. on_writable resumes once the output drained.
+  if (output_full()) {
+    read_blocked_ = true;
+    return;
+  }
   reading_ = true;
   socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
     self->on_readable(ec);
@@ -250,7 +257,7 @@ void Conn::on_readable(const std::error_code& ec) {
     if (rec) return on_read_end(rec);
     last_rx_ = Clock::now();
     consume(buffer.data(), n);  // may rewrite the bytes (unmasking)
-    if (mode_ == Mode::closed || read_paused_ || n < buffer.size()) break;
+    if (mode_ == Mode::closed || read_paused_ || output_full() || n < buffer.size()) break;
   }
   wait_read();
 }
@@ -375,14 +382,23 @@ void Conn::on_response(std::uint64_t id, HttpResponse response) {
 
 void Conn::answer_error(int status) {
   const auto& o = core_->options;
-  HttpResponse r =
-      status == 413
-          ? error_response(413, "payload_too_large",
-                           "request body over " + std::to_string(o.max_body_bytes) + " bytes")
-      : status == 431
-          ? error_response(431, "invalid_argument",
-                           "request header over " + std::to_string(o.max_header_bytes) + " bytes")
-          : error_response(400, "invalid_argument", "malformed HTTP request");
+  HttpResponse r;
+  switch (status) {
+    case 413:
+      r = error_response(413, "payload_too_large",
+                         "request body over " + std::to_string(o.max_body_bytes) + " bytes");
+      break;
+    case 431:
+      r = error_response(431, "invalid_argument",
+                         "request header over " + std::to_string(o.max_header_bytes) + " bytes");
+      break;
+    case 505:
+      r = error_response(505, "http_version_not_supported", "only HTTP/1.0 and 1.1 are served");
+      break;
+    default:
+      r = error_response(400, "invalid_argument", "malformed HTTP request");
+      break;
+  }
   core_->counters.http_errors.fetch_add(1);
   http_->slots.push_back(Slot{true, true, false, false, serialize(r, true, false, false)});
   http_->stopped = true;
@@ -410,9 +426,15 @@ void Conn::flush_responses() {
     finish_after_flush_ = true;
     return flush();
   }
-  if (read_paused_ && !h.stopped && !peer_eof_ && h.slots.size() < kMaxPipelined)
-    return resume_http();
-  flush();
+  flush();  // first: what the socket takes now does not count against the bound
+  if (mode_ != Mode::http || !read_paused_ || h.stopped || peer_eof_ ||
+      h.slots.size() >= kMaxPipelined)
+    return;
+  if (output_full()) {
+    read_blocked_ = true;  // the answers so far must drain first (backpressure)
+    return;
+  }
+  resume_http();
 }
 
 void Conn::resume_http() {
@@ -424,6 +446,14 @@ void Conn::resume_http() {
     return wait_read();
   }
   flush();
+  wait_read();
+}
+
+// The output drained below max_buffered_bytes: reading goes on where backpressure stopped
+// it (HTTP: parsing the requests already read first).
+void Conn::resume_reading() {
+  read_blocked_ = false;
+  if (mode_ == Mode::http && http_ && read_paused_) return flush_responses();
   wait_read();
 }
 
@@ -519,10 +549,13 @@ void Conn::on_frame(const WsMessagePtr& message) {
       if (ConnectionHandler* h = core_->handler())
         h->on_message(shared_from_this(), std::move(message->get_raw_payload()));
       return;
-    case ws_opcode::ping:
+    case ws_opcode::ping: {
       if (!session_open()) return;
-      enqueue(control_frame(Opcode::pong, message->get_payload()));
+      std::string pong = control_frame(Opcode::pong, message->get_payload());
+      if (!within_bound(pong.size())) return;  // a ping flood that reads no pongs: 4008
+      enqueue(pong);
       return flush();
+    }
     case ws_opcode::close:
       return on_close_frame(message->get_payload());
     case ws_opcode::binary:
@@ -559,32 +592,45 @@ void Conn::on_close_frame(const std::string& payload) {
 // Unreadable client input: close with the matching code (1002, 1007 or 1009) without
 // waiting for the client's answer; nothing more is parsed.
 void Conn::protocol_error(const WsErrorCode& ec) {
-  const auto code = static_cast<std::uint16_t>(websocketpp::processor::error::to_ws(ec));
+  namespace error = websocketpp::processor::error;
+  // websocketpp maps a payload length that is not minimally encoded to 1011 (as if the
+  // server failed); it is the client breaking RFC 6455 §5.2, a protocol error.
+  const auto code = static_cast<std::uint16_t>(
+      ec == error::make_error_code(error::non_minimal_encoding) ? ws_close::protocol_error
+                                                                : error::to_ws(ec));
   const std::string reason = ec.message();
   finish_session(static_cast<CloseCode>(code), reason, close_frame(code, reason));
 }
 
-// Queues a data frame for the client, within the safety net for buffered bytes.
+// Queues a data frame for the client, within the bound for buffered bytes.
 void Conn::queue_wire(WireFrame frame, std::size_t report) {
   if (mode_ != Mode::websocket || !session_open()) return;
-  if (out_bytes_ + frame.wire() > core_->options.max_buffered_bytes) {
-    core_->counters.overflow_closes.fetch_add(1);
-    return begin_close(CloseCode::slow_consumer,
-                       "outbound buffer over " + std::to_string(core_->options.max_buffered_bytes) +
-                           " bytes; reconnect and resume");
-  }
-  enqueue(std::move(frame), report);
+  if (within_bound(frame.wire())) enqueue(std::move(frame), report);
 }
 
-// Sends our close frame and waits (close_timeout) for the client's answer.
+// Every frame of an open session but the close frame passes here: one that would take the
+// output past max_buffered_bytes closes the session as a slow consumer instead.
+bool Conn::within_bound(std::size_t bytes) {
+  if (out_bytes_ + bytes <= core_->options.max_buffered_bytes) return true;
+  core_->counters.overflow_closes.fetch_add(1);
+  begin_close(CloseCode::slow_consumer, "outbound buffer over " +
+                                            std::to_string(core_->options.max_buffered_bytes) +
+                                            " bytes; reconnect and resume");
+  return false;
+}
+
+// Sends our close frame and waits for the client's answer: close_timeout from the moment
+// the frame is written (flush() starts it). A slow consumer's queued frames are dropped
+// first, so that the close frame follows the write in progress: a client that stalled
+// learns why it was cut as soon as it reads again.
 void Conn::begin_close(CloseCode code, const std::string& reason) {
   if (mode_ != Mode::websocket || !session_open()) return;
   closing_ = true;
   close_code_ = code;
   close_reason_ = reason;
+  if (code == CloseCode::slow_consumer) drop_unsent();
   enqueue(close_frame(static_cast<std::uint16_t>(code), reason));
-  deadline_ = Clock::now() + core_->options.close_timeout;
-  schedule(deadline_);
+  deadline_ = TimePoint::max();
   flush();
 }
 
@@ -645,12 +691,30 @@ Conn::Chunk& Conn::writable_chunk() {
 void Conn::flush() {
   while (!writing_ && mode_ != Mode::closed) {
     if (out_head_ == out_.size()) {
-      if (finish_after_flush_ && mode_ != Mode::draining) drain_and_close();
-      return;
+      if (finish_after_flush_ && mode_ != Mode::draining) {
+        drain_and_close();
+      } else if (closing_ && deadline_ == TimePoint::max()) {
+        deadline_ = Clock::now() + core_->options.close_timeout;  // our close frame is out
+        schedule(deadline_);
+      }
+      break;
     }
     take_inflight();
     write_inflight();
   }
+  count_buffered();
+}
+
+// Brings this connection's share of lane_.buffered up to date (one atomic per flush, not
+// per frame).
+void Conn::count_buffered() {
+  if (mode_ == Mode::closed || counted_bytes_ == out_bytes_) return;
+  if (out_bytes_ > counted_bytes_) {
+    lane_.buffered.fetch_add(out_bytes_ - counted_bytes_, std::memory_order_relaxed);
+  } else {
+    lane_.buffered.fetch_sub(counted_bytes_ - out_bytes_, std::memory_order_relaxed);
+  }
+  counted_bytes_ = out_bytes_;
 }
 
 // The next chunks move to inflight_, where nothing touches them until they are written.
@@ -688,11 +752,14 @@ void Conn::write_inflight() {
     n = 0;
   }
   if (ec) return abort(kAbnormal, "write failed: " + ec.message());
+  if (n > 0) last_tx_ = Clock::now();
   auto first = unwritten_.begin();
   for (; first != unwritten_.end() && n >= first->size(); ++first) n -= first->size();
   unwritten_.erase(unwritten_.begin(), first);
   if (unwritten_.empty()) return written();
   unwritten_.front() += n;
+  // A client that reads nothing more is cut after send_timeout (on_timer).
+  schedule(last_tx_ + core_->options.send_timeout);
   socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const std::error_code& e) {
     self->on_writable(e);
   });
@@ -703,6 +770,7 @@ void Conn::on_writable(const std::error_code& ec) {
   if (ec) return abort(kAbnormal, "write failed: " + ec.message());
   write_inflight();
   flush();
+  if (read_blocked_ && !output_full() && mode_ != Mode::closed) resume_reading();
 }
 
 // inflight_ is written: its frames are reported.
@@ -717,7 +785,6 @@ void Conn::written() {
   // A backlog's buffers go at once; a few writes' worth stay until the connection is idle
   // (release_idle_output), so that consecutive writes allocate nothing.
   if (out_.empty()) release_output(kMaxGather);
-  last_tx_ = Clock::now();
   report_written(report);
 }
 
@@ -735,6 +802,29 @@ void Conn::release_idle_output() {
   if (!writing_ && out_.empty()) release_output(kKeptChunks);
 }
 
+// Drops what is queued and not yet on its way: out_, and the chunks of the write in progress
+// that it has not started. The chunk being written is finished, so no frame is ever cut.
+// Dropped frames are never written, hence never reported to on_written.
+void Conn::drop_unsent() {
+  for (std::size_t i = out_head_; i < out_.size(); ++i) out_bytes_ -= out_[i].size();
+  out_.clear();
+  out_head_ = 0;
+  if (!writing_) return;
+  std::size_t unsent = 0;  // the end of inflight_ not written yet
+  for (const asio::const_buffer& b : unwritten_) unsent += b.size();
+  while (!inflight_.empty() && inflight_.back().size() <= unsent) {
+    // Not started: its buffers are the last ones of unwritten_, whole.
+    std::size_t bytes = inflight_.back().size();
+    unsent -= bytes;
+    out_bytes_ -= bytes;
+    inflight_.pop_back();
+    while (bytes > 0 && !unwritten_.empty()) {
+      bytes -= unwritten_.back().size();
+      unwritten_.pop_back();
+    }
+  }
+}
+
 // ---- timers and closing -------------------------------------------------------------
 
 // One timer per connection, armed for the earliest deadline; each expiry re-checks the
@@ -750,8 +840,13 @@ void Conn::schedule(TimePoint when) {
 
 void Conn::on_timer() {
   wake_ = TimePoint::max();
+  if (mode_ == Mode::closed) return;
   const TimePoint now = Clock::now();
   release_idle_output();
+  if (writing_) {
+    if (now - last_tx_ >= core_->options.send_timeout) return cut_stalled();
+    schedule(last_tx_ + core_->options.send_timeout);
+  }
   switch (mode_) {
     case Mode::http:
       return on_http_timer(now);
@@ -785,7 +880,9 @@ void Conn::on_ws_timer(TimePoint now) {
     return begin_close(CloseCode::idle_timeout, "idle timeout");
   }
   if (o.ping_interval.count() > 0 && now - std::max(last_rx_, last_ping_) >= o.ping_interval) {
-    enqueue(control_frame(Opcode::ping, std::string()));
+    const std::string ping = control_frame(Opcode::ping, std::string());
+    if (!within_bound(ping.size())) return;  // closing as a slow consumer
+    enqueue(ping);
     last_ping_ = now;
     core_->counters.pings.fetch_add(1);
     flush();
@@ -800,6 +897,15 @@ Conn::TimePoint Conn::next_keepalive() const {
   if (o.ping_interval.count() > 0)
     next = std::min(next, std::max(last_rx_, last_ping_) + o.ping_interval);
   return next;
+}
+
+// The socket took nothing for send_timeout while output waited: the client stopped reading.
+// A session waiting for its close frame to go out reports the code it was closing with.
+void Conn::cut_stalled() {
+  core_->counters.stalled_closes.fetch_add(1);
+  if (closing_) return abort(close_code_, close_reason_);
+  abort(kAbnormal, "the client read nothing for " +
+                       std::to_string(core_->options.send_timeout.count()) + " ms");
 }
 
 // Graceful end: our side is shut down (the peer sees EOF after our last bytes) and input is
@@ -825,6 +931,8 @@ void Conn::close_socket() {
   report_closed(kAbnormal, "connection closed");  // no-op if reported already
   core_->remove(this);
   if (counted_) core_->open.fetch_sub(1);
+  lane_.buffered.fetch_sub(counted_bytes_, std::memory_order_relaxed);
+  counted_bytes_ = 0;
   // Released on a later turn: this may run inside a websocketpp or parser callback.
   asio::post(strand_, [self = shared_from_this()] {
     self->ws_.reset();

@@ -4,6 +4,10 @@
 // then released; the session parses client frames with a websocketpp processor and writes
 // its own frames (data, pong, ping, close) straight into the output queue.
 //
+// Output is bounded by ServerOptions::max_buffered_bytes, whatever it holds: past it HTTP
+// input is not read (backpressure), a session is closed with 4008 (its unsent frames
+// dropped); a connection whose socket takes nothing for send_timeout is cut.
+//
 // Threading: every member function except send(), close() and abort_async() runs on the
 // connection's strand: its lane's strand, the socket's executor. send() and close() queue
 // onto the lane (Lane::push), abort_async() posts onto the strand. websocketpp is only ever
@@ -102,6 +106,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void answer_error(int status);
   void flush_responses();
   void resume_http();
+  void resume_reading();
 
   // WebSocket: the handshake (websocketpp)
   void start_websocket();
@@ -116,6 +121,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void on_close_frame(const std::string& payload);
   void protocol_error(const WsErrorCode& ec);
   void queue_wire(WireFrame frame, std::size_t report);
+  bool within_bound(std::size_t bytes);
   bool session_open() const { return parser_ && !closing_ && !closed_reported_; }
   void begin_close(CloseCode code, const std::string& reason);
   void finish_session(CloseCode code, std::string reason, const std::string& close_frame);
@@ -133,6 +139,9 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void written();
   void release_output(std::size_t keep);
   void release_idle_output();
+  void drop_unsent();
+  bool output_full() const { return out_bytes_ >= core_->options.max_buffered_bytes; }
+  void count_buffered();
 
   // timers and closing
   void schedule(TimePoint when);
@@ -140,6 +149,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void on_http_timer(TimePoint now);
   void on_ws_timer(TimePoint now);
   TimePoint next_keepalive() const;
+  void cut_stalled();
   void drain_and_close();
   void close_socket();
   void abort(CloseCode code, std::string reason);
@@ -153,6 +163,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool counted_;                     // included in Core::open
   bool reading_ = false;             // an async_wait for input is pending
   bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
+  bool read_blocked_ = false;        // not reading: the output is over max_buffered_bytes
   bool peer_eof_ = false;            // HTTP: the client finished sending
   bool writing_ = false;             // inflight_ is being written (maybe waiting to be writable)
   bool finish_after_flush_ = false;  // close once the output is written
@@ -174,12 +185,15 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   std::vector<Chunk> inflight_;                // being written: stable until the write completes
   std::vector<asio::const_buffer> unwritten_;  // what is left of inflight_ to write
   std::size_t out_bytes_ = 0;                  // bytes waiting or being written
+  std::size_t counted_bytes_ = 0;              // out_bytes_ as lane_.buffered counts it
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
   TimePoint last_rx_;                  // last bytes received
-  TimePoint last_tx_;                  // last write completed
+  TimePoint last_tx_;                  // last bytes the socket took
   TimePoint last_ping_;
-  TimePoint deadline_ = TimePoint::max();  // closing: close handshake / drain deadline
+  /// Closing: the close handshake's or the drain's deadline. max while our close frame
+  /// waits to be written (send_timeout bounds that wait).
+  TimePoint deadline_ = TimePoint::max();
 };
 
 }  // namespace herald::websocket::detail

@@ -55,6 +55,9 @@ class Lane : public std::enable_shared_from_this<Lane> {
   void push(Outgoing item);
 
   const Strand strand;  // immutable, usable from any thread
+  /// Bytes this lane's connections have waiting to be written (ServerStats::buffered_bytes).
+  /// Written by the connections on the strand, read from any thread.
+  std::atomic<std::size_t> buffered{0};
 
  private:
   class Cork;
@@ -78,7 +81,7 @@ class Lane : public std::enable_shared_from_this<Lane> {
 
 struct Counters {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, http_requests{0}, http_errors{0},
-      websocket_sessions{0}, pings{0}, idle_closes{0}, overflow_closes{0};
+      websocket_sessions{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
 };
 
 class Core : public std::enable_shared_from_this<Core> {

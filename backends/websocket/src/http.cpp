@@ -53,6 +53,25 @@ std::string decode(const std::string& s, bool plus_is_space) {
   return out;
 }
 
+// RFC 9112 §3.2.2: an absolute-form target ("http://host:port/path?query", what clients send
+// to proxies) is served like the origin form "/path?query"; its authority replaces the Host
+// header. False (a 400) for userinfo in the authority, which only serves to deceive
+// (RFC 9110 §4.2.4). Other targets are left alone.
+bool reduce_absolute_form(HttpRequest& r) {
+  std::string& target = r.target;
+  const std::size_t scheme_end = target.find("://");
+  if (target.empty() || target.front() == '/' || scheme_end == std::string::npos) return true;
+  const std::size_t start = scheme_end + 3;
+  const std::size_t end = target.find_first_of("/?#", start);
+  std::string authority = target.substr(start, end == std::string::npos ? end : end - start);
+  if (authority.empty() || authority.find('@') != std::string::npos) return false;
+  std::string origin = end == std::string::npos ? "/" : target.substr(end);
+  if (origin.front() != '/') origin.insert(0, "/");  // "http://h?x" is "/?x"
+  target = std::move(origin);
+  r.headers["host"] = std::move(authority);
+  return true;
+}
+
 const char* reason_phrase(int status) {
   const char* text = http_status_str(static_cast<http_status>(status));
   return text[0] == '<' ? "Unknown" : text;  // http-parser says "<unknown>"
@@ -128,6 +147,12 @@ int RequestParser::on_message_begin(http_parser* p) {
 int RequestParser::on_url(http_parser* p, const char* at, std::size_t n) {
   RequestParser& r = self(p);
   if (!r.count_head(n)) return 1;
+  // http-parser takes a request line without a version for HTTP/0.9 (and says so only
+  // here, at its end); HTTP/0.9 is not served.
+  if (p->http_major == 0 && p->http_minor == 9) {
+    r.error_status_ = 400;
+    return 1;
+  }
   r.current_.request.target.append(at, n);
   return 0;
 }
@@ -151,6 +176,14 @@ int RequestParser::on_header_value(http_parser* p, const char* at, std::size_t n
 int RequestParser::on_headers_complete(http_parser* p) {
   RequestParser& r = self(p);
   r.end_header();
+  if (p->http_major != 1) {  // HTTP/2.0 and the like in an HTTP/1 request line
+    r.error_status_ = p->http_major == 0 ? 400 : 505;
+    return -1;
+  }
+  if (!reduce_absolute_form(r.current_.request)) {
+    r.error_status_ = 400;
+    return -1;
+  }
   const std::uint64_t length = p->content_length;
   if (length != ULLONG_MAX && length > r.max_body_bytes_) {
     r.error_status_ = 413;
@@ -240,8 +273,9 @@ std::string serialize(const HttpResponse& response, bool close, bool http10_keep
 HttpResponse error_response(int status, const char* code, const std::string& message) {
   HttpResponse r;
   r.status = status;
-  // The message may quote client input (a path): invalid UTF-8 is replaced, never thrown.
-  r.body = nlohmann::json{{"code", code}, {"message", message}}.dump(
+  // The shape of every herald error body (docs/protocol.md, Errors). The message may quote
+  // client input (a path): invalid UTF-8 is replaced, never thrown.
+  r.body = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }

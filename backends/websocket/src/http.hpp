@@ -26,7 +26,7 @@ struct ParsedRequest {
 /// What one feed() call did.
 struct FeedResult {
   std::size_t consumed = 0;  // bytes used; the rest is for later (paused) or not HTTP
-  int error_status = 0;      // 400, 413 or 431: answer it and close the connection
+  int error_status = 0;      // 400, 413, 431 or 505: answer it and close the connection
   bool paused = false;       // the sink asked to stop: feed the rest of the bytes later
   bool upgraded = false;     // an upgrade request ended; the rest is another protocol
 };
@@ -34,7 +34,9 @@ struct FeedResult {
 /// Incremental request parser. Pipelined requests are handed to the sink one by one, in
 /// order; the sink returns false to pause after the current one.
 /// Limits: the request line and headers together may not exceed max_header_bytes (431),
-/// the body may not exceed max_body_bytes (413); malformed input is 400.
+/// the body may not exceed max_body_bytes (413); malformed input, HTTP/0.9 included, is
+/// 400; an HTTP version other than 1.x is 505. An absolute-form target is reduced to its
+/// origin form (see HttpRequest::target).
 /// Not thread-safe: one per connection, used on its strand.
 class RequestParser {
  public:
@@ -86,7 +88,8 @@ void split_target(const std::string& target, std::string& path,
 std::string serialize(const HttpResponse& response, bool close, bool http10_keep_alive,
                       bool head_only);
 
-/// A response produced by the server itself: a JSON body {"code": …, "message": …}.
+/// A response produced by the server itself, with herald's error body
+/// {"error":{"code":…,"message":…}}.
 HttpResponse error_response(int status, const char* code, const std::string& message);
 
 }  // namespace herald::websocket::detail

@@ -159,6 +159,9 @@ ServerStats Core::stats() const {
   s.pings = counters.pings.load();
   s.idle_closes = counters.idle_closes.load();
   s.overflow_closes = counters.overflow_closes.load();
+  s.stalled_closes = counters.stalled_closes.load();
+  for (const auto& lane : lanes_)
+    s.buffered_bytes += lane->buffered.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -200,6 +203,7 @@ void check(const ServerOptions& o) {
     fail("ping_interval must be shorter than idle_timeout (pongs keep sessions alive)");
   if (o.http_idle_timeout.count() <= 0) fail("http_idle_timeout must be > 0");
   if (o.close_timeout.count() <= 0) fail("close_timeout must be > 0");
+  if (o.send_timeout.count() <= 0) fail("send_timeout must be > 0");
   if (o.max_buffered_bytes < 64 * 1024) fail("max_buffered_bytes must be >= 65536");
 }
 

@@ -1,26 +1,41 @@
-// Measures the server's resident memory per idle WebSocket session (not a test).
+// Measures the server's resident memory (not a test).
 //
 //   herald_websocket_rss [connections=10000] [--transport-only]
+//   herald_websocket_rss --pipelined [requests=100000]
+//   herald_websocket_rss --pings [pings=1000000]
 //
-// --transport-only replaces the engine by a bare ConnectionHandler that keeps the
-// connections and sends a welcome: the transport's share alone.
+// Per idle WebSocket session: --transport-only replaces the engine by a bare
+// ConnectionHandler that keeps the connections and sends a welcome: the transport's share
+// alone.
+//
+// --pipelined and --pings are clients that never read: one sends pipelined GET requests
+// (answered with 4 KiB each, like herald-server's /metrics), the other WebSocket pings with
+// 100-byte payloads; both set a 4 KiB receive buffer. Prints the server's RSS before and at
+// its peak while the attack runs.
 //
 // The server (Engine on the in-memory backends + websocket::Server) runs in this process;
-// a forked child opens the connections with plain sockets (upgrade, read the 101 and the
-// welcome) and keeps them open, so the client side costs the server nothing. Prints the
-// server's RSS before and after, and the difference per connection.
+// a forked child opens the connections with plain sockets, so the client side costs the
+// server nothing.
 
 #include <malloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #define DOCTEST_CONFIG_IMPLEMENT  // the fixture's checks, without doctest's main
@@ -158,6 +173,111 @@ int transport_only(int n) {
   return 0;
 }
 
+// Child of an attack: connects to the server with a 4 KiB receive buffer, sends `head` (an
+// upgrade, or nothing), reads its answer up to `until` (the welcome), then writes `body`
+// and never reads again. Writes one byte on `ready` once `body` is written (or the server
+// cut it); killed by the parent.
+[[noreturn]] void run_attacker(std::uint16_t port, const std::string& head, const char* until,
+                               const std::string& body, int ready) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) _exit(1);
+  auto send_all = [fd](const std::string& bytes) {
+    for (std::size_t at = 0; at < bytes.size();) {
+      const ssize_t n = send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      at += static_cast<std::size_t>(n);
+    }
+  };
+  send_all(head);
+  std::string in;
+  char buffer[4096];
+  while (until != nullptr && in.find(until) == std::string::npos) {
+    const ssize_t got = recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) _exit(1);
+    in.append(buffer, static_cast<std::size_t>(got));
+  }
+  send_all(body);
+  if (write(ready, "x", 1) < 0) _exit(1);
+  pause();
+  _exit(0);
+}
+
+// Runs one attack against `w` and prints the server's RSS before and at its peak. The attack
+// is over once `progress` (e.g. requests read) has not moved for a second after the child
+// wrote what it could, or after 120 s.
+void attack(WsWorld& w, const char* what, const std::string& head, const char* until,
+            const std::string& body, const std::function<std::uint64_t()>& progress) {
+  int ready[2];
+  if (pipe(ready) != 0) std::abort();
+  const long before = rss_kb();
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t child = fork();
+  if (child == 0) run_attacker(w.port(), head, until, body, ready[1]);
+  close(ready[1]);
+  long peak = before;
+  std::uint64_t last = 0;
+  auto moved = start;
+  bool written = false;
+  for (;;) {
+    std::this_thread::sleep_for(Millis(20));  // a sampling interval, not a synchronisation
+    peak = std::max(peak, rss_kb());
+    const auto now = std::chrono::steady_clock::now();
+    const std::uint64_t p = progress();
+    if (p != last) moved = now;
+    last = p;
+    if (!written) {
+      pollfd pfd{ready[0], POLLIN, 0};
+      written = poll(&pfd, 1, 0) == 1;
+    }
+    if ((written || p > 0) && now - moved >= std::chrono::seconds(1)) break;
+    if (now - start >= std::chrono::seconds(120)) break;
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(ready[0]);
+  std::printf("%s: server RSS %ld KiB before, %ld KiB at its peak: +%.1f MiB (%s)\n", what, before,
+              peak, double(peak - before) / 1024.0,
+              written ? "all sent" : "the server stopped reading");
+}
+
+int pipelined(int n) {
+  WsWorld w(test_server_options(), test_engine_options(),
+            [](HttpRequest, std::function<void(HttpResponse)> respond) {
+              HttpResponse out;
+              out.content_type = "text/plain";
+              out.body.assign(4096, 'm');
+              respond(std::move(out));
+            });
+  std::string burst;
+  for (int i = 0; i < n; ++i) burst += "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  attack(w, ("pipelined " + std::to_string(n) + " requests").c_str(), "", nullptr, burst,
+         [&] { return w.server->stats().http_requests; });
+  std::printf("requests read by the server: %llu of %d\n",
+              static_cast<unsigned long long>(w.server->stats().http_requests), n);
+  return 0;
+}
+
+int pings(int n) {
+  WsWorld w;
+  const std::string upgrade =
+      "GET /ws?userId=flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  const std::string one = WsClient::encode(kPing, std::string(100, 'p'));
+  std::string flood;
+  flood.reserve(one.size() * static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) flood += one;
+  attack(w, ("pings " + std::to_string(n)).c_str(), upgrade, "\"welcome\"", flood,
+         [] { return std::uint64_t{0}; });
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +293,9 @@ int main(int argc, char** argv) {
   limit.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &limit);
 
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "--pipelined") return pipelined(argc > 2 ? std::atoi(argv[2]) : 100'000);
+  if (mode == "--pings") return pings(argc > 2 ? std::atoi(argv[2]) : 1'000'000);
   if (argc > 2 && std::string(argv[2]) == "--transport-only") return transport_only(n);
 
   WsWorld w;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ws_fixture.hpp"
@@ -14,19 +15,38 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Echoes the method, path and body: {"method":…,"path":…,"body":…,"q":{…}}.
+/// Echoes the request: {"method":…,"path":…,"target":…,"host":…,"body":…,"q":{…}}.
 HttpHandler echo_handler() {
   return [](HttpRequest r, std::function<void(HttpResponse)> respond) {
+    json echo;
+    echo["method"] = r.method;
+    echo["path"] = r.path;
+    echo["target"] = r.target;
+    echo["host"] = r.headers.count("host") ? r.headers.at("host") : "";
+    echo["body"] = r.body;
+    echo["q"] = r.query;
+    echo["remote"] = r.remote;
     HttpResponse out;
-    out.body = json{
-        {"method", r.method},
-        {"path", r.path},
-        {"body", r.body},
-        {"q", r.query},
-        {"remote",
-         r.remote}}.dump();
+    out.body = echo.dump();
     respond(std::move(out));
   };
+}
+
+/// Answers every request with 4 KiB, like herald-server's /metrics.
+constexpr std::size_t kAnswerBytes = 4096;
+HttpHandler metrics_like_handler() {
+  return [](HttpRequest, std::function<void(HttpResponse)> respond) {
+    HttpResponse out;
+    out.content_type = "text/plain";
+    out.body.assign(kAnswerBytes, 'm');
+    respond(std::move(out));
+  };
+}
+
+std::string error_code(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return "<no error body>";
+  return j["error"].value("code", "<no code>");
 }
 
 /// Holds every `respond` until the test answers them itself (from its own thread).
@@ -134,7 +154,7 @@ TEST_CASE("a body over max_body_bytes gets 413 and the connection closes") {
   HttpClient h(w.port());
   auto r = h.request("POST", "/upload", std::string(4096, 'b'));
   CHECK(r.status == 413);
-  CHECK(json::parse(r.body)["code"] == "payload_too_large");
+  CHECK(error_code(r.body) == "payload_too_large");
   CHECK(r.headers["connection"] == "close");
   CHECK(h.wait_eof());
 
@@ -155,6 +175,7 @@ TEST_CASE("headers over max_header_bytes get 431 and the connection closes") {
   HttpClient h(w.port());
   auto r = h.request("GET", "/", "", {{"X-Big", std::string(4096, 'h')}});
   CHECK(r.status == 431);
+  CHECK(error_code(r.body) == "invalid_argument");
   CHECK(h.wait_eof());
 }
 
@@ -165,6 +186,7 @@ TEST_CASE("a malformed request gets 400 and the connection closes") {
   auto r = h.read_reply();
   REQUIRE(r);
   CHECK(r->status == 400);
+  CHECK(error_code(r->body) == "invalid_argument");
   CHECK(h.wait_eof());
   CHECK(w.server->stats().http_errors == 1);
 }
@@ -212,7 +234,9 @@ TEST_CASE("HEAD gets the headers without the body") {
 TEST_CASE("a server without an HttpHandler answers 404") {
   WsWorld bare;
   HttpClient b(bare.port());
-  CHECK(b.request("GET", "/anything").status == 404);
+  auto r = b.request("GET", "/anything");
+  CHECK(r.status == 404);
+  CHECK(error_code(r.body) == "not_found");
 }
 
 TEST_CASE("idle keep-alive connections are closed after http_idle_timeout") {
@@ -239,7 +263,7 @@ TEST_CASE("beyond max_connections new sockets get 503 and are closed (upgrades t
   HttpClient h(w.port());
   auto r = h.request("GET", "/");
   CHECK(r.status == 503);
-  CHECK(json::parse(r.body)["code"] == "unavailable");
+  CHECK(error_code(r.body) == "unavailable");
   CHECK(h.wait_eof());
 
   WsClient refused(w.port(), "/ws?userId=b");
@@ -273,7 +297,146 @@ TEST_CASE("client input that is not UTF-8 does not break the server's own answer
   WsWorld w(test_server_options(), test_engine_options(), echo_handler());
   WsClient c(w.port(), "/%FF%FE");
   CHECK(c.status() == 404);
-  CHECK(json::parse(c.response_body())["code"] == "not_found");
+  CHECK(error_code(c.response_body()) == "not_found");
   HttpClient h(w.port());
   CHECK(h.request("GET", "/ok").status == 200);
+}
+
+TEST_CASE("a request line without a version gets 400 and another HTTP version 505") {
+  WsWorld w(test_server_options(), test_engine_options(), echo_handler());
+  HttpClient v09(w.port());
+  REQUIRE(v09.send_raw("GET /healthz\r\n"));  // HTTP/0.9: answered at the end of the line
+  auto r = v09.read_reply();
+  REQUIRE(r);
+  CHECK(r->status == 400);
+  CHECK(error_code(r->body) == "invalid_argument");
+  CHECK(v09.wait_eof());
+
+  for (const char* version : {"HTTP/2.0", "HTTP/3.1", "HTTP/0.9"}) {
+    CAPTURE(version);
+    HttpClient h(w.port());
+    REQUIRE(h.send_raw(std::string("GET /healthz ") + version + "\r\nHost: x\r\n\r\n"));
+    auto answer = h.read_reply();
+    REQUIRE(answer);
+    if (std::string(version) == "HTTP/0.9") {  // not a version HTTP/1 syntax allows
+      CHECK(answer->status == 400);
+    } else {
+      CHECK(answer->status == 505);
+      CHECK(error_code(answer->body) == "http_version_not_supported");
+    }
+    CHECK(answer->headers["connection"] == "close");
+    CHECK(h.wait_eof());
+  }
+  CHECK(w.server->stats().http_requests == 0);
+  CHECK(w.server->stats().http_errors == 4);
+  HttpClient ok(w.port());
+  CHECK(ok.request("GET", "/healthz").status == 200);
+}
+
+TEST_CASE("an absolute-form target is routed by its path and its authority is the Host") {
+  WsWorld w(test_server_options(), test_engine_options(), echo_handler());
+  const std::string origin = "http://127.0.0.1:" + std::to_string(w.port());
+  HttpClient h(w.port());
+  auto r = h.request("GET", origin + "/items/a%20b?x=1&y=z", "", {{"Host", "other.example"}});
+  REQUIRE(r.status == 200);
+  json j = json::parse(r.body);
+  CHECK(j["path"] == "/items/a b");
+  CHECK(j["target"] == "/items/a%20b?x=1&y=z");
+  CHECK(j["q"]["x"] == "1");
+  CHECK(j["host"] == "127.0.0.1:" + std::to_string(w.port()));
+
+  auto root = h.request("POST", "HTTP://localhost?k=v", "{}");  // no path: "/"
+  REQUIRE(root.status == 200);
+  json k = json::parse(root.body);
+  CHECK(k["path"] == "/");
+  CHECK(k["target"] == "/?k=v");
+  CHECK(k["host"] == "localhost");
+  CHECK(h.connects() == 1);
+
+  // userinfo in a request's authority only serves to deceive (RFC 9110 §4.2.4)
+  auto deceit = h.request("GET", "http://admin@127.0.0.1/items");
+  CHECK(deceit.status == 400);
+  CHECK(error_code(deceit.body) == "invalid_argument");
+
+  // The WebSocket endpoint is reached in absolute form too.
+  WsClient ws(w.port(), origin + "/ws?userId=abs");
+  REQUIRE(ws.ok());
+  json welcome = ws.next_op("welcome");
+  REQUIRE(!welcome.is_null());
+  CHECK(welcome["user"] == "abs");
+}
+
+TEST_CASE("a client that pipelines requests and never reads the answers cannot grow the server") {
+  ServerOptions o = test_server_options();
+  o.send_timeout = 1000ms;
+  WsWorld w(o, test_engine_options(), metrics_like_handler());
+  HttpClient other(w.port());
+  REQUIRE(other.request("GET", "/metrics").status == 200);  // warm-up
+
+  constexpr int kRequests = 100'000;
+  std::string burst;
+  for (int i = 0; i < kRequests; ++i) burst += "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::size_t rss_before = rss_bytes();
+  TestSocket attacker;
+  REQUIRE(attacker.connect(w.port(), 4096));  // a tiny receive window, and it never reads
+  std::thread writer([&] { attacker.write(burst, 30s); });  // ends when the server cuts it
+
+  // Past max_buffered_bytes the server reads no more of it; others are served meanwhile.
+  std::size_t peak_buffered = 0, peak_rss = 0;
+  auto sample = [&] {
+    peak_buffered = std::max<std::size_t>(peak_buffered, w.server->stats().buffered_bytes);
+    peak_rss = std::max(peak_rss, rss_bytes());
+  };
+  auto at_bound = [&] {
+    sample();
+    return w.server->stats().buffered_bytes >= o.max_buffered_bytes;
+  };
+  CHECK(eventually(at_bound, 10s));
+  CHECK(other.request("GET", "/during").status == 200);
+  // It read nothing for send_timeout: cut.
+  auto cut = [&] {
+    sample();
+    return w.server->stats().stalled_closes == 1;
+  };
+  CHECK(eventually(cut, 10s));
+  writer.join();
+  sample();
+
+  const std::size_t served = w.server->stats().http_requests;
+  const double growth_mb = (double(peak_rss) - double(rss_before)) / (1 << 20);
+  MESSAGE("pipelined: " << served << " of " << kRequests << " requests read; peak buffered "
+                        << peak_buffered << " B; RSS growth " << growth_mb << " MiB");
+  CHECK(served < kRequests / 10);
+  // The bound, plus the answers to the requests read ahead when reading stopped.
+  CHECK(peak_buffered <= o.max_buffered_bytes + 17 * (kAnswerBytes + 128));
+  if (!kSanitized) CHECK(growth_mb < 8.0);
+  CHECK(eventually([&] { return w.server->stats().buffered_bytes == 0; }));
+  CHECK(other.request("GET", "/after").status == 200);
+  CHECK(eventually([&] { return w.server->connections() == 1; }));
+}
+
+TEST_CASE("pipelined answers over the bound pause reading until the client read them") {
+  ServerOptions o = test_server_options();
+  o.max_buffered_bytes = 64 * 1024;  // reached and left again many times below
+  HttpHandler padded = [](HttpRequest r, std::function<void(HttpResponse)> respond) {
+    HttpResponse out;
+    out.body = json{{"path", r.path}, {"pad", std::string(kAnswerBytes, 'p')}}.dump();
+    respond(std::move(out));
+  };
+  WsWorld w(o, test_engine_options(), padded);
+  HttpClient h(w.port());
+  constexpr int kRequests = 500;  // 20 KB of requests, 2 MB of answers
+  std::string burst;
+  for (int i = 0; i < kRequests; ++i)
+    burst += "GET /p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(h.send_raw(burst));
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = h.read_reply();
+    REQUIRE_MESSAGE(r, "no answer " << i);
+    REQUIRE(json::parse(r->body)["path"] == "/p" + std::to_string(i));
+  }
+  CHECK(h.connects() == 1);
+  CHECK(w.server->stats().http_requests == kRequests);
+  CHECK(w.server->stats().stalled_closes == 0);
+  CHECK(eventually([&] { return w.server->stats().buffered_bytes == 0; }));
 }

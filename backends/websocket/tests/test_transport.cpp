@@ -198,6 +198,7 @@ TEST_CASE("the buffer safety net closes a session whose handler ignores on_writt
   o.max_buffered_bytes = 64 * 1024;
   o.socket_send_buffer = 4096;
   o.close_timeout = 300ms;
+  o.send_timeout = 300ms;  // its close frame cannot go out either: cut
   TransportWorld w(o);
   WsClient::Options small;
   small.receive_buffer = 4096;
@@ -212,6 +213,49 @@ TEST_CASE("the buffer safety net closes a session whose handler ignores on_writt
   CHECK(w.server->stats().overflow_closes == 1);
   CHECK(w.recorder.written_ < 200 * 4001);
   CHECK(eventually([&] { return w.server->connections() == 0; }));
+  CHECK(w.server->stats().buffered_bytes == 0);
+}
+
+TEST_CASE("a 4008 close drops what waits: whole frames then the close and exact on_written") {
+  ServerOptions o = test_server_options();
+  o.socket_send_buffer = 4096;
+  TransportWorld w(o);
+  WsClient::Options small;
+  small.receive_buffer = 4096;
+  WsClient c(w.server->port(), "/ws", small);  // reads nothing until the close is queued
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = w.recorder.connection();
+
+  // 400 KB: far more than the socket buffers take; most of it waits in the server.
+  std::vector<Frame> frames;
+  for (int i = 0; i < 200; ++i) {
+    auto body = std::make_shared<const std::string>(std::string(2000, 'x') + "\"}");
+    frames.push_back(Frame{"{\"i\":" + std::to_string(i) + ",\"pad\":\"", body});
+  }
+  for (const Frame& f : frames) conn->send(f);
+  REQUIRE(eventually([&] { return w.server->stats().buffered_bytes > 200 * 1024; }));
+  conn->close(CloseCode::slow_consumer, "too slow");
+  // What waited is dropped at once; what is left is the write in progress (at most 32 of
+  // these frames in one gather write) and the close frame.
+  CHECK(eventually([&] { return w.server->stats().buffered_bytes < 72 * 1024; }));
+
+  // The client reads again: the first frames, whole and in order, then the close frame.
+  std::size_t got = 0, bytes = 0;
+  while (auto f = c.next_frame()) {
+    REQUIRE(got < frames.size());
+    CHECK(f->payload == frames[got].text());
+    bytes += frames[got].size();
+    ++got;
+  }
+  CHECK(c.close_code() == 4008);
+  CHECK(c.close_reason() == "too slow");
+  CHECK(got < frames.size() / 2);
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.closed_ == 1; }));
+  CHECK(w.recorder.code_ == CloseCode::slow_consumer);
+  // on_written counted exactly the frames that reached the socket, none of the dropped ones.
+  CHECK(w.recorder.wait([&](Recorder& r) { return r.written_ == bytes && r.violations_ == 0; }));
+  CHECK(eventually([&] { return w.server->stats().buffered_bytes == 0; }));
 }
 
 TEST_CASE("a vanished client is reported as 1006 once") {

@@ -1,7 +1,9 @@
 // WebSocket sessions over real sockets: an Engine on the in-memory backends with the
 // websocket::Server as its transport, clients from ws_client.hpp.
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ws_fixture.hpp"
@@ -50,7 +52,7 @@ TEST_CASE("an upgrade on another path gets 404 and a failed handshake opens no s
   WsWorld w;
   WsClient wrong(w.port(), "/nope?userId=a");
   CHECK(wrong.status() == 404);
-  CHECK(json::parse(wrong.response_body())["code"] == "not_found");
+  CHECK(json::parse(wrong.response_body())["error"]["code"] == "not_found");
 
   // No Sec-WebSocket-Key: websocketpp refuses the handshake.
   HttpClient h(w.port());
@@ -151,6 +153,130 @@ TEST_CASE("a client that never reads is closed at the engine's bound while other
   CHECK(slow->wait_closed(10s));
   CHECK(slow->close_code() == 4008);
   CHECK(w.server->stats().overflow_closes == 0);  // the engine's bound acted, not the net
+}
+
+TEST_CASE("a stalled client gets the 4008 close frame when it reads again and then resumes") {
+  Millis close_timeout{0}, stall{0};
+  SUBCASE("stalled for 2 s, the default close_timeout") {
+    close_timeout = ServerOptions{}.close_timeout;
+    stall = 2s;
+  }
+  SUBCASE("stalled for three times close_timeout") {
+    close_timeout = 500ms;
+    stall = 1500ms;
+  }
+  ServerOptions so = test_server_options();
+  so.close_timeout = close_timeout;
+  so.socket_send_buffer = 4096;  // small kernel buffers: most of the backlog waits in the server
+  so.max_buffered_bytes = 2 * 64 * 1024 + 64 * 1024;
+  EngineOptions eo = test_engine_options();
+  eo.max_session_queue_bytes = 64 * 1024;
+  WsWorld w(so, eo);
+  WsClient::Options small;
+  small.receive_buffer = 4096;
+  auto slow = connect_user(w, "slow", small);
+  auto fast = connect_user(w, "fast");
+  REQUIRE(eventually([&] { return w.sessions() == 2; }));
+
+  const std::string pad = R"({"pad":")" + std::string(8000, 'p') + "\"}";
+  int sent = 0;
+  while (w.engine->metrics().slow_consumers.value() == 0 && sent < 400) {
+    REQUIRE(w.notify({"slow", "fast"}, pad).ok());
+    ++sent;
+    json n = fast->next_op("notification");
+    REQUIRE(!n.is_null());
+    fast->send_text(R"({"op":"ack","seq":)" + std::to_string(n["seq"].get<int>()) + "}");
+  }
+  REQUIRE(w.engine->metrics().slow_consumers.value() == 1);
+
+  // The stall itself (the scenario, not a synchronisation): the client reads nothing.
+  std::this_thread::sleep_for(stall);
+
+  // It reads again: whole notifications from seq 1 on, then the close frame, 4008.
+  int last = 0;
+  while (auto f = slow->next_frame(5s)) {
+    json n = json::parse(f->payload, nullptr, false);
+    REQUIRE(n.is_object());
+    if (n["op"] != "notification") continue;
+    REQUIRE(n["seq"] == last + 1);
+    last = n["seq"].get<int>();
+  }
+  CHECK(slow->close_code() == 4008);
+  CHECK(slow->close_reason().find("reconnect and resume") != std::string::npos);
+  CHECK(last < sent);  // what waited in the server was dropped, not sent
+  CHECK(eventually([&] { return w.sessions() == 1; }));
+
+  // It resumes by cursor: the rest of its inbox, in order, nothing lost.
+  auto again = connect_user(w, "slow&since=" + std::to_string(last));
+  for (int seq = last + 1; seq <= sent; ++seq) {
+    json n = again->next_op("notification");
+    REQUIRE_MESSAGE(!n.is_null(), "missing seq " << seq);
+    CHECK(n["seq"] == seq);
+  }
+  CHECK(w.server->stats().overflow_closes == 0);  // the engine's bound acted
+}
+
+TEST_CASE("a flood of pings from a client that never reads is bounded then closed and cut") {
+  ServerOptions o = test_server_options();
+  o.send_timeout = 1000ms;
+  WsWorld w(o);
+  auto other = connect_user(w, "other");
+  WsClient::Options small;
+  small.receive_buffer = 4096;
+  auto flood = connect_user(w, "flood", small);  // reads its welcome, then never again
+  REQUIRE(eventually([&] { return w.sessions() == 2; }));
+
+  constexpr int kPings = 200'000;  // 20 MB of pongs if each were queued
+  const std::string one = WsClient::encode(kPing, std::string(100, 'p'));
+  std::string pings;
+  pings.reserve(one.size() * kPings);
+  for (int i = 0; i < kPings; ++i) pings += one;
+  const std::size_t rss_before = rss_bytes();
+  std::thread writer([&] { flood->send_raw(pings); });
+
+  std::size_t peak_buffered = 0, peak_rss = 0;
+  auto sample = [&] {
+    peak_buffered = std::max<std::size_t>(peak_buffered, w.server->stats().buffered_bytes);
+    peak_rss = std::max(peak_rss, rss_bytes());
+  };
+  // Its pongs reach max_buffered_bytes: closed as a slow consumer, others go on.
+  auto closed = [&] {
+    sample();
+    return w.server->stats().overflow_closes == 1;
+  };
+  CHECK(eventually(closed, 20s));
+  REQUIRE(w.notify({"other"}).ok());
+  CHECK(!other->next_op("notification").is_null());
+  // Its close frame cannot go out either: cut after send_timeout.
+  auto cut = [&] {
+    sample();
+    return w.server->stats().stalled_closes == 1;
+  };
+  CHECK(eventually(cut, 20s));
+  writer.join();
+  sample();
+
+  const double growth_mb = (double(peak_rss) - double(rss_before)) / (1 << 20);
+  MESSAGE("pings: peak buffered " << peak_buffered << " B; RSS growth " << growth_mb << " MiB");
+  CHECK(peak_buffered <= o.max_buffered_bytes + 256);
+  if (!kSanitized) CHECK(growth_mb < 8.0);
+  CHECK(eventually([&] { return w.sessions() == 1; }));
+  CHECK(eventually([&] { return w.server->stats().buffered_bytes == 0; }));
+  REQUIRE(w.notify({"other"}).ok());
+  CHECK(!other->next_op("notification").is_null());
+}
+
+TEST_CASE("a payload length that is not minimally encoded closes the session with 1002") {
+  WsWorld w;
+  auto c = connect_user(w, "lengthy");
+  // A text frame "{}" with its length in the 16-bit form (126, then 2), masked.
+  std::string frame = WsClient::encode(kText, "{}");
+  frame[1] = static_cast<char>(0x80 | 126);
+  frame.insert(2, std::string("\x00\x02", 2));
+  REQUIRE(c->send_raw(frame));
+  CHECK(c->wait_closed());
+  CHECK(c->close_code() == 1002);
+  CHECK(eventually([&] { return w.sessions() == 0; }));
 }
 
 TEST_CASE("idle_timeout closes a session that answers nothing with 4009") {

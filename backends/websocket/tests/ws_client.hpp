@@ -258,15 +258,8 @@ class WsClient {
 
   TestSocket& socket() { return socket_; }
 
- private:
-  using Clock = std::chrono::steady_clock;
-  static Clock::time_point deadline(Millis timeout) { return Clock::now() + timeout; }
-  static Millis left(Clock::time_point until) {
-    const auto d = std::chrono::duration_cast<Millis>(until - Clock::now());
-    return d.count() > 0 ? d : Millis(0);
-  }
-
-  static std::string encode(int opcode, const std::string& payload, bool fin) {
+  /// One masked client frame (for raw floods through send_raw).
+  static std::string encode(int opcode, const std::string& payload, bool fin = true) {
     std::string out;
     out += static_cast<char>((fin ? 0x80 : 0) | opcode);
     const std::size_t n = payload.size();
@@ -285,6 +278,14 @@ class WsClient {
     for (std::size_t i = 0; i < n; ++i)
       out += static_cast<char>(static_cast<unsigned char>(payload[i]) ^ mask[i % 4]);
     return out;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static Clock::time_point deadline(Millis timeout) { return Clock::now() + timeout; }
+  static Millis left(Clock::time_point until) {
+    const auto d = std::chrono::duration_cast<Millis>(until - Clock::now());
+    return d.count() > 0 ? d : Millis(0);
   }
 
   void send_close(std::uint16_t code, const std::string& reason) {

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
@@ -44,6 +46,23 @@ std::optional<T> await(Call call, Millis timeout = kWait) {
   if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
   return future.get();
 }
+
+/// This process's resident set size in bytes (VmRSS), for memory bounds.
+inline std::size_t rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoul(line.c_str() + 6, nullptr, 10) * 1024;
+  return 0;
+}
+
+/// Under AddressSanitizer freed memory waits in a quarantine, so RSS says nothing about
+/// what the server holds: memory bounds then rest on ServerStats::buffered_bytes alone.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
 
 inline ServerOptions test_server_options() {
   ServerOptions o;

@@ -22,7 +22,9 @@ class io_context;
 
 namespace herald::websocket {
 
-/// One HTTP request (not a WebSocket upgrade).
+/// One HTTP request (not a WebSocket upgrade). An absolute-form target
+/// ("http://host:8080/users/a?limit=5", RFC 9112 §3.2.2) arrives reduced to its origin form
+/// ("/users/a?limit=5"), its authority in place of the Host header.
 struct HttpRequest {
   std::string method;                          // "GET", "POST", …
   std::string target;                          // as received: "/users/a/notifications?limit=5"
@@ -44,7 +46,8 @@ struct HttpResponse {
 /// exactly once, from any thread; responses on one connection go out in request order
 /// (pipelining-safe), and the connection stays open (keep-alive) unless the client asked
 /// to close. A response for a connection that is gone is dropped silently. Until the host
-/// responds, the connection is not closed as idle and reads at most 16 requests ahead.
+/// responds, the connection is not closed as idle and reads at most 16 requests ahead; it
+/// reads none while its unwritten answers are over ServerOptions::max_buffered_bytes.
 /// An empty handler answers every request with 404.
 using HttpHandler =
     std::function<void(HttpRequest request, std::function<void(HttpResponse)> respond)>;
@@ -62,13 +65,20 @@ struct ServerOptions {
   /// A session that sent nothing (no frame, no pong) for this long is closed 4009; 0: never.
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds http_idle_timeout{30'000};  // idle keep-alive connections close
-  /// Longest wait for the client's answer to a close frame (and for a closing connection
-  /// to drain) before the socket is closed anyway.
+  /// Longest wait for the client's answer once our close frame is written (and for a
+  /// closing connection to drain) before the socket is closed anyway.
   std::chrono::milliseconds close_timeout{5'000};
-  /// Safety net for memory: bytes one connection may have waiting to be written. The engine
+  /// A connection whose output has waited this long without the socket taking a byte (the
+  /// client stopped reading) is cut. This also bounds how long a close frame may wait
+  /// behind bytes already on their way to a client that stalled.
+  std::chrono::milliseconds send_timeout{30'000};
+  /// Bytes one connection may have waiting to be written: HTTP answers, frames, pongs, close
+  /// frames all count. Past it an HTTP connection is not read (so it cannot make the server
+  /// queue more) until its output drained below it; a WebSocket session is closed with 4008
+  /// (slow consumer): what is queued and not yet on its way is dropped (the write in
+  /// progress is finished, never cut mid-frame) and the close frame goes next. The engine
   /// bounds each session (EngineOptions::max_session_queue_bytes) from on_written reports;
-  /// this bound only catches what that misses. Keep it at least 2 × the engine's bound +
-  /// 64 KiB. Beyond it the session is closed with 4008 (slow consumer).
+  /// this bound is the safety net. Keep it at least 2 × the engine's bound + 64 KiB.
   std::size_t max_buffered_bytes = 2 * (1 << 20) + 64 * 1024;
   /// SO_SNDBUF of accepted sockets; 0 keeps the system's default (and its autotuning).
   std::size_t socket_send_buffer = 0;
@@ -79,13 +89,15 @@ struct ServerStats {
   std::uint64_t accepted = 0;            // TCP connections accepted, rejected ones included
   std::uint64_t rejected = 0;            // answered 503 because of max_connections
   std::uint64_t http_requests = 0;       // requests handed to the HttpHandler
-  std::uint64_t http_errors = 0;         // 400, 404, 413, 431 answered by the server itself
+  std::uint64_t http_errors = 0;         // 400, 404, 413, 431, 505 answered by the server itself
   std::uint64_t websocket_sessions = 0;  // sessions opened (handshake completed)
   std::uint64_t framed_messages = 0;     // WebSocket messages framed; a fan-out counts once
   std::uint64_t prepared_reuses = 0;     // sends of a message framed for an earlier session
   std::uint64_t pings = 0;               // keep-alive pings sent
   std::uint64_t idle_closes = 0;         // sessions closed with 4009 (idle_timeout)
   std::uint64_t overflow_closes = 0;     // sessions closed by max_buffered_bytes
+  std::uint64_t stalled_closes = 0;      // connections cut by send_timeout
+  std::uint64_t buffered_bytes = 0;      // now: bytes waiting to be written, all connections
 };
 
 /// The listening server. It is a herald::Transport (give it to the Engine in Backends) and
@@ -99,8 +111,10 @@ struct ServerStats {
 /// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
 /// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session
 /// stays open. on_written reports, per completed socket write, the sum of frame.size() of
-/// the frames that write completed. A session whose socket fails or vanishes reports
-/// on_closed with 1006 (abnormal closure).
+/// the frames that write completed; frames dropped by a close with 4008 (slow consumer, from
+/// the handler or from max_buffered_bytes) are never written and never reported. A session
+/// whose socket fails or vanishes, or that send_timeout cuts, reports on_closed with 1006
+/// (abnormal closure), or with the code of the close it was waiting on.
 ///
 /// Lifetime: the ConnectionHandler given to start() must stay alive until close_all() has
 /// run and the connections have closed (connections() == 0), or until the io_context is

@@ -918,7 +918,7 @@ TEST_CASE("Store: dead letters come back by seq, at most limit, after a seq") {
   CHECK(c.dead_letters("nia", 10, 3).empty());
 }
 
-TEST_CASE("Store: one dead letter per entry; remove_dead_letter deletes only that one") {
+TEST_CASE("Store: one dead letter per entry - remove_dead_letter deletes only that one") {
   if (!have_store()) return;
   StoreCase c;
   DeadLetter d;

@@ -54,7 +54,7 @@ TEST_CASE("idempotency: one principal's key never hides another's notification")
 }
 
 TEST_CASE(
-    "idempotency: the same key with another request is a conflict; the same one a duplicate") {
+    "idempotency: the same key with another request is a conflict - the same one a duplicate") {
   World w;
   w.add();
   PublishRequest original = keyed({"u9"}, "t", "addr:10.0.0.1");

@@ -544,7 +544,7 @@ json keyed(const char* user, const char* type, const char* key = "k-1") {
 
 }  // namespace
 
-TEST_CASE("POST /notify: idempotency keys are per client; another request under a key is 409") {
+TEST_CASE("POST /notify: idempotency keys are per client - another request under a key is 409") {
   Api a;
   Reply first = post_from(a, "127.0.0.1:50000", keyed("u9", "t"));
   REQUIRE(first.status() == 202);

@@ -107,7 +107,7 @@ TEST_CASE("a user's token reaches that user's own data only") {
   CHECK(send(a, "GET", "/users/alice/notifications", "tok-alice", "", "x-api-key").status() == 401);
 }
 
-TEST_CASE("a user follows only the topics the token grants; no topics claim: any") {
+TEST_CASE("a user follows only the topics the token grants - no topics claim: any") {
   Api a(World::defaults(), secured());
   CHECK(send(a, "PUT", "/users/alice/subscriptions/room:7", "tok-alice").status() == 200);
   Reply refused = send(a, "PUT", "/users/alice/subscriptions/secret", "tok-alice");
@@ -118,7 +118,7 @@ TEST_CASE("a user follows only the topics the token grants; no topics claim: any
   CHECK(send(a, "PUT", "/users/alice/subscriptions/secret", kKey).status() == 200);  // a server may
 }
 
-TEST_CASE("health checks stay open; /metrics is open or behind its own key; refusals counted") {
+TEST_CASE("health checks stay open - /metrics is open or behind its own key - refusals counted") {
   RestOptions o = secured();
   Api open_metrics(World::defaults(), o);
   CHECK(send(open_metrics, "GET", "/healthz", "").status() == 200);

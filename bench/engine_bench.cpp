@@ -1,5 +1,6 @@
 // Engine benchmarks on the in-memory backends and the in-process transport. Prints figures;
-// asserts nothing. Every loop is bounded. Usage: herald_bench [sessions] [publishes]
+// asserts nothing. Every loop is bounded.
+// Usage: herald_bench [sessions] [publishes] [topics joined by one session]
 // Standard headers before Asio: Asio's allocator choice depends on them (see docs/embedding).
 #include <chrono>
 #include <cstdio>
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   const std::size_t sessions = argc > 1 ? std::stoul(argv[1]) : 10'000;
   const std::size_t publishes = argc > 2 ? std::stoul(argv[2]) : 100'000;
   const std::size_t followers = 100'000;
+  const std::size_t joins = argc > 3 ? std::stoul(argv[3]) : 50'000;
 
   asio::io_context io;
   auto executor = herald::make_asio_executor(io);
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
   options.rate_limit.enabled = false;
   options.max_unacked = 1'000'000;  // clients below never ack: measure pushing, not acks
   options.ack_timeout = std::chrono::hours(1);
+  options.max_session_queue_bytes = std::size_t{1} << 30;  // replies pile up unread in section 4
+  options.max_session_topics = joins;  // section 4 joins them all from one session
   herald::Engine engine(executor, std::move(backends), options);
   bool started = false;
   engine.start([&started](herald::Status s) {
@@ -126,6 +130,29 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(engine.metrics().delivery_latency.count()),
               1e6 * engine.metrics().delivery_latency.sum() /
                   static_cast<double>(std::max<std::uint64_t>(1, engine.metrics().delivery_latency.count())));
+
+  // 4. One session joining many topics, then leaving them all by disconnecting; then how
+  // long an unrelated publish waits (the engine's executor is shared by everyone).
+  std::size_t answers = 0;
+  auto joiner = transport.connect({"/ws", {{"userId", "joiner"}}, {}, "bench"});
+  joiner->on_frame([&answers](const std::string&) { ++answers; });
+  run_until(io, [&] { return answers >= 1; });
+  answers = 0;
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < joins; ++i)
+    joiner->send(R"({"op":"subscribe","topic":"j)" + std::to_string(i) + R"("})");
+  run_until(io, [&] { return answers >= joins; });
+  std::printf("topic joins: %zu by one session in %.3f s\n", answers, seconds_since(t0));
+  t0 = Clock::now();
+  joiner->close();
+  bool published = false;
+  herald::PublishRequest after;
+  after.target = herald::Target::to_users({"u0"});
+  after.type = "bench.after";
+  engine.publish(after, [&published](herald::Result<herald::PublishResult>) { published = true; });
+  run_until(io, [&] { return published; });
+  std::printf("topic leaves: the session closed, an unrelated publish answered after %.3f s\n",
+              seconds_since(t0));
 
   bool stopped = false;
   engine.shutdown([&stopped] { stopped = true; });

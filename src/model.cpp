@@ -16,6 +16,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::cannot_resume: return "cannot_resume";
     case Errc::shutting_down: return "shutting_down";
     case Errc::unauthorized: return "unauthorized";
+    case Errc::forbidden: return "forbidden";
     case Errc::idempotency_conflict: return "idempotency_conflict";
     case Errc::limit_exceeded: return "limit_exceeded";
     case Errc::internal: return "internal";

@@ -57,6 +57,7 @@ struct Config {
   double ack_timeout = 10;
   double registry_ttl = 10;
   double shutdown_timeout = 10;
+  double token_grace = 30;
   std::vector<std::string> allowed_hosts;
   AuthConfig auth;
 };
@@ -156,6 +157,12 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_SHUTDOWN_TIMEOUT")
       ->check(CLI::Range(0.5, 3600.0))
       ->capture_default_str();
+  app.add_option("--token-grace", c.token_grace,
+                 "Seconds a session outlives its token's exp before it is closed (4011) unless "
+                 "the client sent {\"op\":\"refresh\"}")
+      ->envname("HERALD_TOKEN_GRACE")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   add_auth_flags(app, c.auth);
 }
 
@@ -171,6 +178,7 @@ EngineOptions engine_options(const Config& c) {
   o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
   o.shutdown_timeout = Millis(static_cast<std::int64_t>(c.shutdown_timeout * 800));
+  o.token_grace = Millis(static_cast<std::int64_t>(c.token_grace * 1000));
   return o;
 }
 
@@ -253,6 +261,7 @@ class Service {
         config_(config),
         strand_(asio::make_strand(io)),
         signals_(strand_, SIGINT, SIGTERM),
+        hangup_(strand_),
         deadline_(strand_),
         executor_(make_asio_executor(io)) {}
 
@@ -261,6 +270,7 @@ class Service {
     // Before listening: may throw (a bad URL, a database that cannot be reached or migrated).
     ServerAuth auth = make_server_auth(config_.auth);
     auth_mode_ = auth.mode;
+    reload_keys_ = std::move(auth.reload_keys);
     ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
     backends_ = backends.names;
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
@@ -278,7 +288,9 @@ class Service {
     rest.allowed_hosts = config_.allowed_hosts;
     rest.auth = std::move(auth.rest);
     rest.cors_origins = std::move(auth.cors_origins);
-    rest.extra_metrics = [this] { return transport_metrics(*server_); };
+    rest.extra_metrics = [this, tokens = std::move(auth.token_metrics)] {
+      return transport_metrics(*server_) + (tokens ? tokens() : std::string());
+    };
     api_ = std::make_unique<RestApi>(
         *engine_,
         external_first(std::move(backends.unready),
@@ -286,6 +298,10 @@ class Service {
         rest);
     api_ready_.store(api_.get(), std::memory_order_release);
     signals_.async_wait([this](const std::error_code& ec, int sig) { on_signal(ec, sig); });
+    if (reload_keys_) {  // SIGHUP re-reads the token keys; without them it stays fatal
+      hangup_.add(SIGHUP);
+      hangup_.async_wait([this](const std::error_code& ec, int) { on_hangup(ec); });
+    }
     engine_->start([this](Status s) { on_started(s); });
   }
 
@@ -331,6 +347,17 @@ class Service {
     begin_shutdown(sig);
   }
 
+  // SIGHUP: the JWT key files again (key rotation). The old keys stay if they are unusable.
+  void on_hangup(const std::error_code& ec) {
+    if (ec) return;
+    const std::string error = reload_keys_();
+    if (error.empty())
+      spdlog::info("event=keys_reloaded");
+    else
+      spdlog::error("event=keys_reload_failed error={}", quote(error));
+    hangup_.async_wait([this](const std::error_code& e, int) { on_hangup(e); });
+  }
+
   // Stop accepting, drain, close sessions (going away), close connections, stop.
   void begin_shutdown(int sig) {
     const auto bound = Millis(static_cast<std::int64_t>(config_.shutdown_timeout * 1000));
@@ -359,6 +386,7 @@ class Service {
     }
     deadline_.cancel();
     signals_.cancel();
+    hangup_.cancel();
     spdlog::info("event=stopped exit_code=0");
     io_.stop();
   }
@@ -375,6 +403,8 @@ class Service {
   const Config& config_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::signal_set signals_;
+  asio::signal_set hangup_;  // SIGHUP, when there are keys to reload
+  std::function<std::string()> reload_keys_;
   asio::steady_timer deadline_;
   std::optional<asio::steady_timer> poll_;
   std::shared_ptr<Executor> executor_;

@@ -28,6 +28,10 @@ int http_status(Errc code) noexcept {
       return 429;
     case Errc::idempotency_conflict:
       return 409;
+    case Errc::unauthorized:
+      return 401;
+    case Errc::forbidden:
+      return 403;
     case Errc::unavailable:
     case Errc::shutting_down:
       return 503;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,41 @@ struct AuthResult {
   bool ok = false;
   UserId user;         // when ok
   std::string reason;  // when not ok, sent in the close frame
+  /// When the credential stops being valid (a token's `exp`). The session is closed with
+  /// CloseCode::token_expired EngineOptions::token_grace after it, unless the client sent
+  /// a fresh credential first ({"op":"refresh","token":…}). nullopt: it does not expire.
+  std::optional<TimePoint> expires_at;
+  /// Topic patterns the session may subscribe to (see herald::topic_allowed: a name, or a
+  /// prefix ending in '*'). nullopt: any topic (the SubscribeAuthorizer still decides).
+  std::optional<std::vector<std::string>> topics;
+
+  /// A client proven to be `user`.
+  static AuthResult allow(UserId user) {
+    AuthResult r;
+    r.ok = true;
+    r.user = std::move(user);
+    return r;
+  }
+  /// A refused client; `reason` goes into the close frame.
+  static AuthResult refuse(std::string reason) {
+    AuthResult r;
+    r.reason = std::move(reason);
+    return r;
+  }
 };
 
 /// Decides who a connecting client is. Called on the engine's executor; may answer later
-/// from any thread by calling `answer` exactly once.
+/// from any thread by calling `answer` exactly once. A refresh ({"op":"refresh","token":T})
+/// calls it again with the session's handshake, its `token` query parameter and
+/// Sec-WebSocket-Protocol header removed and `Authorization: Bearer T` set; the answer must
+/// name the same user.
 using Authenticator =
     std::function<void(const Handshake& handshake, std::function<void(AuthResult)> answer)>;
+
+/// The host's say on a session's `subscribe` (after AuthResult::topics allowed it). Called
+/// on the engine's executor; must not block. False: the client gets `error` `forbidden`
+/// and the session stays open.
+using SubscribeAuthorizer = std::function<bool(const UserId& user, const std::string& topic)>;
 
 /// Development authenticator: trusts the `userId` query parameter. Never use in production.
 HERALD_API Authenticator dev_authenticator();
@@ -58,6 +88,8 @@ struct EngineOptions {
   /// Topics one session may join besides $broadcast; a subscribe past it is refused with
   /// Errc::limit_exceeded (the session stays open).
   std::size_t max_session_topics = 256;
+  /// How long a session outlives its credential's AuthResult::expires_at.
+  Duration token_grace = std::chrono::seconds(30);
   Duration ack_timeout = std::chrono::seconds(10);
   std::uint32_t max_delivery_attempts = 3;    // first delivery included
   double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
@@ -155,6 +187,8 @@ class HERALD_API Engine {
   /// Called on the executor for each presence change: this instance's, and those of the
   /// other instances as relayed by the Broker (at most once; presence() is the truth).
   void on_presence(std::function<void(const PresenceEvent&)> callback);
+  /// Sets the host's check of every topic a session subscribes to (empty: none).
+  void authorize_subscribe(SubscribeAuthorizer authorizer);
 
   /// Stops accepting, drains in-flight publishes (up to shutdown_timeout), closes sessions
   /// with going_away, deregisters the instance and stops the broker. Then `done`.

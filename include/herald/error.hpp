@@ -28,7 +28,8 @@ enum class Errc {
   unavailable,        // a backend (store, broker, registry) cannot be reached; retryable
   cannot_resume,      // the client's (seq, epoch) cannot be continued: reload history
   shutting_down,      // the engine is stopping and accepts no new work
-  unauthorized,       // the authenticator rejected the handshake
+  unauthorized,       // the authenticator rejected the handshake (or a refreshed token)
+  forbidden,          // authenticated, but not allowed (e.g. to subscribe to that topic)
   idempotency_conflict,  // the key was used for another request within the dedup window
   limit_exceeded,     // a per-session bound (e.g. EngineOptions::max_session_topics) is reached
   internal,           // a bug or an unexpected backend answer

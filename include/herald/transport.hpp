@@ -30,6 +30,7 @@ enum class CloseCode : std::uint16_t {
   unauthorized = 4001,    // authenticator rejected the handshake
   slow_consumer = 4008,   // outbound queue over its bound: reconnect and resume by cursor
   idle_timeout = 4009,    // no frame within the idle timeout
+  token_expired = 4011,   // the session's credential expired and no fresh one came in time
 };
 
 /// A text frame to send: `head` followed by `*body`. The body is framed once and shared by

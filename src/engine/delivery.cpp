@@ -79,9 +79,12 @@ StreamCursor* Engine::Impl::cursor_of(Session& s, const StreamId& stream) {
 // Reads entries after `delivered` from the Store and sends them. One read in flight per
 // cursor; live entries arriving meanwhile set `behind` and cause one more read.
 void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
-  if (s.phase != Session::Phase::live || !c.ready || c.reading || !c.behind || window_full(s, c) ||
-      queue_busy(s))
+  if (s.phase != Session::Phase::live || !c.ready || c.reading || !c.behind || window_full(s, c))
     return;
+  if (queue_busy(s)) {
+    s.replay_paused = true;  // on_written resumes the session's streams
+    return;
+  }
   c.reading = true;
   c.behind = false;
   ReadQuery q;

@@ -38,6 +38,7 @@ EngineOptions checked(EngineOptions o) {
   if (o.max_session_queue_bytes < 1024) fail("max_session_queue_bytes must be >= 1024");
   if (o.max_unacked == 0) fail("max_unacked must be > 0");
   if (o.max_session_topics == 0) fail("max_session_topics must be > 0");
+  if (o.token_grace.count() < 0) fail("token_grace must be >= 0");
   if (o.ack_timeout.count() <= 0) fail("ack_timeout must be > 0");
   if (o.max_delivery_attempts == 0) fail("max_delivery_attempts must be >= 1");
   if (o.redelivery_backoff < 1.0) fail("redelivery_backoff must be >= 1.0");
@@ -54,8 +55,8 @@ Authenticator dev_authenticator() {
   return [](const Handshake& hs, std::function<void(AuthResult)> answer) {
     auto it = hs.query.find("userId");
     if (it == hs.query.end() || it->second.empty())
-      return answer({false, {}, "missing userId query parameter"});
-    answer({true, it->second, {}});
+      return answer(AuthResult::refuse("missing userId query parameter"));
+    answer(AuthResult::allow(it->second));
   };
 }
 
@@ -236,6 +237,7 @@ void Engine::Impl::detach() {
   executor_->cancel(heartbeat_timer_);
   executor_->cancel(sweep_timer_);
   on_presence_ = nullptr;
+  subscribe_authorizer_ = nullptr;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -423,6 +425,12 @@ void Engine::discard_dead_letter(UserId user, Seq seq, std::function<void(Result
 void Engine::presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done) {
   query<std::vector<SessionRecord>>(impl_, check_user(user), std::move(done),
                                     [user](Impl& self, auto c) { self.registry_->sessions(user, c); });
+}
+
+void Engine::authorize_subscribe(SubscribeAuthorizer authorizer) {
+  impl_->post([a = std::move(authorizer)](Impl& self) mutable {
+    self.subscribe_authorizer_ = std::move(a);
+  });
 }
 
 void Engine::on_presence(std::function<void(const PresenceEvent&)> callback) {

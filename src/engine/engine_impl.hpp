@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -50,6 +51,7 @@ struct Session {
   Phase phase = Phase::authenticating;
   SessionRecord record;
   std::size_t queued_bytes = 0;  // sent but not yet written by the transport
+  bool replay_paused = false;    // a catch-up waits for queued_bytes to shrink
   StreamCursor inbox;
   // Joined topics (live + resume) by name: join, leave and lookup are O(log n) however many
   // a session joins (at most EngineOptions::max_session_topics besides $broadcast), and a
@@ -63,6 +65,10 @@ struct Session {
   bool ack_writing = false;  // one advance_ack_cursor in flight at a time (coalescing)
   Cursor resume;             // inbox position asked for in the handshake (since, epoch)
   bool resume_given = false; // false: continue from the stored ack cursor
+  // What the credential allows (AuthResult): topic patterns, and when it expires.
+  std::optional<std::vector<std::string>> topic_grants;
+  Executor::TimerId expiry_timer = 0;  // closes the session token_grace after expires_at
+  bool refreshing = false;             // one refresh at a time
 
   /// The cursor of joined topic `name`; nullptr if not joined. Valid until topics changes.
   StreamCursor* topic(std::string_view name) {
@@ -126,6 +132,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   // leaver's place, O(1) however many sessions joined.
   std::unordered_map<std::string, std::vector<TopicMember>> by_topic_;
   std::function<void(const PresenceEvent&)> on_presence_;
+  SubscribeAuthorizer subscribe_authorizer_;
   std::size_t work_in_flight_ = 0;  // publishes and routings not finished (shutdown drains)
   bool registry_dirty_ = false;  // a registry write failed: re-register sessions on recovery
   Executor::TimerId heartbeat_timer_ = 0;
@@ -192,6 +199,9 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   // --- sessions (sessions.cpp)
   void authenticated(const std::shared_ptr<Session>& s, AuthResult result);
+  void grant(Session& s, const AuthResult& result);
+  void refresh(Session& s, const std::string& token, const std::string& rid);
+  Status may_subscribe(const Session& s, const std::string& topic) const;
   void open_inbox(Session& s, const InboxState& state);
   void join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
                   std::optional<Epoch> epoch, const std::string& rid);

@@ -155,6 +155,12 @@ std::string subscribed(const std::string& rid, const std::string& topic, const S
   return j.dump();
 }
 
+std::string refreshed(const std::string& rid, std::optional<TimePoint> expires_at) {
+  json j = base("refreshed", rid);
+  j["expiresAt"] = expires_at ? json(to_unix_ms(*expires_at)) : json(nullptr);
+  return j.dump();
+}
+
 std::string unsubscribed(const std::string& rid, const std::string& topic) {
   json j = base("unsubscribed", rid);
   j["topic"] = topic;
@@ -252,6 +258,12 @@ Result<Request> parse_request(const std::string& text) {
       if (!limit->is_number_integer()) return bad("'limit' must be an integer");
       r.limit = limit->get<std::int64_t>();
     }
+  } else if (op == "refresh") {
+    r.op = Request::Op::refresh;
+    auto token = j.find("token");
+    if (token == j.end() || !token->is_string() || token->get_ref<const std::string&>().empty())
+      return bad("'refresh' needs a non-empty string field 'token'");
+    r.token = token->get<std::string>();
   } else {
     return bad("unknown op '" + op + "'");
   }

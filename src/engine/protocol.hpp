@@ -42,12 +42,14 @@ std::string subscribed(const std::string& rid, const std::string& topic, const S
                        Seq cursor);
 std::string unsubscribed(const std::string& rid, const std::string& topic);
 std::string read_reply(const std::string& rid, std::uint64_t updated);
+/// Reply to `refresh`: the new credential's expiry in Unix ms, or null if it has none.
+std::string refreshed(const std::string& rid, std::optional<TimePoint> expires_at);
 std::string history_reply(const std::string& rid, const StreamId& stream,
                           const std::vector<Entry>& entries, Seq next_before);
 
 /// A client request, decoded and checked for shape (not for meaning).
 struct Request {
-  enum class Op { ping, ack, subscribe, unsubscribe, read, read_all, history };
+  enum class Op { ping, ack, subscribe, unsubscribe, read, read_all, history, refresh };
   Op op = Op::ping;
   std::string rid;  // optional request id, echoed in the reply
   Seq seq = 0;      // ack
@@ -58,6 +60,7 @@ struct Request {
   std::string stream;        // history
   Seq before = kSeqMax;      // history
   std::int64_t limit = 50;   // history
+  std::string token;         // refresh
 };
 /// Parses one client frame. invalid_argument with a message naming the problem.
 Result<Request> parse_request(const std::string& text);

@@ -4,6 +4,7 @@
 #include "engine/engine_impl.hpp"
 #include "engine/envelope.hpp"
 #include "engine/protocol.hpp"
+#include "herald/auth.hpp"
 
 namespace herald {
 
@@ -70,8 +71,11 @@ void Engine::Impl::apply_written() {
     if (it == sessions_.end()) continue;
     Session& s = *it->second;
     s.queued_bytes -= std::min(report.bytes, s.queued_bytes);
-    if (queue_busy(s)) continue;
-    catch_up(s, s.inbox);  // replays paused by a busy queue go on
+    // Replays paused by a busy queue go on. Only then are the streams walked: a session in
+    // thousands of topics gets a report per socket write.
+    if (!s.replay_paused || queue_busy(s)) continue;
+    s.replay_paused = false;
+    catch_up(s, s.inbox);
     for (auto& [topic, cursor] : s.topics) catch_up(s, cursor);
   }
   applying_.clear();
@@ -115,6 +119,7 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
                options_.instance_id, now};
   s->inbox.stream = StreamId::inbox(result.user);
   s->phase = Session::Phase::live;
+  grant(*s, result);
   metrics_.connections.add(1);
   metrics_.connections_total.add();
   auto& local = by_user_[result.user];
@@ -139,6 +144,71 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
                                self2.open_inbox(*sp2, st.value());
                              }));
   }));
+}
+
+// Takes what a credential allows: its topic patterns, and its expiry (re-armed: a refresh
+// replaces the previous one).
+void Engine::Impl::grant(Session& s, const AuthResult& result) {
+  s.topic_grants = result.topics;
+  if (s.expiry_timer != 0) executor_->cancel(s.expiry_timer);
+  s.expiry_timer = 0;
+  if (!result.expires_at) return;
+  const Duration left = std::max(Duration::zero(), std::chrono::duration_cast<Duration>(
+                                                       *result.expires_at - executor_->now())) +
+                        options_.token_grace;
+  std::weak_ptr<Session> ws = weak(s);
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  s.expiry_timer = executor_->schedule(left, [weak_self, ws] {
+    auto self = weak_self.lock();
+    auto sp = ws.lock();
+    if (!self || !sp) return;
+    sp->expiry_timer = 0;
+    self->close_session(*sp, CloseCode::token_expired,
+                        "token expired: connect again with a fresh token (or send refresh in time)");
+  });
+}
+
+// {"op":"refresh","token":T}: the authenticator sees the session's handshake with T as its
+// bearer token. A refused token or another user's leaves the session as it was (it still
+// closes at the old expiry); a good one replaces its grants and expiry.
+void Engine::Impl::refresh(Session& s, const std::string& token, const std::string& rid) {
+  auto fail = [&](Errc code, const std::string& why) {
+    write(s, {protocol::error(rid, Status(code, why)), nullptr});
+  };
+  if (s.refreshing) return fail(Errc::invalid_argument, "a refresh is already in progress");
+  s.refreshing = true;
+  Handshake h = s.connection->handshake();
+  h.query.erase("token");
+  h.headers.erase("sec-websocket-protocol");
+  h.headers["authorization"] = "Bearer " + token;
+  std::weak_ptr<Session> ws = weak(s);
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  authenticator_(h, [weak_self, ws, rid](AuthResult result) {
+    auto self = weak_self.lock();
+    if (!self) return;
+    self->post([ws, rid, result = std::move(result)](Impl& me) {
+      auto sp = ws.lock();
+      if (!sp || sp->phase != Session::Phase::live) return;
+      sp->refreshing = false;
+      Status refused;
+      if (!result.ok)
+        refused = Status(Errc::unauthorized, "refresh refused: " + result.reason);
+      else if (result.user != sp->record.user)
+        refused = Status(Errc::unauthorized, "refresh refused: the token is for another user");
+      if (!refused.ok()) return void(me.write(*sp, {protocol::error(rid, refused), nullptr}));
+      me.grant(*sp, result);
+      me.write(*sp, {protocol::refreshed(rid, result.expires_at), nullptr});
+    });
+  });
+}
+
+// A topic the session's credential grants (AuthResult::topics) and the host allows.
+Status Engine::Impl::may_subscribe(const Session& s, const std::string& topic) const {
+  if (s.topic_grants && !topic_allowed(*s.topic_grants, topic))
+    return Status(Errc::forbidden, "the session's token does not grant topic '" + topic + "'");
+  if (subscribe_authorizer_ && !subscribe_authorizer_(s.record.user, topic))
+    return Status(Errc::forbidden, "not allowed to subscribe to '" + topic + "'");
+  return {};
 }
 
 void Engine::Impl::register_session(const SessionRecord& record) {
@@ -281,7 +351,11 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
       if (!valid_name(req.topic) || req.topic[0] == '$')
         return fail(req.rid, Status(Errc::invalid_argument,
                                     "invalid topic: 1..200 printable ASCII, not starting with '$'"));
+      if (Status allowed = may_subscribe(s, req.topic); !allowed.ok())
+        return fail(req.rid, allowed);
       return join_topic(s, req.topic, req.since, req.epoch, req.rid);
+    case Op::refresh:
+      return refresh(s, req.token, req.rid);
     case Op::unsubscribe:
       if (!s.topic(req.topic) || req.topic == kBroadcastTopic)
         return fail(req.rid, Status(Errc::not_found, "not subscribed to '" + req.topic + "'"));
@@ -347,6 +421,8 @@ void Engine::Impl::forget(Connection* connection) {
   s->phase = Session::Phase::closed;
   if (s->ack_timer != 0) executor_->cancel(s->ack_timer);
   s->ack_timer = 0;
+  if (s->expiry_timer != 0) executor_->cancel(s->expiry_timer);
+  s->expiry_timer = 0;
   if (!was_live) return;
   for (auto& [topic, cursor] : s->topics) drop_member(topic, cursor);
   s->topics.clear();

@@ -16,6 +16,9 @@
 #ifdef CONSUMER_WITH_POSTGRES
 #include <herald/postgres/store.hpp>
 #endif
+#ifdef CONSUMER_WITH_JWT
+#include <herald/jwt/jwt.hpp>
+#endif
 
 // The server backends need servers: here they only show that they link and report errors
 // the documented way (herald::Error from their factories).
@@ -33,6 +36,12 @@ static bool backends_link(asio::io_context& io) {
   } catch (const herald::Error& e) {
     std::cout << "postgres: " << e.what() << "\n";
   }
+#endif
+#ifdef CONSUMER_WITH_JWT
+  herald::jwt::JwtOptions jwt_options;
+  jwt_options.hmac_secret = "consumer-secret-0123456789abcdef-0123";
+  auto verifier = herald::jwt::JwtVerifier::create(jwt_options);
+  ok = ok && !verifier->verify("not.a.token").ok();
 #endif
   (void)io;
   return ok;

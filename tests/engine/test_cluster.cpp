@@ -320,8 +320,8 @@ TEST_CASE("authentication: the host decides the user id or rejects") {
   World w;
   Authenticator by_token = [](const Handshake& hs, std::function<void(AuthResult)> answer) {
     auto it = hs.headers.find("authorization");
-    if (it != hs.headers.end() && it->second == "Bearer good") return answer({true, "alice", {}});
-    answer({false, {}, "bad token"});
+    if (it != hs.headers.end() && it->second == "Bearer good") return answer(AuthResult::allow("alice"));
+    answer(AuthResult::refuse("bad token"));
   };
   w.add(World::defaults(), by_token);
   Handshake good;
@@ -416,4 +416,103 @@ TEST_CASE("metrics are readable by the host and render as Prometheus text") {
   CHECK(text.find("herald_published_total 1\n") != std::string::npos);
   CHECK(text.find("herald_connections 1\n") != std::string::npos);
   CHECK(text.find("# TYPE herald_delivery_latency_seconds histogram") != std::string::npos);
+}
+
+namespace {
+
+// Test tokens "USER/SECONDS[/PATTERN]": the user, valid for SECONDS from now, granting the
+// topics of PATTERN; from the Authorization header (as on refresh) or ?token=.
+Authenticator test_tokens(std::shared_ptr<ManualExecutor> executor) {
+  return [executor](const Handshake& h, std::function<void(AuthResult)> answer) {
+    std::string token;
+    if (auto a = h.headers.find("authorization"); a != h.headers.end())
+      token = a->second.substr(std::string("Bearer ").size());
+    else if (auto q = h.query.find("token"); q != h.query.end())
+      token = q->second;
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at <= token.size();) {
+      const std::size_t slash = std::min(token.find('/', at), token.size());
+      parts.push_back(token.substr(at, slash - at));
+      at = slash + 1;
+    }
+    if (parts.size() < 2 || parts[0].empty()) return answer(AuthResult::refuse("bad token"));
+    AuthResult r = AuthResult::allow(parts[0]);
+    r.expires_at = executor->now() + seconds(std::stoi(parts[1]));
+    if (parts.size() > 2) r.topics = std::vector<std::string>{parts[2]};
+    answer(r);
+  };
+}
+
+}  // namespace
+
+TEST_CASE("authorization: the token's topics and the host's authorizer decide subscribe - "
+          "forbidden keeps the session open") {
+  World w;
+  w.add(World::defaults(), test_tokens(w.executor));
+  w.engine().authorize_subscribe(
+      [](const UserId& user, const std::string& topic) { return topic != "room:secret" || user == "boss"; });
+  auto c = w.connect("", 0, {{"token", "alice/3600/room:*"}});
+  frames(*c);
+  c->send(R"({"op":"subscribe","topic":"room:1","rid":"a"})");
+  c->send(R"({"op":"subscribe","topic":"lobby","rid":"b"})");
+  c->send(R"({"op":"subscribe","topic":"room:secret","rid":"c"})");
+  w.executor->run();
+  auto fs = frames(*c);
+  REQUIRE(only(fs, "subscribed").size() == 1);
+  CHECK(only(fs, "subscribed")[0]["rid"] == "a");
+  auto errors = only(fs, "error");
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0]["rid"] == "b");
+  CHECK(errors[0]["code"] == "forbidden");
+  CHECK(errors[1]["rid"] == "c");
+  CHECK(errors[1]["code"] == "forbidden");
+  CHECK_FALSE(c->closed());
+  // A token without a topics claim grants any topic; the host still decides.
+  auto boss = w.connect("", 0, {{"token", "boss/3600"}});
+  frames(*boss);
+  boss->send(R"({"op":"subscribe","topic":"room:secret","rid":"d"})");
+  w.executor->run();
+  CHECK(only(frames(*boss), "subscribed").size() == 1);
+  // Another user's inbox is never readable.
+  c->send(R"({"op":"history","stream":"inbox:boss","rid":"h"})");
+  w.executor->run();
+  CHECK(only(frames(*c), "error")[0]["code"] == "not_found");
+}
+
+TEST_CASE("authorization: an expired token closes the session with 4011 after the grace - a "
+          "refresh keeps it, one for another user or a bad one does not") {
+  EngineOptions o = World::defaults();
+  o.token_grace = seconds(5);
+  World w(o);
+  w.add(o, test_tokens(w.executor));
+  auto kept = w.connect("", 0, {{"token", "alice/10"}});
+  auto lost = w.connect("", 0, {{"token", "bob/10"}});
+  frames(*kept);
+  frames(*lost);
+  w.executor->advance(seconds(8));
+  kept->send(R"({"op":"refresh","token":"alice/60","rid":"r1"})");
+  lost->send(R"({"op":"refresh","token":"alice/60","rid":"r2"})");  // another user's
+  w.executor->run();
+  lost->send(R"({"op":"refresh","token":"garbage","rid":"r3"})");
+  w.executor->run();
+  auto fs = frames(*kept);
+  REQUIRE(only(fs, "refreshed").size() == 1);
+  CHECK(only(fs, "refreshed")[0]["rid"] == "r1");
+  CHECK(only(fs, "refreshed")[0]["expiresAt"].is_number());
+  fs = frames(*lost);
+  auto errors = only(fs, "error");
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0]["code"] == "unauthorized");
+  CHECK(errors[0]["message"] == "refresh refused: the token is for another user");
+  CHECK(errors[1]["code"] == "unauthorized");
+
+  w.executor->advance(seconds(6));  // 14 s: bob expired at 10 s, his grace lasts to 15 s
+  CHECK_FALSE(lost->closed());
+  w.executor->advance(seconds(2));  // 16 s
+  CHECK(lost->closed());
+  CHECK(lost->close_code() == CloseCode::token_expired);
+  CHECK_FALSE(kept->closed());
+  w.executor->advance(seconds(60));  // alice's refreshed token (68 s) + grace
+  CHECK(kept->closed());
+  CHECK(kept->close_code() == CloseCode::token_expired);
 }

@@ -240,6 +240,11 @@ std::string transport_metrics(const websocket::Server& server) {
   add("idle_closes_total", "counter", "Sessions closed for idleness (4009).", s.idle_closes);
   add("overflow_closes_total", "counter", "Sessions closed by the transport's buffer bound.",
       s.overflow_closes);
+  add("stalled_closes_total", "counter",
+      "Connections cut after reading nothing for --send-timeout while output waited.",
+      s.stalled_closes);
+  add("buffered_bytes", "gauge", "Bytes queued for clients and not yet written.",
+      s.buffered_bytes);
   return out;
 }
 

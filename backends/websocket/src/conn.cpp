@@ -14,6 +14,7 @@ constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their 
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
 constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
+constexpr const char* kTokenSubprotocol = "herald.token";  // see install_ws_handlers
 constexpr int kCorkRounds = 4;                  // scheduler rounds a lane waits at most
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
@@ -38,8 +39,8 @@ std::string remote_of(const Socket& socket) {
 /// needs, so large cookies and the like are not kept twice per session.
 std::string websocket_head(const HttpRequest& r) {
   std::string head = "GET " + r.target + " HTTP/1.1\r\n";
-  for (const char* name :
-       {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}) {
+  for (const char* name : {"host", "upgrade", "connection", "sec-websocket-key",
+                           "sec-websocket-version", "sec-websocket-protocol"}) {
     auto it = r.headers.find(name);
     if (it != r.headers.end()) head += std::string(name) + ": " + it->second + "\r\n";
   }
@@ -552,6 +553,18 @@ void Conn::on_frame(const WsMessagePtr& message) {
     case ws_opcode::ping: {
       if (!session_open()) return;
       std::string pong = control_frame(Opcode::pong, message->get_payload());
+  // Browsers cannot set headers on a WebSocket: they offer the token as a subprotocol
+  // ("herald.token", "<token>"), and fail the connection unless the answer names one of
+  // those offered. The authenticator reads the token from the request's header.
+  ws_->set_validate_handler([this](WsHandle) {
+    for (const std::string& offered : ws_->get_requested_subprotocols()) {
+      if (offered != kTokenSubprotocol) continue;
+      WsErrorCode ignored;
+      ws_->select_subprotocol(offered, ignored);
+      break;
+    }
+    return true;
+  });
       if (!within_bound(pong.size())) return;  // a ping flood that reads no pongs: 4008
       enqueue(pong);
       return flush();

@@ -48,6 +48,26 @@ TEST_CASE("the handshake reaches the authenticator with its decoded query and he
   CHECK(welcome["user"] == "bob+1");
 }
 
+TEST_CASE("a browser's token subprotocol is answered - other subprotocols are not") {
+  WsWorld w;
+  auto upgrade = [&](const std::string& protocols) {
+    HttpClient h(w.port());
+    h.send_raw("GET /ws?userId=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Protocol: " + protocols + "\r\n\r\n");
+    return h.read_reply();
+  };
+  auto with_token = upgrade("herald.token, eyJ0b2tlbiI6MX0");
+  REQUIRE(with_token);
+  CHECK(with_token->status == 101);
+  CHECK(with_token->headers["sec-websocket-protocol"] == "herald.token");
+  auto other = upgrade("chat");
+  REQUIRE(other);
+  CHECK(other->status == 101);
+  CHECK(other->headers.count("sec-websocket-protocol") == 0);
+}
+
 TEST_CASE("an upgrade on another path gets 404 and a failed handshake opens no session") {
   WsWorld w;
   WsClient wrong(w.port(), "/nope?userId=a");

@@ -488,6 +488,18 @@ void Conn::start_websocket() {
 void Conn::install_ws_handlers() {
   ws_->set_open_handler([this](WsHandle) { on_ws_open(); });
   ws_->set_fail_handler([](WsHandle) {});  // handshake refused: the shutdown handler closes
+  // Browsers cannot set headers on a WebSocket: they offer the token as a subprotocol
+  // ("herald.token", "<token>"), and fail the connection unless the answer names one of
+  // those offered. The authenticator reads the token from the request's header.
+  ws_->set_validate_handler([this](WsHandle) {
+    for (const std::string& offered : ws_->get_requested_subprotocols()) {
+      if (offered != kTokenSubprotocol) continue;
+      WsErrorCode ignored;
+      ws_->select_subprotocol(offered, ignored);
+      break;
+    }
+    return true;
+  });
   ws_->set_write_handler([this](WsHandle, const char* data, std::size_t size) {
     const WsBuffer buffer(data, size);
     return on_ws_write(&buffer, 1);
@@ -553,18 +565,6 @@ void Conn::on_frame(const WsMessagePtr& message) {
     case ws_opcode::ping: {
       if (!session_open()) return;
       std::string pong = control_frame(Opcode::pong, message->get_payload());
-  // Browsers cannot set headers on a WebSocket: they offer the token as a subprotocol
-  // ("herald.token", "<token>"), and fail the connection unless the answer names one of
-  // those offered. The authenticator reads the token from the request's header.
-  ws_->set_validate_handler([this](WsHandle) {
-    for (const std::string& offered : ws_->get_requested_subprotocols()) {
-      if (offered != kTokenSubprotocol) continue;
-      WsErrorCode ignored;
-      ws_->select_subprotocol(offered, ignored);
-      break;
-    }
-    return true;
-  });
       if (!within_bound(pong.size())) return;  // a ping flood that reads no pongs: 4008
       enqueue(pong);
       return flush();

@@ -78,13 +78,15 @@ class HeraldConan(ConanFile):
         if self.options.with_websocket:
             self.requires("websocketpp/0.8.2")
             self.requires("http_parser/2.9.4")
+            self.requires("openssl/[>=3 <4]")
         if self.options.with_redis:
             self.requires("hiredis/[>=0.14 <2]")
         if self.options.with_postgres:
             self.requires("libpq/[>=15 <17]")
         if self.options.with_jwt:
             self.requires("libjwt/[>=1.10 <2]")
-            self.requires("openssl/[>=3 <4]")
+            if not self.options.with_websocket:
+                self.requires("openssl/[>=3 <4]")
 
     def validate(self):
         check_min_cppstd(self, 17)
@@ -130,7 +132,7 @@ class HeraldConan(ConanFile):
             core.system_libs = ["pthread"]
         if self.options.with_websocket:
             component("websocket", ["core", "websocketpp::websocketpp",
-                                    "http_parser::http_parser"])
+                                    "http_parser::http_parser", "openssl::ssl"])
         if self.options.with_redis:
             component("redis", ["core", "hiredis::hiredis"])
         if self.options.with_postgres:

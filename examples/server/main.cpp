@@ -59,6 +59,9 @@ struct Config {
   double shutdown_timeout = 10;
   double token_grace = 30;
   std::vector<std::string> allowed_hosts;
+  std::string tls_cert;  // PEM chain; set: HTTPS and WSS
+  std::string tls_key;
+  int tls_port = -1;  // -1: --port serves TLS; else TLS here and --port stays plain
   AuthConfig auth;
 };
 
@@ -71,6 +74,16 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_PORT")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  app.add_option("--tls-cert", c.tls_cert,
+                 "PEM certificate chain: serve HTTPS and WSS (TLS 1.2+); re-read on SIGHUP")
+      ->envname("HERALD_TLS_CERT");
+  app.add_option("--tls-key", c.tls_key, "PEM private key of --tls-cert; re-read on SIGHUP")
+      ->envname("HERALD_TLS_KEY");
+  app.add_option("--tls-port", c.tls_port,
+                 "TLS on this port and plain HTTP/WebSocket on --port, side by side (0: any "
+                 "free port; default: --port serves TLS only)")
+      ->envname("HERALD_TLS_PORT")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--allowed-hosts", c.allowed_hosts,
                  "Host names answered besides IP literals and localhost (DNS rebinding "
                  "guard; on by itself when --bind is a loopback address)")
@@ -196,6 +209,9 @@ websocket::ServerOptions server_options(const Config& c) {
   o.max_connections = c.max_connections;
   o.max_body_bytes = c.max_body_bytes;
   o.max_frame_bytes = c.max_frame_bytes;
+  o.tls.cert_file = c.tls_cert;
+  o.tls.key_file = c.tls_key;
+  if (c.tls_port >= 0) o.tls.port = static_cast<std::uint16_t>(c.tls_port);
   return o;
 }
 
@@ -303,7 +319,8 @@ class Service {
         rest);
     api_ready_.store(api_.get(), std::memory_order_release);
     signals_.async_wait([this](const std::error_code& ec, int sig) { on_signal(ec, sig); });
-    if (reload_keys_) {  // SIGHUP re-reads the token keys; without them it stays fatal
+    // SIGHUP re-reads the token keys and the TLS certificate; without either it stays fatal.
+    if (reload_keys_ || !config_.tls_cert.empty()) {
       hangup_.add(SIGHUP);
       hangup_.async_wait([this](const std::error_code& ec, int) { on_hangup(ec); });
     }
@@ -334,10 +351,10 @@ class Service {
     }
     running_ = true;
     spdlog::info(
-        "event=listening addr={}:{} port={} instance={} threads={} ws_path=/ws "
+        "event=listening addr={}:{} port={} tls_port={} instance={} threads={} ws_path=/ws "
         "backends=\"{}\" auth={}",
-        config_.bind, server_->port(), server_->port(), quote(engine_->instance_id()),
-        config_.threads, backends_, auth_mode_);
+        config_.bind, server_->port(), server_->port(), server_->tls_port(),
+        quote(engine_->instance_id()), config_.threads, backends_, auth_mode_);
     if (auth_mode_ == "development")
       spdlog::warn(
           "event=dev_auth message=\"WebSocket clients are trusted by ?userId= and the REST API "
@@ -352,14 +369,24 @@ class Service {
     begin_shutdown(sig);
   }
 
-  // SIGHUP: the JWT key files again (key rotation). The old keys stay if they are unusable.
+  // SIGHUP: the JWT key files and the TLS certificate again (rotation). What is unusable is
+  // not taken: the old keys or certificate stay. Open connections are not touched.
   void on_hangup(const std::error_code& ec) {
     if (ec) return;
-    const std::string error = reload_keys_();
-    if (error.empty())
-      spdlog::info("event=keys_reloaded");
-    else
-      spdlog::error("event=keys_reload_failed error={}", quote(error));
+    if (reload_keys_) {
+      const std::string error = reload_keys_();
+      if (error.empty())
+        spdlog::info("event=keys_reloaded");
+      else
+        spdlog::error("event=keys_reload_failed error={}", quote(error));
+    }
+    if (!config_.tls_cert.empty()) {
+      const Status s = server_->reload_tls();
+      if (s.ok())
+        spdlog::info("event=tls_reloaded cert={}", quote(config_.tls_cert));
+      else
+        spdlog::error("event=tls_reload_failed error={}", quote(s.message()));
+    }
     hangup_.async_wait([this](const std::error_code& e, int) { on_hangup(e); });
   }
 
@@ -408,7 +435,7 @@ class Service {
   const Config& config_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::signal_set signals_;
-  asio::signal_set hangup_;  // SIGHUP, when there are keys to reload
+  asio::signal_set hangup_;  // SIGHUP, when there are keys or a certificate to reload
   std::function<std::string()> reload_keys_;
   asio::steady_timer deadline_;
   std::optional<asio::steady_timer> poll_;

@@ -49,13 +49,15 @@ std::string websocket_head(const HttpRequest& r) {
 
 }  // namespace
 
-Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted)
+Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted,
+           std::unique_ptr<TlsSession> tls)
     : core_(std::move(core)),
       lane_(lane),
       strand_(socket.get_executor()),
       socket_(std::move(socket)),
       timer_(strand_),
-      counted_(counted) {}
+      counted_(counted),
+      tls_(std::move(tls)) {}
 
 Conn::~Conn() {
   // Reached without close_socket() only when the io_context drops pending handlers.
@@ -81,6 +83,10 @@ void Conn::start(bool reject) {
     enqueue(serialize(error_response(503, "unavailable", "too many connections; retry later"), true,
                       false, false));
     finish_after_flush_ = true;
+    if (tls_) {  // the answer waits for the handshake, which needs input and a deadline
+      schedule(last_rx_ + core_->options.http_idle_timeout);
+      wait_read();
+    }
     flush();
     return;
   }
@@ -241,6 +247,14 @@ void Conn::wait_read() {
     return;
   }
   reading_ = true;
+  if (tls_buffered_) {  // TLS: records already read wait in the session
+    asio::post(strand_, [self = shared_from_this()] {
+      self->reading_ = false;
+      if (self->mode_ == Mode::closed || !self->tls_input(0)) return;
+      self->wait_read();
+    });
+    return;
+  }
   socket_.async_wait(Socket::wait_read, [self = shared_from_this()](const std::error_code& ec) {
     self->on_readable(ec);
   });
@@ -257,7 +271,11 @@ void Conn::on_readable(const std::error_code& ec) {
     if (rec == asio::error::would_block || rec == asio::error::try_again) break;
     if (rec) return on_read_end(rec);
     last_rx_ = Clock::now();
-    consume(buffer.data(), n);  // may rewrite the bytes (unmasking)
+    if (tls_ && mode_ != Mode::draining) {
+      if (!tls_input(n)) return;
+    } else {
+      consume(buffer.data(), n);  // may rewrite the bytes (unmasking)
+    }
     if (mode_ == Mode::closed || read_paused_ || output_full() || n < buffer.size()) break;
   }
   wait_read();
@@ -292,6 +310,53 @@ void Conn::on_read_end(const std::error_code& ec) {
     return flush();
   }
   close_socket();
+}
+
+// TLS: the `size` bytes of ciphertext in read_buffer() go into the session, the plaintext
+// that comes out is consumed (it reuses the buffer: the session copied the ciphertext).
+// What the session has to say (handshake, alerts) is written. False: the connection ended.
+// Plaintext is taken out only while the connection would read: paused or over its output
+// bound it stays in the session (tls_buffered_), and wait_read() resumes from there.
+bool Conn::tls_input(std::size_t size) {
+  auto& buffer = read_buffer();
+  if (size > 0) tls_->feed(buffer.data(), size);
+  tls_buffered_ = false;
+  TlsSession::ReadResult r = TlsSession::ReadResult::ok;
+  while (mode_ == Mode::http || mode_ == Mode::websocket) {
+    if (read_paused_ || output_full()) {
+      tls_buffered_ = true;
+      break;
+    }
+    std::size_t got = 0;
+    r = tls_->read(buffer.data(), buffer.size(), got);
+    if (r != TlsSession::ReadResult::ok || got == 0) break;
+    consume(buffer.data(), got);
+  }
+  if (mode_ == Mode::closed) return false;
+  if (r == TlsSession::ReadResult::failed) {
+    // A failed handshake (no common version or suite, a bad record): the alert goes out if
+    // the socket takes it now, then the connection is closed.
+    if (tls_->has_output()) {
+      std::error_code ignored;
+      const std::size_t n =
+          socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ignored);
+      if (!ignored) tls_->consumed(n);
+    }
+    on_read_end(std::make_error_code(std::errc::protocol_error));
+    return false;
+  }
+  if (r == TlsSession::ReadResult::closed) {  // close_notify: the client finished sending
+    on_read_end(asio::error::eof);
+    return false;
+  }
+  if (tls_stalled_) {  // answers wait for the handshake: it moved on, maybe completed
+    tls_stalled_ = false;
+    write_inflight();  // the session's output, then the answers once established
+    flush();
+  } else if (!writing_ && tls_->has_output()) {
+    flush();
+  }  // else a write is waiting for the socket: it writes the session's output too
+  return mode_ != Mode::closed;
 }
 
 // ---- HTTP ---------------------------------------------------------------------------
@@ -703,6 +768,11 @@ Conn::Chunk& Conn::writable_chunk() {
 // completion.
 void Conn::flush() {
   while (!writing_ && mode_ != Mode::closed) {
+    if (out_head_ == out_.size() && tls_ && tls_->has_output()) {
+      take_inflight();  // nothing of ours, only the session's: handshake, alerts
+      write_inflight();
+      continue;
+    }
     if (out_head_ == out_.size()) {
       if (finish_after_flush_ && mode_ != Mode::draining) {
         drain_and_close();
@@ -759,23 +829,84 @@ void Conn::take_inflight() {
 // Writes what the socket takes now; the rest waits for the socket to be writable.
 void Conn::write_inflight() {
   std::error_code ec;
-  std::size_t n = socket_.write_some(unwritten_, ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) {
-    ec.clear();
-    n = 0;
+  std::size_t n = 0;
+  if (tls_) {
+    n = tls_write(ec);
+  } else {
+    n = socket_.write_some(unwritten_, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      n = 0;
+    }
+    if (n > 0) last_tx_ = Clock::now();
   }
   if (ec) return abort(kAbnormal, "write failed: " + ec.message());
-  if (n > 0) last_tx_ = Clock::now();
   auto first = unwritten_.begin();
   for (; first != unwritten_.end() && n >= first->size(); ++first) n -= first->size();
   unwritten_.erase(unwritten_.begin(), first);
-  if (unwritten_.empty()) return written();
-  unwritten_.front() += n;
+  if (tls_ && !tls_->has_output()) {
+    if (unwritten_.empty()) return written();
+    // The socket is not what holds this back: the handshake is. tls_input resumes it.
+    unwritten_.front() += n;
+    tls_stalled_ = true;
+    return;
+  }
+  if (unwritten_.empty() && !tls_) return written();
+  if (!unwritten_.empty()) unwritten_.front() += n;
   // A client that reads nothing more is cut after send_timeout (on_timer).
   schedule(last_tx_ + core_->options.send_timeout);
   socket_.async_wait(Socket::wait_write, [self = shared_from_this()](const std::error_code& e) {
     self->on_writable(e);
   });
+}
+
+// TLS: writes the session's ciphertext, then encrypts unwritten_ a batch at a time while
+// the socket takes everything. Returns how many plaintext bytes of unwritten_ were
+// encrypted; their ciphertext may still wait in the session (the write is not complete
+// until it is out). Plaintext is encrypted only once the handshake completed.
+std::size_t Conn::tls_write(std::error_code& ec) {
+  constexpr std::size_t kRecord = 16 * 1024;   // a full TLS record
+  constexpr std::size_t kBatch = 4 * kRecord;  // encrypted ahead of the socket at most
+  static thread_local std::array<char, kRecord> staging;
+  std::size_t taken = 0;  // plaintext bytes encrypted
+  auto next = unwritten_.begin();
+  std::size_t offset = 0;  // into *next
+  for (;;) {
+    while (tls_->has_output()) {
+      const std::size_t n =
+          socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec.clear();
+        return taken;
+      }
+      if (ec) return taken;
+      last_tx_ = Clock::now();
+      tls_->consumed(n);
+    }
+    if (next == unwritten_.end() || !tls_->established()) return taken;
+    // Small buffers share records: they are copied together, a record at a time.
+    std::size_t batch = 0;
+    while (batch < kBatch && next != unwritten_.end()) {
+      std::size_t staged = 0;
+      while (staged < kRecord && next != unwritten_.end()) {
+        const auto* data = static_cast<const char*>(next->data());
+        const std::size_t n = std::min(kRecord - staged, next->size() - offset);
+        std::copy(data + offset, data + offset + n, staging.data() + staged);
+        staged += n;
+        offset += n;
+        if (offset == next->size()) {
+          ++next;
+          offset = 0;
+        }
+      }
+      if (!tls_->write(staging.data(), staged)) {
+        ec = std::make_error_code(std::errc::protocol_error);
+        return taken;
+      }
+      taken += staged;
+      batch += staged;
+    }
+  }
 }
 
 void Conn::on_writable(const std::error_code& ec) {
@@ -927,6 +1058,15 @@ void Conn::cut_stalled() {
 void Conn::drain_and_close() {
   mode_ = Mode::draining;
   std::error_code ec;
+  if (tls_) {  // close_notify first, if the socket takes it now (our output is written)
+    tls_->shutdown();
+    if (tls_->has_output()) {
+      const std::size_t n =
+          socket_.write_some(asio::buffer(tls_->output_data(), tls_->output_size()), ec);
+      if (!ec) tls_->consumed(n);
+      ec.clear();
+    }
+  }
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) return close_socket();
   read_paused_ = false;
@@ -951,6 +1091,7 @@ void Conn::close_socket() {
     self->ws_.reset();
     self->parser_.reset();
     self->http_.reset();
+    self->tls_.reset();
     std::vector<Chunk>().swap(self->out_);
     std::vector<Chunk>().swap(self->inflight_);
     std::vector<asio::const_buffer>().swap(self->unwritten_);

@@ -26,12 +26,15 @@
 
 #include "core.hpp"
 #include "http.hpp"
+#include "tls.hpp"
 
 namespace herald::websocket::detail {
 
 class Conn final : public Connection, public std::enable_shared_from_this<Conn> {
  public:
-  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted);
+  /// `tls`: the connection's TLS session on a TLS listener; null on a plain one.
+  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted,
+       std::unique_ptr<TlsSession> tls = nullptr);
   ~Conn() override;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -97,6 +100,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void on_readable(const std::error_code& ec);
   void consume(char* data, std::size_t size);
   void on_read_end(const std::error_code& ec);
+  bool tls_input(std::size_t size);
 
   // HTTP
   void feed_http(const char* data, std::size_t size);
@@ -135,6 +139,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void flush();
   void take_inflight();
   void write_inflight();
+  std::size_t tls_write(std::error_code& ec);
   void on_writable(const std::error_code& ec);
   void written();
   void release_output(std::size_t keep);
@@ -171,10 +176,13 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool in_batch_ = false;            // took items from the lane's current batch
   bool closed_reported_ = false;     // on_closed was reported
   bool closing_ = false;             // we sent a close frame: no more data frames
+  bool tls_stalled_ = false;         // TLS: inflight_ waits for the handshake to complete
+  bool tls_buffered_ = false;        // TLS: input read from the socket waits in tls_
   std::atomic<bool> gone_{false};    // no more frames wanted; read by send() on any thread
   CloseCode close_code_ = CloseCode::normal;
   std::string close_reason_;
 
+  std::unique_ptr<TlsSession> tls_;      // TLS connections only: what the socket carries
   std::unique_ptr<HttpState> http_;      // HTTP mode only
   WsConnectionPtr ws_;                   // during the WebSocket handshake only
   std::unique_ptr<WsProcessor> parser_;  // the open session's client frames

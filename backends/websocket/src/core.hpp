@@ -27,6 +27,7 @@ using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
 class Conn;
+class TlsContext;
 
 /// What a sender hands to a connection, in send()/close() order.
 struct Outgoing {
@@ -88,6 +89,7 @@ class Core : public std::enable_shared_from_this<Core> {
  public:
   Core(asio::io_context& io, ServerOptions options, HttpHandler http);
 
+  /// Throws herald::Error if the TLS certificate or key cannot be loaded.
   /// Transport::start: listens, then accepts. Errors go to `done`.
   void start(ConnectionHandler& handler, Done done);
   void stop_accepting(Done done);
@@ -114,21 +116,33 @@ class Core : public std::enable_shared_from_this<Core> {
   FrameCache frames;
   Counters counters;
   std::atomic<std::uint16_t> port{0};
+  std::atomic<std::uint16_t> tls_port{0};
   std::atomic<std::size_t> open{0};  // connections counted by connections()
+  /// The certificate of TLS connections; null without TLS.
+  const std::shared_ptr<TlsContext> tls;
 
  private:
+  /// One listening socket: ServerOptions::port, and TlsOptions::port if TLS has its own.
+  struct Listener {
+    Listener(const Strand& strand, std::uint16_t listen_port, bool is_tls)
+        : acceptor(strand), retry(strand), port(listen_port), tls(is_tls) {}
+    Acceptor acceptor;
+    Timer retry;  // accepts again after EMFILE and the like
+    const std::uint16_t port;
+    const bool tls;
+  };
+
   void listen(Done done);
-  void accept_next();
-  void accepted(const std::error_code& ec, Socket socket, Lane* lane);
+  void accept_next(Listener& listener);
+  void accepted(const std::error_code& ec, Socket socket, Lane* lane, Listener& listener);
 
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
   const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
   std::vector<std::shared_ptr<Lane>> lanes_;      // one per core; fixed after construction
   std::size_t next_lane_ = 0;                     // round robin; accept strand only
-  const Strand accept_strand_;  // serializes the acceptor; immutable, usable from any thread
-  Acceptor acceptor_;
-  Timer accept_timer_;  // retry after EMFILE and the like
+  const Strand accept_strand_;  // serializes the acceptors; immutable, usable from any thread
+  std::vector<std::unique_ptr<Listener>> listeners_;  // fixed after construction
   bool accepting_ = false;
 
   std::mutex mutex_;

@@ -9,6 +9,7 @@
 #include "conn.hpp"
 #include "core.hpp"
 #include "herald/error.hpp"
+#include "tls.hpp"
 
 namespace herald::websocket {
 
@@ -22,10 +23,14 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
     : io(io_context),
       options(std::move(o)),
       http(std::move(h)),
+      tls(options.tls.enabled() ? std::make_shared<TlsContext>(options.tls) : nullptr),
       messages_(std::make_shared<WsMsgManager>()),
-      accept_strand_(asio::make_strand(io_context)),
-      acceptor_(accept_strand_),
-      accept_timer_(accept_strand_) {
+      accept_strand_(asio::make_strand(io_context)) {
+  // The plain port, unless TLS takes it; then TLS's own port, if it has one.
+  const bool tls_only = tls && !options.tls.port;
+  listeners_.push_back(std::make_unique<Listener>(accept_strand_, options.port, tls_only));
+  if (tls && options.tls.port)
+    listeners_.push_back(std::make_unique<Listener>(accept_strand_, *options.tls.port, true));
   const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
   endpoint_.set_max_message_size(options.max_frame_bytes);
@@ -54,55 +59,73 @@ void Core::listen(Done done) {
   auto report = [&](Result<void> r) {
     if (done.executor()) done(std::move(r));
   };
-  if (acceptor_.is_open()) return report(Result<void>());
-  std::error_code ec;
-  asio::ip::tcp::endpoint where;
-  const asio::ip::address address = asio::ip::make_address(options.bind, ec);
-  if (!ec) {
-    where = asio::ip::tcp::endpoint(address, options.port);
-  } else {
-    asio::ip::tcp::resolver resolver(io);
-    auto found = resolver.resolve(options.bind, std::to_string(options.port), ec);
-    if (!ec && found.empty()) ec = asio::error::host_not_found;
-    if (!ec) where = *found.begin();
+  if (accepting_) return report(Result<void>());
+  for (auto& l : listeners_) {
+    std::error_code ec;
+    asio::ip::tcp::endpoint where;
+    const asio::ip::address address = asio::ip::make_address(options.bind, ec);
+    if (!ec) {
+      where = asio::ip::tcp::endpoint(address, l->port);
+    } else {
+      asio::ip::tcp::resolver resolver(io);
+      auto found = resolver.resolve(options.bind, std::to_string(l->port), ec);
+      if (!ec && found.empty()) ec = asio::error::host_not_found;
+      if (!ec) where = *found.begin();
+    }
+    if (!ec) l->acceptor.open(where.protocol(), ec);
+    if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) l->acceptor.bind(where, ec);
+    if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      for (auto& other : listeners_) {
+        std::error_code ignored;
+        other->acceptor.close(ignored);
+      }
+      return report(Status(Errc::unavailable, "cannot listen on " + options.bind + ":" +
+                                                  std::to_string(l->port) + ": " + ec.message()));
+    }
   }
-  if (!ec) acceptor_.open(where.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(where, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    std::error_code ignored;
-    acceptor_.close(ignored);
-    return report(Status(Errc::unavailable, "cannot listen on " + options.bind + ":" +
-                                                std::to_string(options.port) + ": " +
-                                                ec.message()));
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    std::error_code ec;
+    const std::uint16_t bound = listeners_[i]->acceptor.local_endpoint(ec).port();
+    if (i == 0) port.store(bound);
+    if (listeners_[i]->tls) tls_port.store(bound);
   }
-  port.store(acceptor_.local_endpoint(ec).port());
   accepting_ = true;
-  accept_next();
+  for (auto& l : listeners_) accept_next(*l);
   report(Result<void>());
 }
 
-void Core::accept_next() {
+void Core::accept_next(Listener& listener) {
   if (!accepting_) return;
   // Each accepted socket joins a lane, round robin: its connection's work runs on the
   // lane's strand.
   Lane* lane = lanes_[next_lane_++ % lanes_.size()].get();
-  acceptor_.async_accept(
-      lane->strand, [self = shared_from_this(), lane](const std::error_code& ec, Socket socket) {
-        self->accepted(ec, std::move(socket), lane);
-      });
+  listener.acceptor.async_accept(lane->strand, [self = shared_from_this(), lane, &listener](
+                                                   const std::error_code& ec, Socket socket) {
+    self->accepted(ec, std::move(socket), lane, listener);
+  });
 }
 
-void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane) {
+void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane, Listener& listener) {
   if (!accepting_ || ec == asio::error::operation_aborted) return;
   if (ec) {
     // Out of descriptors and the like: try again shortly instead of spinning.
-    accept_timer_.expires_after(kAcceptRetry);
-    accept_timer_.async_wait([self = shared_from_this()](const std::error_code& wait_ec) {
-      if (!wait_ec) self->accept_next();
-    });
+    listener.retry.expires_after(kAcceptRetry);
+    listener.retry.async_wait(
+        [self = shared_from_this(), &listener](const std::error_code& wait_ec) {
+          if (!wait_ec) self->accept_next(listener);
+        });
     return;
+  }
+  std::unique_ptr<TlsSession> session;
+  if (listener.tls) {
+    session = std::make_unique<TlsSession>(*tls);
+    if (!session->valid()) {  // out of memory: as if the accept had failed
+      std::error_code ignored;
+      socket.close(ignored);
+      return accept_next(listener);
+    }
   }
   counters.accepted.fetch_add(1);
   const bool reject = open.load() >= options.max_connections;
@@ -111,17 +134,20 @@ void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane) {
   } else {
     open.fetch_add(1);
   }
-  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), !reject);
+  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), !reject,
+                                     std::move(session));
   asio::post(conn->executor(), [conn, reject] { conn->start(reject); });
-  accept_next();
+  accept_next(listener);
 }
 
 void Core::stop_accepting(Done done) {
   asio::post(accept_strand_, [self = shared_from_this(), done = std::move(done)] {
     self->accepting_ = false;
-    std::error_code ignored;
-    self->acceptor_.close(ignored);
-    self->accept_timer_.cancel();
+    for (auto& l : self->listeners_) {
+      std::error_code ignored;
+      l->acceptor.close(ignored);
+      l->retry.cancel();
+    }
     if (done.executor()) done(Result<void>());
   });
 }
@@ -178,6 +204,11 @@ class ServerImpl final : public Server {
   }
   void stop_accepting(Done done) override { core_->stop_accepting(std::move(done)); }
   std::uint16_t port() const override { return core_->port.load(); }
+  std::uint16_t tls_port() const override { return core_->tls_port.load(); }
+  Status reload_tls() override {
+    if (!core_->tls) return Status(Errc::invalid_argument, "the server has no TLS certificate");
+    return core_->tls->reload();
+  }
   std::size_t connections() const override { return core_->open.load(); }
   ServerStats stats() const override { return core_->stats(); }
   void close_all() override { core_->close_all(); }
@@ -205,6 +236,11 @@ void check(const ServerOptions& o) {
   if (o.close_timeout.count() <= 0) fail("close_timeout must be > 0");
   if (o.send_timeout.count() <= 0) fail("send_timeout must be > 0");
   if (o.max_buffered_bytes < 64 * 1024) fail("max_buffered_bytes must be >= 65536");
+  if (o.tls.enabled() && o.tls.key_file.empty()) fail("tls.key_file must name the key's file");
+  if (!o.tls.enabled() && (!o.tls.key_file.empty() || o.tls.port))
+    fail("tls.key_file and tls.port need tls.cert_file");
+  if (o.tls.port && *o.tls.port != 0 && *o.tls.port == o.port)
+    fail("tls.port must differ from port");
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #pragma once
 // herald::websocket — one public port serving WebSocket (the herald protocol) and HTTP/1.1
 // with keep-alive (handed to the host's HttpHandler). websocketpp and http-parser stay
-// inside the backend: this header includes neither.
+// inside the backend: this header includes neither (nor OpenSSL).
 
 #include <chrono>
 #include <cstddef>
@@ -9,10 +9,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "herald/error.hpp"
 #include "herald/export.hpp"
 #include "herald/transport.hpp"
 
@@ -52,6 +54,17 @@ struct HttpResponse {
 using HttpHandler =
     std::function<void(HttpRequest request, std::function<void(HttpResponse)> respond)>;
 
+/// HTTPS and WSS (TLS 1.2 and 1.3, OpenSSL). The files are read when the Server is created
+/// and again by Server::reload_tls().
+struct TlsOptions {
+  std::string cert_file;  // PEM: the certificate, then its intermediates; empty: no TLS
+  std::string key_file;   // PEM: the certificate's private key (unencrypted)
+  /// Empty: ServerOptions::port serves TLS only. Set: ServerOptions::port stays plain and
+  /// this port serves TLS next to it (0: an ephemeral port, see Server::tls_port()).
+  std::optional<std::uint16_t> port;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 8080;                 // 0: an ephemeral port (see Server::port())
@@ -82,6 +95,8 @@ struct ServerOptions {
   std::size_t max_buffered_bytes = 2 * (1 << 20) + 64 * 1024;
   /// SO_SNDBUF of accepted sockets; 0 keeps the system's default (and its autotuning).
   std::size_t socket_send_buffer = 0;
+  /// TLS (HTTPS and WSS); without a certificate the server speaks plain HTTP and WebSocket.
+  TlsOptions tls;
 };
 
 /// Counters of one server, readable from any thread.
@@ -121,12 +136,21 @@ struct ServerStats {
 /// stopped. Destroying the Server closes everything, like close_all().
 class HERALD_API Server : public Transport {
  public:
-  /// Throws herald::Error if the options are invalid. Listening starts in Transport::start
+  /// Throws herald::Error if the options are invalid (TLS: if the certificate or key cannot
+  /// be loaded). Listening starts in Transport::start
   /// (address in use etc. are reported there as Errc::unavailable).
   static std::unique_ptr<Server> create(asio::io_context& io, ServerOptions options,
                                         HttpHandler http);
-  /// The bound port, once started (useful with port 0).
+  /// The bound port, once started (useful with port 0): ServerOptions::port, which serves
+  /// TLS unless TlsOptions::port puts TLS on a port of its own.
   virtual std::uint16_t port() const = 0;
+  /// The bound port that serves TLS, once started; 0 without TLS.
+  virtual std::uint16_t tls_port() const = 0;
+  /// Reads the certificate and key files again (rotation, e.g. on SIGHUP). New handshakes
+  /// use the new certificate; open connections keep theirs and are not interrupted. On
+  /// failure (unreadable files, key not matching) the current certificate stays. Without
+  /// TLS: Errc::invalid_argument.
+  virtual Status reload_tls() = 0;
   /// Number of open connections (HTTP and WebSocket).
   virtual std::size_t connections() const = 0;
   virtual ServerStats stats() const = 0;

@@ -208,7 +208,7 @@ TEST_CASE("tls: a plain client on the TLS port is closed") {
   CHECK(eventually([&] { return w.server->connections() == 0; }));
 }
 
-TEST_CASE("tls: a certificate reload keeps live sessions; new handshakes see the new one") {
+TEST_CASE("tls: a certificate reload keeps live sessions - new handshakes see the new one") {
   CertDir certs;
   WsWorld w(tls_options(certs), test_engine_options(), health_handler());
   REQUIRE(w.start_status.ok());

@@ -247,6 +247,10 @@ std::string token_of(const Handshake& h) {
   return {};
 }
 
+Authenticator jwt_authenticator(JwtOptions options) {
+  return jwt_authenticator(std::shared_ptr<const JwtVerifier>(JwtVerifier::create(std::move(options))));
+}
+
 Authenticator jwt_authenticator(std::shared_ptr<const JwtVerifier> verifier) {
   return [verifier = std::move(verifier)](const Handshake& h, std::function<void(AuthResult)> answer) {
     const std::string token = token_of(h);

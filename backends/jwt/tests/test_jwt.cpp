@@ -245,6 +245,13 @@ TEST_CASE("jwt_authenticator: Authorization, ?token=, Sec-WebSocket-Protocol") {
   protocol.headers["sec-websocket-protocol"] = "herald.token, " + token;
   CHECK(run(protocol).ok);
   CHECK(token_of(protocol) == token);
+  // Made from options directly, for hosts that need no reload.
+  JwtOptions from_options;
+  from_options.hmac_secret = kSecret;
+  AuthResult direct;
+  jwt_authenticator(from_options)(bearer, [&](AuthResult r) { direct = std::move(r); });
+  CHECK(direct.ok);
+  CHECK(direct.user == "carol");
   Handshake none;
   AuthResult n = run(none);
   CHECK(!n.ok);

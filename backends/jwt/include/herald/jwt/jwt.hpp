@@ -109,6 +109,10 @@ HERALD_API const char* to_string(Refusal reason) noexcept;
 /// header offering `herald.token, <token>` (browsers cannot set headers). Answers
 /// AuthResult::allow(sub) with expires_at and topics from the token, or refuse(reason).
 HERALD_API Authenticator jwt_authenticator(std::shared_ptr<const JwtVerifier> verifier);
+/// The same on a verifier made from `options` (JwtVerifier::create: throws herald::Error
+/// when the keys are unusable). Keep the verifier yourself to reload() it or read its
+/// refusal counts.
+HERALD_API Authenticator jwt_authenticator(JwtOptions options);
 
 /// The token of a handshake by the rules above; empty if none.
 HERALD_API std::string token_of(const Handshake& handshake);

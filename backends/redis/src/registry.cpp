@@ -191,16 +191,7 @@ class RegistryImpl final : public RedisRegistry,
     on_strand([instance = std::move(instance), ttl, done = std::move(done)](RegistryImpl& self) mutable {
       self.heartbeats_[instance] = ttl;
       self.call({"heartbeat", instance, std::to_string(ttl.count()), "1"},
-                [done = std::move(done)](Result<Reply> r) {
-                  std::vector<std::string> flat;
-                  if (!r.ok()) return done(r.status());
-                  if (!strings_of(*r, flat) || flat.size() % 2 != 0) return done(bad_reply(*r));
-                  std::vector<Departure> out;
-                  out.reserve(flat.size() / 2);
-                  for (std::size_t i = 0; i < flat.size(); i += 2)
-                    out.push_back(Departure{std::move(flat[i]), std::move(flat[i + 1])});
-                  done(std::move(out));
-                });
+                pairs_of<Departure>(std::move(done)));
     });
   }
 
@@ -233,16 +224,7 @@ class RegistryImpl final : public RedisRegistry,
       std::vector<std::string> args{"locate"};
       args.insert(args.end(), std::make_move_iterator(users.begin()),
                   std::make_move_iterator(users.end()));
-      self.call(std::move(args), [done = std::move(done)](Result<Reply> r) {
-        std::vector<std::string> flat;
-        if (!r.ok()) return done(r.status());
-        if (!strings_of(*r, flat) || flat.size() % 2 != 0) return done(bad_reply(*r));
-        std::vector<Location> out;
-        out.reserve(flat.size() / 2);
-        for (std::size_t i = 0; i < flat.size(); i += 2)
-          out.push_back(Location{std::move(flat[i]), std::move(flat[i + 1])});
-        done(std::move(out));
-      });
+      self.call(std::move(args), pairs_of<Location>(std::move(done)));
     });
   }
 
@@ -291,6 +273,21 @@ class RegistryImpl final : public RedisRegistry,
   static Status bad_reply(const Reply& r) {
     return Status(Errc::internal, "redis registry: unexpected reply" +
                                       (r.is_error() ? ": " + r.str : std::string()));
+  }
+
+  // A reply [a1, b1, a2, b2, …] as {T{a1, b1}, T{a2, b2}, …} (T: two string fields).
+  template <class T>
+  static Callback pairs_of(Completion<std::vector<T>> done) {
+    return [done = std::move(done)](Result<Reply> r) {
+      std::vector<std::string> flat;
+      if (!r.ok()) return done(r.status());
+      if (!strings_of(*r, flat) || flat.size() % 2 != 0) return done(bad_reply(*r));
+      std::vector<T> out;
+      out.reserve(flat.size() / 2);
+      for (std::size_t i = 0; i < flat.size(); i += 2)
+        out.push_back(T{std::move(flat[i]), std::move(flat[i + 1])});
+      done(std::move(out));
+    };
   }
 
   static Callback status_of(Done done) {

@@ -1,6 +1,7 @@
 #include "engine/protocol.hpp"
 
 #include <charconv>
+#include <set>
 #include <string_view>
 #include <nlohmann/json.hpp>
 
@@ -219,6 +220,7 @@ Result<Request> parse_join(const json& j) {
 
 Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std::size_t max) {
   std::vector<TopicPosition> out;
+  std::set<std::string> seen;
   std::string_view rest = text;
   while (!rest.empty()) {
     const std::size_t comma = rest.find(',');
@@ -245,6 +247,7 @@ Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std
       return bad("topics: invalid entry '" + std::string(entry.substr(0, 64)) +
                  "' (name, name@seq or name@seq.epoch; names are 1..200 printable ASCII, not "
                  "starting with '$')");
+    if (!seen.insert(p.topic).second) continue;  // listed again: the first entry stands
     out.push_back(std::move(p));
     if (out.size() > max)
       return bad("topics: more than " + std::to_string(max) + " entries");

@@ -76,7 +76,7 @@ struct TopicPosition {
 };
 /// Parses `topics=<entry>,<entry>,…`, an entry being `name`, `name@seq` or `name@seq.epoch`
 /// (split at the last '@'; a name that itself ends in "@<digits>" is written with a
-/// trailing '@'). At most `max` entries, each a valid topic name not starting with '$'.
+/// trailing '@'); a topic listed twice keeps its first entry. At most `max` topics, each a valid topic name not starting with '$'.
 /// invalid_argument naming the bad entry.
 Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std::size_t max);
 

@@ -113,7 +113,11 @@ void Conn::send(Frame frame) {
   Outgoing item;
   item.conn = weak_from_this();
   item.size = frame.size();
-  if (!core_->frames.wire_for(frame, item.frame)) item.kind = Outgoing::Kind::invalid;
+  if (sse_stream_) {
+    item.frame.prefix = frame.text();  // made an event on the strand (queue_event)
+  } else if (!core_->frames.wire_for(frame, item.frame)) {
+    item.kind = Outgoing::Kind::invalid;
+  }
   lane_.push(std::move(item));
 }
 
@@ -129,7 +133,11 @@ void Conn::close(CloseCode code, std::string reason) {
 bool Conn::take(Outgoing& item) {
   switch (item.kind) {
     case Outgoing::Kind::frame:
-      queue_wire(std::move(item.frame), item.size);
+      if (sse_stream_) {
+        queue_event(item.frame.prefix, item.size);
+      } else {
+        queue_wire(std::move(item.frame), item.size);
+      }
       break;
     case Outgoing::Kind::invalid:
       report_written(item.size);
@@ -290,12 +298,14 @@ void Conn::consume(char* data, std::size_t size) {
     WsConnectionPtr ws = ws_;  // the handshake; it may release ws_ while reading
     ws->read_all(data, size);
   }
-  // Otherwise (draining, a rejected or finished HTTP connection) the input is discarded.
+  // Otherwise (an event stream, draining, a rejected or finished HTTP connection) the input
+  // is discarded.
 }
 
 // EOF or a socket error while reading.
 void Conn::on_read_end(const std::error_code& ec) {
   if (mode_ == Mode::websocket) return abort(kAbnormal, "connection lost: " + ec.message());
+  if (mode_ == Mode::sse) return abort(CloseCode::normal, "the client ended the event stream");
   if (mode_ == Mode::http && http_ && ec == asio::error::eof &&
       (!http_->slots.empty() || http_->upgrade)) {
     // The client half-closed after its requests: answer them, then close.
@@ -322,7 +332,7 @@ bool Conn::tls_input(std::size_t size) {
   if (size > 0) tls_->feed(buffer.data(), size);
   tls_buffered_ = false;
   TlsSession::ReadResult r = TlsSession::ReadResult::ok;
-  while (mode_ == Mode::http || mode_ == Mode::websocket) {
+  while (mode_ == Mode::http || mode_ == Mode::websocket || mode_ == Mode::sse) {
     if (read_paused_ || output_full()) {
       tls_buffered_ = true;
       break;
@@ -401,6 +411,12 @@ bool Conn::on_request(ParsedRequest&& parsed) {
     h.stopped = true;
     return true;  // the parser stops at an upgrade anyway
   }
+  if (sse_stream_request(parsed.request)) {  // the last request served on this connection
+    h.upgrade = std::move(parsed);
+    h.sse = true;
+    h.stopped = true;
+    return false;
+  }
   Slot slot;
   slot.close = !parsed.keep_alive || parsed.upgrade;  // another protocol: answer and close
   slot.http10 = parsed.http10;
@@ -409,6 +425,17 @@ bool Conn::on_request(ParsedRequest&& parsed) {
   const std::uint64_t id = h.first_id + h.slots.size();
   h.slots.push_back(std::move(slot));
   parsed.request.remote = handshake_.remote;
+  const std::string& sse = core_->options.sse_path;
+  if (!sse.empty() && parsed.request.path.size() > sse.size() + 1 &&
+      parsed.request.path.compare(0, sse.size(), sse) == 0 && parsed.request.path[sse.size()] == '/') {
+    core_->counters.http_requests.fetch_add(1);
+    // Answered like the host's routes: posted, never re-entering the parser.
+    asio::defer(strand_, [self = shared_from_this(), id,
+                          answer = answer_sse_post(parsed.request)]() mutable {
+      self->on_response(id, std::move(answer));
+    });
+    return !h.stopped && h.slots.size() < kMaxPipelined;
+  }
   dispatch(std::move(parsed.request), id);
   return !h.stopped && h.slots.size() < kMaxPipelined;
 }
@@ -487,7 +514,7 @@ void Conn::flush_responses() {
       return flush();
     }
   }
-  if (h.slots.empty() && h.upgrade) return start_websocket();
+  if (h.slots.empty() && h.upgrade) return h.sse ? start_sse() : start_websocket();
   if (h.slots.empty() && peer_eof_) {
     finish_after_flush_ = true;
     return flush();
@@ -521,6 +548,103 @@ void Conn::resume_reading() {
   read_blocked_ = false;
   if (mode_ == Mode::http && http_ && read_paused_) return flush_responses();
   wait_read();
+}
+
+// ---- SSE: an event stream -----------------------------------------------------------
+
+bool Conn::sse_stream_request(const HttpRequest& r) const {
+  return r.method == "GET" && !core_->options.sse_path.empty() && r.path == core_->options.sse_path;
+}
+
+// POST <sse_path>/<token>: a client request for the stream the token names, answered 202
+// at once; its reply (if any) arrives on the stream. The token is the credential: it was
+// sent only on that stream.
+HttpResponse Conn::answer_sse_post(HttpRequest& r) {
+  if (r.method != "POST") {
+    HttpResponse answer = error_response(405, "method_not_allowed", "POST a client frame here");
+    answer.headers.emplace_back("Allow", "POST");
+    return answer;
+  }
+  auto type = r.headers.find("content-type");
+  if (type == r.headers.end() || type->second.rfind("application/json", 0) != 0)
+    return error_response(415, "unsupported_media_type", "send Content-Type: application/json");
+  const std::string token = r.path.substr(core_->options.sse_path.size() + 1);
+  std::shared_ptr<Conn> stream = core_->find_sse(token);
+  if (!stream)
+    return error_response(404, "not_found", "no such event stream (it ended): reconnect");
+  stream->post_request(std::move(r.body));
+  HttpResponse accepted;
+  accepted.status = 202;
+  accepted.body = R"({"accepted":true})";
+  return accepted;
+}
+
+void Conn::post_request(std::string text) {
+  asio::post(strand_, [self = shared_from_this(), text = std::move(text)]() mutable {
+    if (self->mode_ != Mode::sse || self->closing_ || self->closed_reported_) return;
+    if (ConnectionHandler* h = self->core_->handler()) h->on_message(self, std::move(text));
+  });
+}
+
+// The answer's head, then events until either side ends the stream. A `Last-Event-ID`
+// becomes the handshake's resume position (apply_last_event_id).
+void Conn::start_sse() {
+  ParsedRequest request = std::move(*http_->upgrade);
+  http_.reset();  // callers return right after: nothing touches http_ again
+  mode_ = Mode::sse;
+  read_paused_ = false;
+  handshake_.path = std::move(request.request.path);
+  handshake_.query = std::move(request.request.query);
+  handshake_.headers = std::move(request.request.headers);
+  apply_last_event_id(handshake_);
+  sse_ = std::make_unique<SsePositions>();
+  sse_stream_ = true;
+  sse_token_ = core_->register_sse(shared_from_this());
+  enqueue(sse_prelude(core_->options.sse_path + "/" + sse_token_));
+  opened_ = true;
+  core_->counters.sse_sessions.fetch_add(1);
+  last_ping_ = Clock::now();
+  if (core_->options.ping_interval.count() > 0) schedule(last_ping_ + core_->options.ping_interval);
+  if (ConnectionHandler* h = core_->handler()) h->on_open(shared_from_this());
+  flush();
+  wait_read();  // only to notice the client leaving: input is discarded
+}
+
+// One engine frame as an event, within the output bound (past it: closed as a slow
+// consumer, like a WebSocket session).
+void Conn::queue_event(const std::string& frame, std::size_t report) {
+  if (mode_ != Mode::sse || closing_) return;
+  WireFrame event{sse_event(sse_->track(frame) ? sse_->id() : std::string(), frame), nullptr};
+  if (within_bound(event.wire())) enqueue(std::move(event), report);
+}
+
+// The server ends the stream: a last event says why, then the connection closes once it is
+// written. EventSource reconnects by itself (with Last-Event-ID); a client that must not
+// (4001) reads the code.
+void Conn::end_sse(CloseCode code, const std::string& reason) {
+  if (mode_ != Mode::sse || closing_) return;
+  closing_ = true;
+  close_code_ = code;
+  if (code == CloseCode::slow_consumer) drop_unsent();
+  enqueue(sse_close_event(code, reason));
+  report_closed(code, reason);
+  finish_after_flush_ = true;
+  flush();
+}
+
+// Heartbeat comments while nothing else is written, so that proxies keep the stream open.
+void Conn::on_sse_timer(TimePoint now) {
+  const auto interval = core_->options.ping_interval;
+  if (closing_ || interval.count() == 0) return;
+  if (now - std::max(last_tx_, last_ping_) >= interval) {
+    const std::string beat = sse_heartbeat();
+    if (!within_bound(beat.size())) return;  // closing as a slow consumer
+    enqueue(beat);
+    last_ping_ = now;
+    core_->counters.pings.fetch_add(1);
+    flush();
+  }
+  schedule(std::max(last_tx_, last_ping_) + interval);
 }
 
 // ---- WebSocket: the handshake -------------------------------------------------------
@@ -702,6 +826,7 @@ bool Conn::within_bound(std::size_t bytes) {
 // first, so that the close frame follows the write in progress: a client that stalled
 // learns why it was cut as soon as it reads again.
 void Conn::begin_close(CloseCode code, const std::string& reason) {
+  if (sse_stream_) return end_sse(code, reason);
   if (mode_ != Mode::websocket || !session_open()) return;
   closing_ = true;
   close_code_ = code;
@@ -996,6 +1121,8 @@ void Conn::on_timer() {
       return on_http_timer(now);
     case Mode::websocket:
       return on_ws_timer(now);
+    case Mode::sse:
+      return on_sse_timer(now);
     case Mode::draining:
       if (now >= deadline_) return close_socket();
       return schedule(deadline_);
@@ -1078,6 +1205,7 @@ void Conn::drain_and_close() {
 void Conn::close_socket() {
   if (mode_ == Mode::closed) return;
   mode_ = Mode::closed;
+  if (!sse_token_.empty()) core_->unregister_sse(sse_token_);
   std::error_code ec;
   timer_.cancel();
   socket_.close(ec);

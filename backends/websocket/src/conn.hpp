@@ -26,6 +26,7 @@
 
 #include "core.hpp"
 #include "http.hpp"
+#include "sse.hpp"
 #include "tls.hpp"
 
 namespace herald::websocket::detail {
@@ -56,6 +57,10 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void close(CloseCode code, std::string reason) override;
   const Handshake& handshake() const override { return handshake_; }
 
+  /// SSE: a client request POSTed for this event stream, handed to the handler on the
+  /// strand (after on_open, before on_closed). Any thread.
+  void post_request(std::string text);
+
  private:
   using Clock = std::chrono::steady_clock;
   using TimePoint = Clock::time_point;
@@ -63,6 +68,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   enum class Mode : std::uint8_t {
     http,       // reading requests
     websocket,  // the handshake (websocketpp), then the open session (our frames)
+    sse,        // an open event stream (GET sse_path): frames go out as events
     draining,   // our side is shut down; input is discarded until EOF or a deadline
     closed,
   };
@@ -93,6 +99,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
     std::string pending;                   // input not parsed yet (paused, or after an upgrade)
     bool stopped = false;                  // read no more requests: answer and close
     std::optional<ParsedRequest> upgrade;  // waits for the answers before it
+    bool sse = false;                      // `upgrade` opens an event stream, not a WebSocket
   };
 
   // reading
@@ -111,6 +118,14 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void flush_responses();
   void resume_http();
   void resume_reading();
+
+  // SSE
+  bool sse_stream_request(const HttpRequest& r) const;
+  HttpResponse answer_sse_post(HttpRequest& r);
+  void start_sse();
+  void queue_event(const std::string& frame, std::size_t report);
+  void end_sse(CloseCode code, const std::string& reason);
+  void on_sse_timer(TimePoint now);
 
   // WebSocket: the handshake (websocketpp)
   void start_websocket();
@@ -186,6 +201,10 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   std::unique_ptr<HttpState> http_;      // HTTP mode only
   WsConnectionPtr ws_;                   // during the WebSocket handshake only
   std::unique_ptr<WsProcessor> parser_;  // the open session's client frames
+  // SSE: set before on_open and never changed, so send() may read it on any thread.
+  bool sse_stream_ = false;
+  std::unique_ptr<SsePositions> sse_;  // the positions the event ids carry
+  std::string sse_token_;              // the secret of the stream's POST path
   Handshake handshake_;                  // `remote` is set for HTTP connections too
 
   std::vector<Chunk> out_;  // waiting: out_[out_head_..]; never being written

@@ -82,7 +82,7 @@ class Lane : public std::enable_shared_from_this<Lane> {
 
 struct Counters {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, http_requests{0}, http_errors{0},
-      websocket_sessions{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
+      websocket_sessions{0}, sse_sessions{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
 };
 
 class Core : public std::enable_shared_from_this<Core> {
@@ -109,6 +109,11 @@ class Core : public std::enable_shared_from_this<Core> {
   /// Connection bookkeeping, called by Conn (any thread).
   void add(Conn* conn, const std::shared_ptr<Conn>& shared);
   void remove(Conn* conn);
+  /// SSE sessions by the secret token of their POST path (any thread): register yields a
+  /// new unguessable token.
+  std::string register_sse(const std::shared_ptr<Conn>& conn);
+  void unregister_sse(const std::string& token);
+  std::shared_ptr<Conn> find_sse(const std::string& token) const;
 
   asio::io_context& io;
   const ServerOptions options;
@@ -147,6 +152,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::mutex mutex_;
   std::unordered_map<Conn*, std::weak_ptr<Conn>> conns_;  // guarded by mutex_
+  mutable std::mutex sse_mutex_;
+  std::unordered_map<std::string, std::weak_ptr<Conn>> sse_;  // guarded by sse_mutex_
 };
 
 }  // namespace herald::websocket::detail

@@ -2,6 +2,7 @@
 // connections. The per-connection protocol work is in conn.cpp.
 
 #include <algorithm>
+#include <openssl/rand.h>
 #include <string>
 #include <thread>
 #include <utility>
@@ -173,6 +174,32 @@ void Core::remove(Conn* conn) {
   conns_.erase(conn);
 }
 
+std::string Core::register_sse(const std::shared_ptr<Conn>& conn) {
+  unsigned char random[16];
+  if (RAND_bytes(random, sizeof random) != 1)
+    throw Error("herald::websocket: no random bytes for an SSE token (OpenSSL RAND_bytes)");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (unsigned char b : random) {
+    token += kHex[b >> 4];
+    token += kHex[b & 0xf];
+  }
+  std::lock_guard<std::mutex> lock(sse_mutex_);
+  sse_.emplace(token, conn);
+  return token;
+}
+
+void Core::unregister_sse(const std::string& token) {
+  std::lock_guard<std::mutex> lock(sse_mutex_);
+  sse_.erase(token);
+}
+
+std::shared_ptr<Conn> Core::find_sse(const std::string& token) const {
+  std::lock_guard<std::mutex> lock(sse_mutex_);
+  auto it = sse_.find(token);
+  return it == sse_.end() ? nullptr : it->second.lock();
+}
+
 ServerStats Core::stats() const {
   ServerStats s;
   s.accepted = counters.accepted.load();
@@ -180,6 +207,7 @@ ServerStats Core::stats() const {
   s.http_requests = counters.http_requests.load();
   s.http_errors = counters.http_errors.load();
   s.websocket_sessions = counters.websocket_sessions.load();
+  s.sse_sessions = counters.sse_sessions.load();
   s.framed_messages = frames.framed();
   s.prepared_reuses = frames.reused();
   s.pings = counters.pings.load();
@@ -224,6 +252,8 @@ void check(const ServerOptions& o) {
   if (o.bind.empty()) fail("bind must name an address");
   if (o.websocket_path.empty() || o.websocket_path[0] != '/')
     fail("websocket_path must start with '/'");
+  if (!o.sse_path.empty() && (o.sse_path[0] != '/' || o.sse_path == o.websocket_path))
+    fail("sse_path must be empty (no SSE) or start with '/' and differ from websocket_path");
   if (o.max_connections == 0) fail("max_connections must be >= 1");
   if (o.max_frame_bytes < 125) fail("max_frame_bytes must be >= 125");
   if (o.max_header_bytes < 256) fail("max_header_bytes must be >= 256");

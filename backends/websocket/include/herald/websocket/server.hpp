@@ -69,6 +69,10 @@ struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 8080;                 // 0: an ephemeral port (see Server::port())
   std::string websocket_path = "/ws";        // upgrades on other paths get 404
+  /// Server-Sent Events: `GET <sse_path>` opens a session whose frames arrive as events
+  /// (docs/clients.md), its requests are POSTed to the path its first event names. Empty:
+  /// no SSE (the path goes to the HttpHandler).
+  std::string sse_path = "/sse";
   std::size_t max_connections = 100'000;     // beyond: HTTP 503 (also to upgrades), then closed
   std::size_t max_frame_bytes = 64 * 1024;   // larger client messages close the session (1009)
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431, closed
@@ -106,6 +110,7 @@ struct ServerStats {
   std::uint64_t http_requests = 0;       // requests handed to the HttpHandler
   std::uint64_t http_errors = 0;         // 400, 404, 413, 431, 505 answered by the server itself
   std::uint64_t websocket_sessions = 0;  // sessions opened (handshake completed)
+  std::uint64_t sse_sessions = 0;        // event streams opened (GET sse_path)
   std::uint64_t framed_messages = 0;     // WebSocket messages framed; a fan-out counts once
   std::uint64_t prepared_reuses = 0;     // sends of a message framed for an earlier session
   std::uint64_t pings = 0;               // keep-alive pings sent

@@ -5,6 +5,10 @@
 //   ChildProcess p({"/usr/bin/redis-server", "--port", "6390"});
 //   REQUIRE(p.wait_log("Ready to accept connections"));
 //   int code = p.stop(SIGTERM);  // exit status, 128+n for death by signal n
+//
+// Children die with the test program, even when it aborts or is killed: a watchdog process
+// (one per test program, ChildWatchdog) holds their PIDs and SIGKILLs those still running
+// once the test program's end of its pipe closes.
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -23,6 +27,79 @@
 extern char** environ;
 
 namespace herald::test {
+
+/// The watchdog of a test program's children: a forked process that reads "+pid" and
+/// "-pid" lines from a pipe and, at end of file (the test program exited, however),
+/// SIGKILLs every PID still listed. Forked before any child it guards; it uses only
+/// async-signal-safe calls (the test program may have threads).
+class ChildWatchdog {
+ public:
+  /// This process's watchdog (a forked process gets its own: it must not register its
+  /// children with its parent's, which outlives it).
+  static ChildWatchdog& instance() {
+    static std::mutex mutex;
+    static ChildWatchdog* current = nullptr;  // leaked on purpose: lives until exit
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!current || current->owner_ != ::getpid()) current = new ChildWatchdog();
+    return *current;
+  }
+  void watch(pid_t pid) { tell('+', pid); }
+  /// Before the PID is reaped (until then it cannot be reused).
+  void forget(pid_t pid) { tell('-', pid); }
+
+ private:
+  static constexpr int kMaxChildren = 4096;
+
+  ChildWatchdog() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return;
+    }
+    if (pid == 0) {
+      ::close(fds[1]);
+      guard(fds[0]);  // never returns
+    }
+    ::close(fds[0]);
+    fd_ = fds[1];
+  }
+
+  [[noreturn]] static void guard(int fd) {
+    static pid_t children[kMaxChildren];
+    int count = 0;
+    char line[32];
+    int used = 0;
+    char c;
+    while (::read(fd, &c, 1) == 1) {
+      if (c != '\n') {
+        if (used < static_cast<int>(sizeof line) - 1) line[used++] = c;
+        continue;
+      }
+      pid_t pid = 0;
+      for (int i = 1; i < used; ++i) pid = pid * 10 + (line[i] - '0');
+      if (used > 1 && line[0] == '+' && count < kMaxChildren) children[count++] = pid;
+      for (int i = 0; used > 1 && line[0] == '-' && i < count; ++i)
+        if (children[i] == pid) children[i] = children[--count];
+      used = 0;
+    }
+    for (int i = 0; i < count; ++i) ::kill(children[i], SIGKILL);
+    ::_exit(0);
+  }
+
+  void tell(char op, pid_t pid) {
+    if (fd_ < 0 || pid <= 0) return;
+    const std::string line = op + std::to_string(pid) + "\n";
+    std::lock_guard<std::mutex> lock(mutex_);
+    [[maybe_unused]] const ssize_t n = ::write(fd_, line.data(), line.size());  // atomic: < PIPE_BUF
+  }
+
+  const pid_t owner_ = ::getpid();
+  int fd_ = -1;
+  std::mutex mutex_;
+};
 
 class ChildProcess {
  public:
@@ -73,6 +150,11 @@ class ChildProcess {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (pid_ > 0 && !exited_) {
       int status = 0;
+      siginfo_t info{};
+      // Exited but not reaped yet (WNOWAIT): its PID cannot be reused before waitpid below.
+      if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid_)
+        ChildWatchdog::instance().forget(pid_);
       const pid_t r = ::waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         exited_ = true;
@@ -81,6 +163,7 @@ class ChildProcess {
       }
       if (std::chrono::steady_clock::now() >= until) {
         ::kill(pid_, SIGKILL);
+        ChildWatchdog::instance().forget(pid_);
         ::waitpid(pid_, &status, 0);
         exited_ = true;
         return -1;
@@ -101,7 +184,9 @@ class ChildProcess {
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
+    ChildWatchdog& watchdog = ChildWatchdog::instance();  // forked before the child
     const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    if (rc == 0) watchdog.watch(pid_);
     posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     if (rc != 0) {

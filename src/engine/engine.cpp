@@ -360,16 +360,25 @@ void Engine::remove(UserId user, std::vector<Seq> seqs,
 void Engine::subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done) {
   Status check = check_user(user);
   if (check.ok()) check = check_topic(topic);
-  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, auto c) {
-    self.store_->subscribe(user, topic, c);
+  // Stored, then joined live on the user's sessions on every instance.
+  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, Completion<bool> c) {
+    self.store_->subscribe(user, topic, self.completion<bool>([user, topic, c](Impl& me,
+                                                                              Result<bool> r) {
+      if (r.ok()) me.membership_changed(user, topic, true);
+      c(std::move(r));
+    }));
   });
 }
 
 void Engine::unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done) {
   Status check = check_user(user);
   if (check.ok()) check = check_topic(topic);
-  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, auto c) {
-    self.store_->unsubscribe(user, topic, c);
+  query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, Completion<bool> c) {
+    self.store_->unsubscribe(user, topic, self.completion<bool>([user, topic, c](Impl& me,
+                                                                                Result<bool> r) {
+      if (r.ok()) me.membership_changed(user, topic, false);
+      c(std::move(r));
+    }));
   });
 }
 

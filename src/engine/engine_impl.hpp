@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/protocol.hpp"
 #include "engine/rate_limiter.hpp"
 #include "herald/engine.hpp"
 #include "herald/snowflake.hpp"
@@ -33,6 +34,7 @@ struct StreamCursor {
   bool reading = false;  // a Store read is in flight
   bool behind = false;   // entries after `delivered` may exist that were not sent
   std::size_t member = 0;  // a topic cursor's index in Impl::by_topic_[name]
+  bool stored = false;     // a topic joined for the user's stored subscription
 };
 
 /// An inbox entry sent but not yet acknowledged.
@@ -65,6 +67,8 @@ struct Session {
   bool ack_writing = false;  // one advance_ack_cursor in flight at a time (coalescing)
   Cursor resume;             // inbox position asked for in the handshake (since, epoch)
   bool resume_given = false; // false: continue from the stored ack cursor
+  // Topics of the handshake's `topics` parameter, joined once the inbox is open.
+  std::vector<protocol::TopicPosition> listed;
   // What the credential allows (AuthResult): topic patterns, and when it expires.
   std::optional<std::vector<std::string>> topic_grants;
   Executor::TimerId expiry_timer = 0;  // closes the session token_grace after expires_at
@@ -204,7 +208,11 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   Status may_subscribe(const Session& s, const std::string& topic) const;
   void open_inbox(Session& s, const InboxState& state);
   void join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
-                  std::optional<Epoch> epoch, const std::string& rid);
+                  std::optional<Epoch> epoch, const std::string& rid, bool stored = false);
+  void join_listed(Session& s);
+  void join_at_open(Session& s, const std::vector<std::string>& stored);
+  void membership_changed(const UserId& user, const std::string& topic, bool joined);
+  void join_or_leave(const UserId& user, const std::string& topic, bool joined);
   void start_topic(const std::weak_ptr<Session>& s, const std::string& topic,
                    std::optional<Seq> since, std::optional<Epoch> epoch, const std::string& rid);
   void leave_topic(Session& s, const std::string& topic);

@@ -79,6 +79,26 @@ Result<PresenceMessage> decode_presence(const std::string& payload) {
   }
 }
 
+// Shape: {"membership":{"user":…,"topic":…,"joined":true},"from":…}
+std::string encode(const MembershipMessage& m) {
+  return json{{"membership", {{"user", m.user}, {"topic", m.topic}, {"joined", m.joined}}},
+              {"from", m.from}}
+      .dump();
+}
+
+Result<MembershipMessage> decode_membership(const std::string& payload) {
+  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("membership"))
+    return Status(Errc::not_found, "not a membership message");
+  try {  // as for envelopes: only a bug or foreign traffic makes these throw
+    const json& m = j["membership"];
+    return MembershipMessage{m.at("user").get<std::string>(), m.at("topic").get<std::string>(),
+                             m.at("joined").get<bool>(), j.at("from").get<std::string>()};
+  } catch (const std::exception&) {
+    return Status(Errc::internal, "malformed membership message from the broker");
+  }
+}
+
 std::string instance_channel(const InstanceId& instance) { return "herald:instance:" + instance; }
 std::string all_instances_channel() { return "herald:all"; }
 std::string topic_channel(const std::string& topic) { return "herald:topic:" + topic; }

@@ -34,6 +34,19 @@ struct PresenceMessage {
 std::string encode(const PresenceEvent& event, const InstanceId& from);
 Result<PresenceMessage> decode_presence(const std::string& payload);
 
+/// A user's stored subscription added or removed: every instance joins (or leaves) the
+/// topic on that user's live sessions. Relayed on all_instances_channel(), at most once.
+struct MembershipMessage {
+  UserId user;
+  std::string topic;
+  bool joined = false;
+  InstanceId from;
+};
+
+std::string encode(const MembershipMessage& message);
+/// Errc::not_found if `payload` is not a membership message (e.g. an envelope).
+Result<MembershipMessage> decode_membership(const std::string& payload);
+
 /// Broker channel names.
 std::string instance_channel(const InstanceId& instance);  // entries for one instance
 std::string all_instances_channel();                       // fallback: every instance

@@ -191,10 +191,72 @@ std::string history_reply(const std::string& rid, const StreamId& stream,
   return head + ",\"items\":" + items + '}';
 }
 
+namespace {
+
+// An id given as a JSON number or string (seed 003 sends numbers): its text, or nullopt.
+std::optional<std::string> id_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_unsigned()) return std::to_string(v.get<std::uint64_t>());
+  return std::nullopt;
+}
+
+// Seed 003's join frame: {"userId":1,"room":1}, no op.
+Result<Request> parse_join(const json& j) {
+  Request r;
+  r.op = Request::Op::join;
+  auto room = id_text(j["room"]);
+  if (!room) return bad("'room' must be a room id (number or string)");
+  r.topic = "room:" + *room;
+  if (auto user = j.find("userId"); user != j.end()) {
+    auto text = id_text(*user);
+    if (!text) return bad("'userId' must be a user id (number or string)");
+    r.user = *text;
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std::size_t max) {
+  std::vector<TopicPosition> out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view entry = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    TopicPosition p;
+    std::string_view name = entry;
+    if (const std::size_t at = entry.rfind('@'); at != std::string_view::npos) {
+      const std::string_view pos = entry.substr(at + 1);
+      const std::size_t dot = pos.find('.');
+      auto seq = parse_u64(std::string(pos.substr(0, dot)));
+      auto epoch = dot == std::string_view::npos ? std::optional<Epoch>(std::nullopt)
+                                                 : parse_u64(std::string(pos.substr(dot + 1)));
+      if (pos.empty()) {
+        name = entry.substr(0, at);  // "a@5@": the name "a@5", no position
+      } else if (seq && (dot == std::string_view::npos || epoch)) {
+        name = entry.substr(0, at);
+        p.since = seq;
+        p.epoch = epoch;
+      }
+    }
+    p.topic = std::string(name);
+    if (!valid_name(p.topic) || p.topic[0] == '$')
+      return bad("topics: invalid entry '" + std::string(entry.substr(0, 64)) +
+                 "' (name, name@seq or name@seq.epoch; names are 1..200 printable ASCII, not "
+                 "starting with '$')");
+    out.push_back(std::move(p));
+    if (out.size() > max)
+      return bad("topics: more than " + std::to_string(max) + " entries");
+  }
+  return out;
+}
+
 Result<Request> parse_request(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("frame is not a JSON object");
   auto op_it = j.find("op");
+  if (op_it == j.end() && j.contains("room")) return parse_join(j);
   if (op_it == j.end() || !op_it->is_string()) return bad("frame has no string field 'op'");
   const std::string op = op_it->get<std::string>();
 

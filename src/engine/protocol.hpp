@@ -49,7 +49,9 @@ std::string history_reply(const std::string& rid, const StreamId& stream,
 
 /// A client request, decoded and checked for shape (not for meaning).
 struct Request {
-  enum class Op { ping, ack, subscribe, unsubscribe, read, read_all, history, refresh };
+  /// `join` is seed-003's `{"userId":1,"room":1}`: subscribe to `room:<room>`, answered with
+  /// `subscribed` (also when already joined).
+  enum class Op { ping, ack, subscribe, unsubscribe, read, read_all, history, refresh, join };
   Op op = Op::ping;
   std::string rid;  // optional request id, echoed in the reply
   Seq seq = 0;      // ack
@@ -61,9 +63,22 @@ struct Request {
   Seq before = kSeqMax;      // history
   std::int64_t limit = 50;   // history
   std::string token;         // refresh
+  std::string user;          // join: the frame's userId, if it had one
 };
 /// Parses one client frame. invalid_argument with a message naming the problem.
 Result<Request> parse_request(const std::string& text);
+
+/// A topic listed in the handshake's `topics` parameter, with the position to resume after.
+struct TopicPosition {
+  std::string topic;
+  std::optional<Seq> since;    // absent: from the head
+  std::optional<Epoch> epoch;  // absent: the stream's current epoch
+};
+/// Parses `topics=<entry>,<entry>,…`, an entry being `name`, `name@seq` or `name@seq.epoch`
+/// (split at the last '@'; a name that itself ends in "@<digits>" is written with a
+/// trailing '@'). At most `max` entries, each a valid topic name not starting with '$'.
+/// invalid_argument naming the bad entry.
+Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std::size_t max);
 
 /// Parses a decimal unsigned 64-bit number (query parameters, string-encoded ids).
 std::optional<std::uint64_t> parse_u64(const std::string& text);

@@ -445,6 +445,11 @@ void Engine::Impl::on_broker_message(const std::string& channel, const std::stri
     if (p.ok() && p->from != options_.instance_id && on_presence_) on_presence_(p->event);
     return;
   }
+  if (channel == all_instances_channel()) {
+    Result<MembershipMessage> m = decode_membership(payload);
+    if (m.ok() && m->from != options_.instance_id) join_or_leave(m->user, m->topic, m->joined);
+    if (m.status().code() != Errc::not_found) return;
+  }
   Result<Envelope> e = decode_envelope(payload);
   if (!e.ok() || e->from == options_.instance_id) return;  // ours were delivered locally
   if (e->redelivery) return redeliver_local(*e);

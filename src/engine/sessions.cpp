@@ -114,6 +114,12 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
     s->resume.epoch = *e;
   }
 
+  if (auto topics = query.find("topics"); topics != query.end()) {
+    auto listed = protocol::parse_topic_list(topics->second, options_.max_session_topics);
+    if (!listed.ok()) return close_session(*s, CloseCode::protocol_error, listed.status().message());
+    s->listed = std::move(listed).value();
+  }
+
   const TimePoint now = executor_->now();
   s->record = {options_.instance_id + "-" + std::to_string(ids_.next(now)), result.user,
                options_.instance_id, now};
@@ -229,12 +235,90 @@ void Engine::Impl::open_inbox(Session& s, const InboxState& state) {
   place(s, s.inbox, wanted, state.info);
   catch_up(s, s.inbox);
   join_topic(s, std::string(kBroadcastTopic), std::nullopt, std::nullopt, "");
+  join_listed(s);
+}
+
+// Server-side subscriptions: the user's stored subscriptions (at most max_session_topics)
+// and the handshake's `topics`, joined from the positions the handshake gives.
+void Engine::Impl::join_listed(Session& s) {
+  std::weak_ptr<Session> ws = weak(s);
+  store_->subscriptions(
+      s.record.user, "", options_.max_session_topics,
+      completion<std::vector<std::string>>([ws](Impl& self, Result<std::vector<std::string>> r) {
+        auto sp = ws.lock();
+        if (!sp || sp->phase != Session::Phase::live) return;
+        if (!r.ok())
+          self.write(*sp, {protocol::error("", Status(Errc::unavailable,
+                                                      "your subscriptions could not be read "
+                                                      "(reconnect to join them): " +
+                                                          r.status().message())),
+                           nullptr});
+        self.join_at_open(*sp, r.ok() ? r.value() : std::vector<std::string>{});
+      }));
+}
+
+// Each join is announced with `subscribed` without rid. A stored topic the credential
+// does not grant is skipped; a listed one is answered with `error` `forbidden`.
+void Engine::Impl::join_at_open(Session& s, const std::vector<std::string>& stored) {
+  std::vector<protocol::TopicPosition> listed = std::move(s.listed);
+  s.listed.clear();
+  auto position = [&](const std::string& topic) -> protocol::TopicPosition* {
+    for (auto& p : listed)
+      if (p.topic == topic) return &p;
+    return nullptr;
+  };
+  for (const std::string& topic : stored) {
+    if (!may_subscribe(s, topic).ok()) continue;
+    const protocol::TopicPosition* p = position(topic);
+    join_topic(s, topic, p ? p->since : std::nullopt, p ? p->epoch : std::nullopt, "", true);
+  }
+  for (const protocol::TopicPosition& p : listed) {
+    if (s.topic(p.topic)) continue;  // stored as well: joined above
+    if (Status allowed = may_subscribe(s, p.topic); !allowed.ok()) {
+      write(s, {protocol::error("", allowed), nullptr});
+      continue;
+    }
+    join_topic(s, p.topic, p.since, p.epoch, "");
+  }
+}
+
+// A stored subscription added or removed (Engine::subscribe/unsubscribe): applied here,
+// and relayed to the other instances (at most once: a session that misses it joins the
+// topic at its next connect).
+void Engine::Impl::membership_changed(const UserId& user, const std::string& topic, bool joined) {
+  join_or_leave(user, topic, joined);
+  broker_->publish(all_instances_channel(),
+                   encode(MembershipMessage{user, topic, joined, options_.instance_id}),
+                   completion<void>([](Impl&, Result<void>) {}));
+}
+
+// Joins the topic from its head on each live session of the user here, or leaves it on
+// those that joined it for the stored subscription (a topic a client subscribed to itself
+// stays).
+void Engine::Impl::join_or_leave(const UserId& user, const std::string& topic, bool joined) {
+  auto it = by_user_.find(user);
+  if (it == by_user_.end()) return;
+  const std::vector<Session*> local = it->second;  // join/leave do not change by_user_
+  for (Session* s : local) {
+    if (s->phase != Session::Phase::live) continue;
+    StreamCursor* cursor = s->topic(topic);
+    if (joined && !cursor && may_subscribe(*s, topic).ok()) {
+      join_topic(*s, topic, std::nullopt, std::nullopt, "", true);
+    } else if (!joined && cursor && cursor->stored) {
+      leave_topic(*s, topic);
+      write(*s, {protocol::unsubscribed("", topic), nullptr});
+    }
+  }
 }
 
 // Joins a topic stream live, from `since` (resume) or from its head.
 void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optional<Seq> since,
-                              std::optional<Epoch> epoch, const std::string& rid) {
+                              std::optional<Epoch> epoch, const std::string& rid, bool stored) {
   if (s.phase != Session::Phase::live) return;
+  if (StreamCursor* joined = s.topic(topic); joined && stored) {
+    joined->stored = true;
+    return;
+  }
   if (s.topic(topic))
     return void(write(s, {protocol::error(rid, Status(Errc::invalid_argument,
                                                       "already subscribed to '" + topic + "'")),
@@ -250,6 +334,7 @@ void Engine::Impl::join_topic(Session& s, const std::string& topic, std::optiona
             nullptr}));
   StreamCursor& cursor =
       s.topics.emplace(topic, StreamCursor{StreamId::topic(topic)}).first->second;
+  cursor.stored = stored;
   std::vector<TopicMember>& members = by_topic_[topic];
   cursor.member = members.size();
   members.push_back(TopicMember{&s, &cursor});
@@ -347,6 +432,11 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
                                         " is beyond the last delivered seq " +
                                         std::to_string(s.inbox.delivered)));
       return acknowledge(s, req.seq);
+    case Op::join:  // seed 003: {"userId":1,"room":1}
+      if (!req.user.empty() && req.user != s.record.user)
+        return fail(req.rid, Status(Errc::forbidden, "userId " + req.user.substr(0, 64) +
+                                                         " is not this session's user"));
+      [[fallthrough]];
     case Op::subscribe:
       if (!valid_name(req.topic) || req.topic[0] == '$')
         return fail(req.rid, Status(Errc::invalid_argument,

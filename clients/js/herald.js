@@ -56,11 +56,12 @@ function defaultUrl() {
   return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
 }
 
-// A topics= entry: name, name@seq or name@seq.epoch (the server splits at the last '@').
-// Names with ',' cannot be listed; a name with '@' can only be listed with its position.
+// A topics= entry: name, name@seq or name@seq.epoch (the server splits at the last '@'; a
+// trailing '@' is an empty position, so a name containing '@' is written "name@").
+// Names with ',' cannot be listed (null).
 function topicEntry(name, pos) {
   if (name.includes(",")) return null;
-  if (!pos) return name.includes("@") ? null : name;
+  if (!pos) return name.includes("@") ? `${name}@` : name;
   return `${name}@${pos.seq}.${pos.epoch}`;
 }
 
@@ -108,7 +109,7 @@ class Client {
     this._sessionAcked = 0; // highest inbox seq acked on this socket
     this._unackedCount = 0;
     this._readyWaiters = [];
-    this._open_socket();
+    this._openSocket();
   }
 
   // ---- public API --------------------------------------------------------------------
@@ -263,12 +264,13 @@ class Client {
     return typeof t === "function" ? await t() : t;
   }
 
-  async _open_socket() {
+  async _openSocket() {
     const gen = ++this._gen;
     let token;
     try {
       token = await this._token();
     } catch (e) {
+      if (this._closed || gen !== this._gen) return;
       this._emit("error", new HeraldError("token", `herald: getting a token failed: ${e.message}`));
       return this._scheduleReconnect();
     }
@@ -400,7 +402,7 @@ class Client {
   _scheduleReconnect(wait = this._backoff()) {
     if (this._closed) return;
     clearTimeout(this._reconnectTimer);
-    this._reconnectTimer = setTimeout(() => this._open_socket(), wait);
+    this._reconnectTimer = setTimeout(() => this._openSocket(), wait);
   }
 
   _startPing() {
@@ -445,6 +447,8 @@ class Client {
         return this._onSubscribed(f);
       case "error":
         return this._onError(f);
+      case "unsubscribed":
+        return f.rid ? this._settle(f) : this._onLeft(f.topic);
       default: // replies: history, read, unsubscribed, pong, refreshed
         return this._settle(f);
     }
@@ -504,6 +508,17 @@ class Client {
     const waiters = t.waiters;
     t.waiters = [];
     for (const w of waiters) w.resolve(f);
+  }
+
+  // The server left a topic it had joined for a stored subscription (removed over REST).
+  // One the application subscribed to itself is joined again from its position.
+  _onLeft(topic) {
+    const t = this._topics.get(topic);
+    if (!t) return;
+    t.joined = null;
+    t.requested = false;
+    if (t.handlers.size || t.waiters.length) this._sendSubscribe(topic, t);
+    else this._topics.delete(topic);
   }
 
   async _leave(topic) {
@@ -588,6 +603,14 @@ class Client {
       return this._emit("error", err);
     }
     if (pending) return this._settle(f, err);
+    // A topic of the handshake the server refused ("… topic 'x'"): the error has no rid and
+    // no topic field, so its name is read from the message.
+    const refused = f.code === "forbidden" && /'([^']+)'$/.exec(f.message || "");
+    const t = refused && this._topics.get(refused[1]);
+    if (t && !t.joined) {
+      this._topics.delete(refused[1]);
+      for (const w of t.waiters) w.reject(err);
+    }
     this._emit("error", err);
   }
 

@@ -60,20 +60,6 @@ async function welcomeOf(url) {
   }
 }
 
-// Does the server join the topics of the handshake's topics= (the topic resume contract)?
-// A subscribe for a topic listed there is refused as already joined if it does.
-async function serverJoinsTopics(s) {
-  const ws = new WebSocket(`${s.ws}?userId=probe&topics=probe-topic`);
-  const frames = [];
-  ws.on("message", (m) => frames.push(JSON.parse(String(m))));
-  await within(once(ws, "open"), 5000, "probe open");
-  await until(() => frames.some((f) => f.op === "welcome"), { what: "probe welcome" });
-  ws.send(JSON.stringify({ op: "subscribe", topic: "probe-topic", rid: "probe" }));
-  const reply = await until(() => frames.find((f) => f.rid === "probe"), { what: "probe reply" });
-  ws.close();
-  return reply.op === "error" || frames.some((f) => f.op === "subscribed" && f.rid === undefined);
-}
-
 function once(emitter, name) {
   return new Promise((resolve) => emitter.once(name, resolve));
 }
@@ -81,7 +67,6 @@ function once(emitter, name) {
 // Every test is bounded (ctest bounds the whole file too).
 const T = { timeout: 30000 };
 
-const TOPICS_PENDING = "needs the server side of the topic resume contract (topics=, server-side subscriptions; issue 15)";
 
 test("connect, notifications in order, acked (the stored cursor moves)", T, async () => {
   const c = open({ url: server.ws, userId: "ann" });
@@ -155,10 +140,14 @@ test("a restarted server (in-memory store): reset is emitted, delivery continues
     const c = open({ url: s.ws, userId: "dan" });
     const got = collect(c);
     const first = await nextEvent(c, "connected");
+    const room = [];
+    await c.subscribe("room:dan", (n) => room.push(n.data.i));
+    await s.toTopic("room:dan", { i: 1 });
     for (let i = 1; i <= 3; i++) await s.toUser("dan", { i });
-    await until(() => got.length === 3, { what: "3 before the restart" });
+    await until(() => got.length === 3 && room.length === 1, { what: "entries before the restart" });
     const down = nextEvent(c, "disconnected");
-    const reset = nextEvent(c, "reset");
+    const reset = nextEvent(c, "reset", (r) => r.stream === "inbox:dan");
+    const roomReset = nextEvent(c, "reset", (r) => r.topic === "room:dan");
     const again = nextEvent(c, "connected", (w) => w.session !== first.session, 20000);
     await s.restart();
     await down;
@@ -175,6 +164,11 @@ test("a restarted server (in-memory store): reset is emitted, delivery continues
       [1, r.epoch, 4],
       [2, r.epoch, 5],
     ]);
+    // The topic too: reset, then its new entries.
+    assert.equal((await roomReset).reason, "epoch_changed");
+    await s.toTopic("room:dan", { i: 2 });
+    await until(() => room.length === 2, { what: "topic entry after the restart" });
+    assert.deepEqual(room, [1, 2]);
     c.close();
   } finally {
     await s.stop();
@@ -202,8 +196,7 @@ test("subscribe / unsubscribe a topic on an open session; broadcasts reach on('n
   c.close();
 });
 
-test("subscribe before connecting joins on the first session (through topics=)", T, async (t) => {
-  if (!(await serverJoinsTopics(server))) return t.todo(TOPICS_PENDING);
+test("subscribe before connecting joins on the first session (through topics=)", T, async () => {
   const c = open({ url: server.ws, userId: "fay" });
   const room = [];
   const joined = c.subscribe("room:fay", (n) => room.push(n));
@@ -275,8 +268,7 @@ test("a server that is down: reconnect delays grow (jittered, capped), never a t
   });
 });
 
-test("a topic's position survives a reconnect: missed entries once, none twice", T, async (t) => {
-  if (!(await serverJoinsTopics(server))) return t.todo(TOPICS_PENDING);
+test("a topic's position survives a reconnect: missed entries once, none twice", T, async () => {
   const net = trackedWebSocket();
   const c = open({ url: server.ws, userId: "jon", WebSocket: net.WebSocket });
   const room = [];
@@ -298,8 +290,7 @@ test("a topic's position survives a reconnect: missed entries once, none twice",
   c.close();
 });
 
-test("a stored subscription is joined by the server: its entries reach on('notification')", T, async (t) => {
-  if (!(await serverJoinsTopics(server))) return t.todo(TOPICS_PENDING);
+test("a stored subscription is joined by the server: its entries reach on('notification')", T, async () => {
   const put = await server.request("PUT", "/users/kim/subscriptions/room:kim");
   assert.equal(put.status, 200);
   const c = open({ url: server.ws, userId: "kim" });
@@ -310,8 +301,46 @@ test("a stored subscription is joined by the server: its entries reach on('notif
   c.close();
 });
 
-test("connect({topics}) joins the listed topics through the handshake", T, async (t) => {
-  if (!(await serverJoinsTopics(server))) return t.todo(TOPICS_PENDING);
+test("a stored subscription added and removed over REST while connected", T, async () => {
+  const c = open({ url: server.ws, userId: "liv" });
+  const got = collect(c);
+  await nextEvent(c, "connected");
+  assert.equal((await server.request("PUT", "/users/liv/subscriptions/room:liv")).status, 200);
+  await c.subscribe("room:liv"); // resolves on the server's `subscribed` without rid
+  await server.toTopic("room:liv", { i: 1 });
+  await until(() => got.some((n) => n.topic === "room:liv"), { what: "entry of the stored subscription" });
+  assert.equal((await server.request("DELETE", "/users/liv/subscriptions/room:liv")).status, 200);
+  // The server left the topic (`unsubscribed` without rid): nothing more from it.
+  await server.toTopic("room:liv", { i: 2 });
+  await server.toUser("liv", { marker: true }); // frames are ordered: the topic's would be here first
+  await until(() => got.some((n) => n.stream === "inbox:liv"), { what: "marker" });
+  assert.deepEqual(got.filter((n) => n.topic === "room:liv").map((n) => n.data.i), [1]);
+  c.close();
+});
+
+test("a topic whose name contains '@' resumes across a reconnect", T, async () => {
+  const net = trackedWebSocket();
+  const c = open({ url: server.ws, userId: "mo", WebSocket: net.WebSocket, topics: ["team@5"] });
+  const got = [];
+  await c.subscribe("team@5", (n) => got.push(n.data.i));
+  assert.match(net.sockets[0].url, /topics=team%405%40(&|$)/); // "team@5@": no position
+  await server.toTopic("team@5", { i: 1 });
+  await until(() => got.length === 1, { what: "entry 1" });
+  net.down = true;
+  const down = nextEvent(c, "disconnected");
+  net.sockets.at(-1).terminate();
+  await down;
+  await server.toTopic("team@5", { i: 2 });
+  const back = nextEvent(c, "connected");
+  net.down = false;
+  await back;
+  assert.match(net.sockets.at(-1).url, /topics=team%405%401\.\d+/);
+  await until(() => got.length === 2, { what: "entry 2" });
+  assert.deepEqual(got, [1, 2]);
+  c.close();
+});
+
+test("connect({topics}) joins the listed topics through the handshake", T, async () => {
   const c = open({ url: server.ws, userId: "lee", topics: ["room:lee"] });
   const got = collect(c);
   await c.subscribe("room:lee"); // resolves on the server's `subscribed` for the listed topic
@@ -342,6 +371,15 @@ test("tokens: subprotocol and ?token=, REST with Bearer, a refused token is an e
       assert.ok((await c.unreadCount()) >= 1);
       c.close();
     }
+    // A listed topic the token does not grant: its subscribe() is refused, the rest works.
+    const limited = await hs256({ sub: "max", topics: ["room:*"] }, secret);
+    const c = open({ url: s.ws, token: limited, topics: ["secret", "room:ok"] });
+    const errors = [];
+    c.on("error", (e) => errors.push(e.code));
+    await assert.rejects(c.subscribe("secret"), (e) => e.code === "forbidden");
+    await c.subscribe("room:ok");
+    assert.deepEqual(errors, ["forbidden"]);
+    c.close();
     const forged = await hs256({ sub: "max" }, secret + "-forged");
     const bad = open({ url: s.ws, token: forged });
     const err = await nextEvent(bad, "error");

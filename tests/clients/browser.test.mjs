@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, artifacts } from "./lib/harness.mjs";
+import { Server, startServer, artifacts, hs256 } from "./lib/harness.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const T = { timeout: 60000 };
@@ -127,4 +127,36 @@ test("the demo page: publish from one page, the other shows it live, badge, mark
   assert.deepEqual(bob.errors, []);
   await alice.close();
   await bob.close();
+});
+
+test("a token in a real browser: subprotocols ['herald.token', token], REST with Bearer", T, async (t) => {
+  const secret = "browser-test-secret-0123456789-abcdef";
+  const s = new Server(["--jwt-secret", secret], { apiKey: "browser-test-key-0123456789" });
+  try {
+    await s.start();
+  } catch (e) {
+    if (/jwt/i.test(e.message)) return t.skip("herald-server built without HERALD_WITH_JWT");
+    throw e;
+  }
+  try {
+    const token = await hs256({ sub: "tia", exp: Math.floor(Date.now() / 1000) + 600 }, secret);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(s.http + "/");
+    const user = await page.evaluate(async (token) => {
+      const { connect } = await import("/herald.js");
+      window.got = [];
+      window.client = connect({ token });
+      window.client.on("notification", (n) => window.got.push(n.data));
+      await window.client.ready();
+      return window.client.user;
+    }, token);
+    assert.equal(user, "tia");
+    await s.toUser("tia", { hello: 1 });
+    await page.waitForFunction(() => window.got.length === 1);
+    assert.equal(await page.evaluate(() => window.client.unreadCount()), 1);
+    await context.close();
+  } finally {
+    await s.stop();
+  }
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { Server, startServer, artifacts, hs256 } from "./lib/harness.mjs";
+import { startServer, startJwtServer, artifacts, hs256 } from "./lib/harness.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
 const T = { timeout: 60000 };
@@ -131,13 +131,8 @@ test("the demo page: publish from one page, the other shows it live, badge, mark
 
 test("a token in a real browser: subprotocols ['herald.token', token], REST with Bearer", T, async (t) => {
   const secret = "browser-test-secret-0123456789-abcdef";
-  const s = new Server(["--jwt-secret", secret], { apiKey: "browser-test-key-0123456789" });
-  try {
-    await s.start();
-  } catch (e) {
-    if (/jwt/i.test(e.message)) return t.skip("herald-server built without HERALD_WITH_JWT");
-    throw e;
-  }
+  const s = await startJwtServer(t, secret);
+  if (!s) return;
   try {
     const token = await hs256({ sub: "tia", exp: Math.floor(Date.now() / 1000) + 600 }, secret);
     const context = await browser.newContext();

@@ -157,6 +157,21 @@ export async function startServer(args = [], options = {}) {
   return new Server(args, options).start();
 }
 
+/**
+ * A herald-server taking user tokens signed with `secret` (HS256) and publishes with an API
+ * key, or null after marking test `t` skipped when the binary was built without JWT.
+ */
+export async function startJwtServer(t, secret) {
+  const s = new Server(["--jwt-secret", secret], { apiKey: "client-tests-key-0123456789" });
+  try {
+    return await s.start();
+  } catch (e) {
+    if (!/jwt/i.test(e.message)) throw e;
+    t.skip("herald-server built without HERALD_WITH_JWT");
+    return null;
+  }
+}
+
 /** An HS256 JWT signed with `secret` (node:crypto), for the --jwt-secret tests. */
 export async function hs256(claims, secret) {
   const { createHmac } = await import("node:crypto");

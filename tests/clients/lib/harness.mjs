@@ -7,9 +7,7 @@ import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const here = path.dirname(fileURLToPath(import.meta.url));
-export const repo = path.resolve(here, "../../..");
-export const clientModule = path.join(repo, "clients/js/herald.js");
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const artifacts = process.env.HERALD_ARTIFACTS || path.join(repo, "build/artifacts");
 
 export function serverBinary() {
@@ -27,8 +25,8 @@ export function within(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-// Resolves once `check()` is truthy, checking after every event of `emitter.on(event)` or,
-// without an emitter, every `every` ms; rejects after `ms`.
+// Resolves once `check()` (sync or async) is truthy, checking every `every` ms; rejects
+// after `ms`.
 export function until(check, { ms = 10000, what = "condition", every = 20 } = {}) {
   return within(
     new Promise((resolve, reject) => {

@@ -9,15 +9,31 @@ packages=(g++ cmake make pkgconf python3 libasio-dev nlohmann-json3-dev doctest-
           libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev libsimdjson-dev
           libhiredis-dev redis-server libpq-dev postgresql nginx-light libjwt-dev libssl-dev)
 
+# The client tests (tests/clients, HERALD_CLIENT_TESTS): chromium, and Node 20+ with npm.
+# A node or npm already on PATH (e.g. NodeSource's, which brings npm) is kept.
+packages+=(chromium)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "herald: installing missing packages: ${missing[*]}"
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "herald: installing missing packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The client tests' npm packages, pinned by their lock file: installed when missing or
+# older than the lock.
+clients="$(dirname "$0")/../tests/clients"
+if [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; then
+  echo "herald: npm ci --prefix tests/clients"
+  npm ci --prefix "$clients" --no-audit --no-fund >/dev/null
+  touch "$clients/node_modules"
+fi

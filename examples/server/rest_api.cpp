@@ -21,6 +21,7 @@
 #include "http_util.hpp"
 #include "publish_body.hpp"
 #include "rest_auth.hpp"
+#include "static_files.hpp"
 
 namespace herald::server {
 
@@ -858,6 +859,7 @@ void dispatch(Call& c) {
     c.params = std::move(params);
     return route.fn(c);
   }
+  if (auto file = static_file(c.request)) return c.respond(std::move(*file));
   const std::string allow = allowed_methods(*segs);
   if (allow.empty())
     return c.respond(error_response(

@@ -603,12 +603,10 @@ class Client {
       return this._emit("error", err);
     }
     if (pending) return this._settle(f, err);
-    // A topic of the handshake the server refused ("… topic 'x'"): the error has no rid and
-    // no topic field, so its name is read from the message.
-    const refused = f.code === "forbidden" && /'([^']+)'$/.exec(f.message || "");
-    const t = refused && this._topics.get(refused[1]);
+    // A topic of the handshake the server refused: the error names it in `topic`.
+    const t = f.topic != null && this._topics.get(f.topic);
     if (t && !t.joined) {
-      this._topics.delete(refused[1]);
+      this._topics.delete(f.topic);
       for (const w of t.waiters) w.reject(err);
     }
     this._emit("error", err);

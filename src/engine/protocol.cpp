@@ -136,10 +136,11 @@ std::string reset(const StreamId& stream, const StreamInfo& info, const char* re
   return j.dump();
 }
 
-std::string error(const std::string& rid, const Status& status) {
+std::string error(const std::string& rid, const Status& status, const std::string& topic) {
   json j = base("error", rid);
   j["code"] = to_string(status.code());
   j["message"] = status.message();
+  if (!topic.empty()) j["topic"] = topic;
   return j.dump();
 }
 

@@ -36,7 +36,8 @@ std::string welcome(const Welcome& w);
 
 /// "Cannot resume: reload": the stream's history does not continue the client's cursor.
 std::string reset(const StreamId& stream, const StreamInfo& info, const char* reason);
-std::string error(const std::string& rid, const Status& status);
+/// `topic`: the topic a request without rid was about (a join at connect), else empty.
+std::string error(const std::string& rid, const Status& status, const std::string& topic = "");
 std::string pong(const std::string& rid);
 std::string subscribed(const std::string& rid, const std::string& topic, const StreamInfo& info,
                        Seq cursor);

@@ -275,7 +275,7 @@ void Engine::Impl::join_at_open(Session& s, const std::vector<std::string>& stor
   for (const protocol::TopicPosition& p : listed) {
     if (s.topic(p.topic)) continue;  // stored as well: joined above
     if (Status allowed = may_subscribe(s, p.topic); !allowed.ok()) {
-      write(s, {protocol::error("", allowed), nullptr});
+      write(s, {protocol::error("", allowed, p.topic), nullptr});
       continue;
     }
     join_topic(s, p.topic, p.since, p.epoch, "");

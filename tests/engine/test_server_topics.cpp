@@ -143,6 +143,7 @@ TEST_CASE("server-side topics: a stored topic the token does not grant is skippe
   CHECK(joined[0]["topic"] == "ok:1");
   REQUIRE(only(fs, "error").size() == 1);
   CHECK(only(fs, "error")[0]["code"] == "forbidden");
+  CHECK(only(fs, "error")[0]["topic"] == "nope");
 }
 
 TEST_CASE("seed 003: {userId, room} joins room:<room> and is answered - another user's id is "

@@ -1,0 +1,122 @@
+// Server-Sent Events in Debian's Chromium: the browser's own EventSource against a real
+// herald-server (GET /sse), requests POSTed to the stream's path, and a drop after which the
+// browser reconnects by itself with Last-Event-ID and misses nothing, duplicates nothing.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { once } from "node:events";
+import { chromium } from "playwright-core";
+import { startServer } from "./lib/harness.mjs";
+
+const CHROMIUM = "/usr/bin/chromium";
+const T = { timeout: 60000 };
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"], headless: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// A TCP proxy in front of herald-server whose connections the test can cut (a network
+// drop the browser sees as such).
+async function startProxy(port) {
+  const sockets = new Set();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(port, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  proxy.listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  return {
+    http: `http://127.0.0.1:${proxy.address().port}`,
+    cut: () => sockets.forEach((s) => s.destroy()),
+    close: () => new Promise((resolve) => { proxy.close(resolve); sockets.forEach((s) => s.destroy()); }),
+  };
+}
+
+// A page on `origin` (the server's by default) with an EventSource collecting frames in
+// window.frames_.
+async function openStream(query, origin = server.http) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(15000);
+  await page.goto(origin + "/");
+  await page.evaluate((q) => {
+    window.frames_ = [];
+    window.opens = 0;
+    window.es = new EventSource("/sse?" + q);
+    window.es.onopen = () => window.opens++;
+    window.es.onmessage = (e) => {
+      const f = JSON.parse(e.data);
+      f.eventId = e.lastEventId;
+      window.frames_.push(f);
+    };
+  }, query);
+  await page.waitForFunction(() => window.frames_.some((f) => f.op === "welcome"));
+  return { page, context };
+}
+
+const inboxSeqs = (page) =>
+  page.evaluate(() => window.frames_.filter((f) => f.op === "notification" && f.stream.startsWith("inbox:")).map((f) => f.seq));
+
+test("EventSource: notifications as events, an ack POSTed to the stream's path, a reply on the stream", T, async () => {
+  const { page, context } = await openStream("userId=eva");
+  for (let i = 1; i <= 3; i++) await server.toUser("eva", { i });
+  await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 3);
+  assert.deepEqual(await inboxSeqs(page), [1, 2, 3]);
+  const last = await page.evaluate(() => window.frames_.at(-1).eventId);
+  assert.match(last, /^3\.\d+$/);
+  const status = await page.evaluate(async () => {
+    const post = window.frames_.find((f) => f.op === "sse").post;
+    const send = (frame) =>
+      fetch(post, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(frame) });
+    const acked = await send({ op: "ack", seq: 3 });
+    await send({ op: "history", stream: "inbox:eva", limit: 2, rid: "h1" });
+    return acked.status;
+  });
+  assert.equal(status, 202);
+  await page.waitForFunction(() => window.frames_.some((f) => f.op === "history" && f.rid === "h1"));
+  // The ack reached the store: a new session continues after 3.
+  const { page: second, context: c2 } = await openStream("userId=eva");
+  const cursor = await second.evaluate(() => window.frames_.find((f) => f.op === "welcome").cursor);
+  assert.equal(cursor, 3);
+  await c2.close();
+  await context.close();
+});
+
+test("EventSource: after a drop the browser resumes with Last-Event-ID - inbox and topic, nothing twice", T, async () => {
+  await server.toTopic("room:9", { before: true });
+  const proxy = await startProxy(server.port);
+  const { page, context } = await openStream("userId=ivo&topics=room:9", proxy.http);
+  await server.toUser("ivo", { n: 1 });
+  await server.toTopic("room:9", { n: 1 });
+  await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 2);
+  // The stream breaks; what is published before the browser reconnects (1 s: the stream's
+  // retry) must come after the reconnect.
+  proxy.cut();
+  for (let i = 2; i <= 3; i++) {
+    await server.toUser("ivo", { n: i });
+    await server.toTopic("room:9", { n: i });
+  }
+  await page.waitForFunction(() => window.opens >= 2, null, { timeout: 20000 });
+  await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 6);
+  // No acks were sent: without Last-Event-ID the inbox would replay from 0.
+  assert.deepEqual(await inboxSeqs(page), [1, 2, 3]);
+  const topic = await page.evaluate(() =>
+    window.frames_.filter((f) => f.op === "notification" && f.stream === "topic:room:9").map((f) => f.seq));
+  assert.deepEqual(topic, [2, 3, 4]);
+  await context.close();
+  await proxy.close();
+});

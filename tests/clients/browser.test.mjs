@@ -3,38 +3,28 @@
 // and the demo click-through (publish from one page, the other shows it live, the badge,
 // mark read). Screenshots go to $HERALD_ARTIFACTS (default build/artifacts).
 
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { startServer, startJwtServer, artifacts, hs256 } from "./lib/harness.mjs";
+import { serverAndBrowser, startJwtServer, artifacts, hs256 } from "./lib/harness.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
 const T = { timeout: 60000 };
-let server;
-let browser;
+const env = serverAndBrowser();
 
 before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"], headless: true });
   await mkdir(artifacts, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 // A fresh page on the server's origin; page errors fail the test that reads `errors`.
 async function openPage(target = "/") {
-  const context = await browser.newContext();
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  await page.goto(server.http + target);
+  await page.goto(env.server.http + target);
   return { page, errors, close: () => context.close() };
 }
 
@@ -51,12 +41,12 @@ test("the client in a page: import('/herald.js'), notifications, a reconnect, hi
     window.client = c;
     await c.ready();
   });
-  for (let i = 1; i <= 3; i++) await server.toUser("pia", { i });
+  for (let i = 1; i <= 3; i++) await env.server.toUser("pia", { i });
   await page.waitForFunction(() => window.got.length === 3);
   // Cut the session from the page's side; it comes back and misses nothing.
   await page.evaluate(() => window.client.reconnect());
   await page.waitForFunction(() => window.events.filter((e) => e === "connected").length === 2);
-  for (let i = 4; i <= 5; i++) await server.toUser("pia", { i });
+  for (let i = 4; i <= 5; i++) await env.server.toUser("pia", { i });
   await page.waitForFunction(() => window.got.length === 5);
   assert.deepEqual(await page.evaluate(() => window.got), [1, 2, 3, 4, 5]);
   const result = await page.evaluate(async () => {
@@ -73,7 +63,7 @@ test("the client in a page: import('/herald.js'), notifications, a reconnect, hi
 test("the demo page: publish from one page, the other shows it live, badge, mark read", T, async () => {
   const alice = await openPage("/");
   const bob = await openPage("/");
-  await server.toUser("alice", { message: "an older one" });
+  await env.server.toUser("alice", { message: "an older one" });
 
   for (const [p, user] of [[alice.page, "alice"], [bob.page, "bob"]]) {
     await p.fill("#user", user);
@@ -135,7 +125,7 @@ test("a token in a real browser: subprotocols ['herald.token', token], REST with
   if (!s) return;
   try {
     const token = await hs256({ sub: "tia", exp: Math.floor(Date.now() / 1000) + 600 }, secret);
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     await page.goto(s.http + "/");
     const user = await page.evaluate(async (token) => {

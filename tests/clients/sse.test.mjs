@@ -2,27 +2,14 @@
 // herald-server (GET /sse), requests POSTed to the stream's path, and a drop after which the
 // browser reconnects by itself with Last-Event-ID and misses nothing, duplicates nothing.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
-import { chromium } from "playwright-core";
-import { startServer } from "./lib/harness.mjs";
+import { serverAndBrowser } from "./lib/harness.mjs";
 
-const CHROMIUM = "/usr/bin/chromium";
 const T = { timeout: 60000 };
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"], headless: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 // A TCP proxy in front of herald-server whose connections the test can cut (a network
 // drop the browser sees as such).
@@ -48,8 +35,8 @@ async function startProxy(port) {
 
 // A page on `origin` (the server's by default) with an EventSource collecting frames in
 // window.frames_.
-async function openStream(query, origin = server.http) {
-  const context = await browser.newContext();
+async function openStream(query, origin = env.server.http) {
+  const context = await env.browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   await page.goto(origin + "/");
@@ -73,7 +60,7 @@ const inboxSeqs = (page) =>
 
 test("EventSource: notifications as events, an ack POSTed to the stream's path, a reply on the stream", T, async () => {
   const { page, context } = await openStream("userId=eva");
-  for (let i = 1; i <= 3; i++) await server.toUser("eva", { i });
+  for (let i = 1; i <= 3; i++) await env.server.toUser("eva", { i });
   await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 3);
   assert.deepEqual(await inboxSeqs(page), [1, 2, 3]);
   const last = await page.evaluate(() => window.frames_.at(-1).eventId);
@@ -97,18 +84,18 @@ test("EventSource: notifications as events, an ack POSTed to the stream's path, 
 });
 
 test("EventSource: after a drop the browser resumes with Last-Event-ID - inbox and topic, nothing twice", T, async () => {
-  await server.toTopic("room:9", { before: true });
-  const proxy = await startProxy(server.port);
+  await env.server.toTopic("room:9", { before: true });
+  const proxy = await startProxy(env.server.port);
   const { page, context } = await openStream("userId=ivo&topics=room:9", proxy.http);
-  await server.toUser("ivo", { n: 1 });
-  await server.toTopic("room:9", { n: 1 });
+  await env.server.toUser("ivo", { n: 1 });
+  await env.server.toTopic("room:9", { n: 1 });
   await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 2);
   // The stream breaks; what is published before the browser reconnects (1 s: the stream's
   // retry) must come after the reconnect.
   proxy.cut();
   for (let i = 2; i <= 3; i++) {
-    await server.toUser("ivo", { n: i });
-    await server.toTopic("room:9", { n: i });
+    await env.server.toUser("ivo", { n: i });
+    await env.server.toTopic("room:9", { n: i });
   }
   await page.waitForFunction(() => window.opens >= 2, null, { timeout: 20000 });
   await page.waitForFunction(() => window.frames_.filter((f) => f.op === "notification").length === 6);

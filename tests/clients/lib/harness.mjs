@@ -3,6 +3,7 @@
 // every wait is for an event or a condition, with a timeout.
 
 import { spawn } from "node:child_process";
+import { before, after } from "node:test";
 import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -176,4 +177,22 @@ export async function hs256(claims, secret) {
   const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
   const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
   return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+}
+
+/**
+ * For a test file: a herald-server and Debian's headless Chromium started before its tests
+ * and stopped after them. Read `env.server` and `env.browser` inside the tests.
+ */
+export function serverAndBrowser() {
+  const env = { server: null, browser: null };
+  before(async () => {
+    const { chromium } = await import("playwright-core");
+    env.server = await startServer();
+    env.browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"], headless: true });
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }

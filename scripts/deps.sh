@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what herald needs to build and test on Debian 12, only if it is missing.
-# Usage: scripts/deps.sh            (as root, or with sudo available)
+# Usage: scripts/deps.sh [--tests]    (as root, or with sudo available)
+#   --tests: also what the client tests need (Chromium, Node.js, their npm packages)
 set -euo pipefail
 
 # redis-server, postgresql and nginx-light are for the tests (they start private instances
@@ -11,9 +12,13 @@ packages=(g++ cmake make pkgconf python3 libasio-dev nlohmann-json3-dev doctest-
 
 # The client tests (tests/clients, HERALD_CLIENT_TESTS): chromium, and Node 20+ with npm.
 # A node or npm already on PATH (e.g. NodeSource's, which brings npm) is kept.
-packages+=(chromium)
-command -v node >/dev/null || packages+=(nodejs)
-command -v npm >/dev/null || packages+=(npm)
+tests=false
+[ "${1:-}" = "--tests" ] && tests=true
+if $tests; then
+  packages+=(chromium)
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -32,7 +37,7 @@ fi
 # The client tests' npm packages, pinned by their lock file: installed when missing or
 # older than the lock.
 clients="$(dirname "$0")/../tests/clients"
-if [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; then
+if $tests && { [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; }; then
   echo "herald: npm ci --prefix tests/clients"
   npm ci --prefix "$clients" --no-audit --no-fund >/dev/null
   touch "$clients/node_modules"

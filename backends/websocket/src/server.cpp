@@ -224,6 +224,8 @@ void check(const ServerOptions& o) {
   if (o.bind.empty()) fail("bind must name an address");
   if (o.websocket_path.empty() || o.websocket_path[0] != '/')
     fail("websocket_path must start with '/'");
+  if (!o.stomp_path.empty() && (o.stomp_path[0] != '/' || o.stomp_path == o.websocket_path))
+    fail("stomp_path must start with '/' and differ from websocket_path");
   if (o.max_connections == 0) fail("max_connections must be >= 1");
   if (o.max_frame_bytes < 125) fail("max_frame_bytes must be >= 125");
   if (o.max_header_bytes < 256) fail("max_header_bytes must be >= 256");

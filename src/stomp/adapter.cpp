@@ -61,6 +61,13 @@ struct PendingRequest {
 };
 
 // A STOMP frame to write and the engine bytes it stands for (reported once it is written).
+// An inbox entry the engine delivered and has not had acked yet.
+struct Outstanding {
+  Seq seq = 0;
+  bool sent = false;   // passed on to the client (not held or dropped)
+  bool acked = false;  // acknowledged by the client
+};
+
 struct Written {
   std::size_t stomp = 0;
   std::size_t engine = 0;
@@ -427,9 +434,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     auto sub = subscriptions_.find(inbox_subscription_);
     if (ack && starts_with(*id, prefix) && sub != subscriptions_.end()) {
       if (auto seq = parse_number(std::string_view(*id).substr(prefix.size()))) {
-        for (auto& [s, acked] : outstanding_) {
-          if (s == *seq) acked = true;
-          if (s < *seq && sub->second.ack == AckMode::client) acked = true;
+        for (Outstanding& o : outstanding_) {
+          if (o.seq == *seq && o.sent) o.acked = true;
+          if (o.seq < *seq && o.sent && sub->second.ack == AckMode::client) o.acked = true;
         }
         flush_acks();
       }
@@ -438,11 +445,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   // The engine's ack is cumulative: it goes up to the last of the delivered entries that
-  // are all acknowledged (client-individual acks out of order wait for the gap to close).
+  // are all acknowledged (client-individual acks out of order, and entries held or dropped
+  // before the client saw them, wait for the gap to close).
   void flush_acks() {
     Seq upto = 0;
-    while (!outstanding_.empty() && outstanding_.front().second) {
-      upto = outstanding_.front().first;
+    while (!outstanding_.empty() && outstanding_.front().acked) {
+      upto = outstanding_.front().seq;
       outstanding_.pop_front();
     }
     if (upto == 0) return;
@@ -536,6 +544,14 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       if (t != topics_.end()) sub_id = t->second;
     }
     if (auto it = subscriptions_.find(sub_id); it != subscriptions_.end()) sub = &it->second;
+    Seq seq = 0;
+    if (frame.body) {
+      seq = head.value("seq", Seq{0});
+      // Every inbox entry the engine sent counts, also one held or dropped here: the
+      // engine's cumulative ack must not pass it before the client acked it.
+      if (inbox && seq > (outstanding_.empty() ? acked_ : outstanding_.back().seq))
+        outstanding_.push_back({seq, false, false});
+    }
     if (!sub) {
       if (inbox) hold(frame);
       return swallow(engine_bytes);
@@ -562,7 +578,6 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       }
       return write(encode(m), engine_bytes);
     }
-    const Seq seq = head.value("seq", Seq{0});
     const std::uint32_t attempt = head.value("attempt", std::uint32_t{1});
     const std::string id = stream + ":" + std::to_string(seq);
     m.headers.emplace_back("message-id", id);
@@ -584,24 +599,24 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     m.body += *frame.body;
     write(encode(m), engine_bytes);
     if (!inbox) return;
-    if (seq > (outstanding_.empty() ? acked_ : outstanding_.back().first))
-      outstanding_.emplace_back(seq, false);
-    if (sub->ack == AckMode::automatic) {
-      for (auto& [s, acked] : outstanding_)
-        if (s <= seq) acked = true;
-      flush_acks();
+    for (Outstanding& o : outstanding_) {
+      if (o.seq != seq) continue;
+      o.sent = true;
+      if (sub->ack == AckMode::automatic) o.acked = true;
     }
+    if (sub->ack == AckMode::automatic) flush_acks();
   }
 
   // An inbox frame before the inbox subscription. A redelivery replaces the copy held.
   void hold(const Frame& frame) {
-    if (frame.body) {
-      const std::size_t seq_at = frame.head.find("\"seq\":");
+    const std::size_t seq_at = frame.body ? frame.head.find("\"seq\":") : std::string::npos;
+    if (seq_at != std::string::npos) {
       const std::string key = frame.head.substr(seq_at, frame.head.find(',', seq_at) - seq_at);
       for (Frame& held : pending_inbox_) {
-        if (!held.body) continue;
-        const std::size_t at = held.head.find("\"seq\":");
-        if (held.head.compare(at, key.size(), key) == 0 && held.head[at + key.size()] == ',') {
+        const std::size_t at = held.body ? held.head.find("\"seq\":") : std::string::npos;
+        if (at == std::string::npos) continue;
+        if (held.head.compare(at, key.size(), key) == 0 && at + key.size() < held.head.size() &&
+            held.head[at + key.size()] == ',') {
           held = frame;
           return;
         }
@@ -696,9 +711,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::uint64_t next_rid_ = 0;
   std::deque<Frame> pending_inbox_;  // inbox frames waiting for the inbox subscription
 
-  // Inbox entries delivered after the last engine ack, in seq order, with "acked by the
-  // client"; the engine's ack goes up to the first one not acked.
-  std::deque<std::pair<Seq, bool>> outstanding_;
+  // Inbox entries the engine delivered after the last engine ack, in seq order; the
+  // engine's ack goes up to the first one not acked.
+  std::deque<Outstanding> outstanding_;
   Seq acked_ = 0;  // the last seq acked to the engine (or the welcome's cursor)
 
   std::deque<Written> written_;

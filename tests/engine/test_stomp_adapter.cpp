@@ -12,6 +12,18 @@
 #include "herald/stomp.hpp"
 #include "support/engine_fixture.hpp"
 
+namespace doctest {
+// Shows seq lists in failed assertions.
+template <>
+struct StringMaker<std::vector<std::string>> {
+  static String convert(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + v[i];
+    return (out + "]").c_str();
+  }
+};
+}  // namespace doctest
+
 using namespace herald;
 using herald::stomp::StompFrame;
 using std::chrono::milliseconds;
@@ -419,4 +431,27 @@ TEST_CASE("stomp: a connection without CONNECT is closed after connect_timeout")
   REQUIRE(fs.size() == 1);
   CHECK(h(fs[0], "message") == "no CONNECT frame in time");
   CHECK(c->closed());
+}
+
+TEST_CASE("stomp: held inbox MESSAGEs are bounded, and a redelivery replaces its held copy") {
+  stomp::StompOptions so;
+  so.max_pending_messages = 2;
+  StompWorld w(StompWorld::options(), so);
+  auto c = w.connect("bob");
+  w.notify("bob");
+  w.executor->advance(seconds(1));  // seq 1 is delivered again while held: one copy
+  for (int i = 0; i < 2; ++i) w.notify("bob");
+  w.send(*c, subscribe("s", "/user/queue/notifications", "client"));
+  CHECK(seqs_of(w.take(*c)) == Seqs{"2", "3"});  // 1 was the oldest, dropped
+  // ACK 3 covers what the client got (2, 3), not 1, which it never saw.
+  w.send(*c, ack("inbox:bob:3"));
+  CHECK(w.engine->metrics().acked.value() == 0);
+  w.executor->advance(seconds(2));
+  auto fs = w.take(*c);
+  REQUIRE(seqs_of(fs) == Seqs{"1", "2", "3"});  // the engine redelivers 1..3 as unacked
+  CHECK(h(fs[0], "herald-attempt") == "3");
+  w.send(*c, ack("inbox:bob:1"));
+  CHECK(w.engine->metrics().acked.value() == 3);
+  w.executor->advance(seconds(30));
+  CHECK(seqs_of(w.take(*c)).empty());
 }

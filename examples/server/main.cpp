@@ -22,6 +22,7 @@
 #include <asio.hpp>
 
 #include "herald/herald.hpp"
+#include "herald/stomp.hpp"
 #include "herald/websocket/server.hpp"
 #include "backends.hpp"
 #include "logging.hpp"
@@ -62,6 +63,7 @@ struct Config {
   std::string tls_cert;  // PEM chain; set: HTTPS and WSS
   std::string tls_key;
   int tls_port = -1;  // -1: --port serves TLS; else TLS here and --port stays plain
+  std::string stomp_path = "/stomp";  // empty: no STOMP endpoint
   AuthConfig auth;
 };
 
@@ -89,6 +91,10 @@ void add_flags(CLI::App& app, Config& c) {
                  "guard; on by itself when --bind is a loopback address)")
       ->envname("HERALD_ALLOWED_HOSTS")
       ->delimiter(',');
+  app.add_option("--stomp-path", c.stomp_path,
+                 "WebSocket path of the STOMP 1.2 endpoint (docs/stomp.md); empty: none")
+      ->envname("HERALD_STOMP_PATH")
+      ->capture_default_str();
   app.add_option("--threads", c.threads, "I/O threads (default: the number of cores)")
       ->envname("HERALD_THREADS")
       ->check(CLI::Range(1u, 1024u))
@@ -209,6 +215,7 @@ websocket::ServerOptions server_options(const Config& c) {
   o.max_connections = c.max_connections;
   o.max_body_bytes = c.max_body_bytes;
   o.max_frame_bytes = c.max_frame_bytes;
+  o.stomp_path = c.stomp_path;
   o.tls.cert_file = c.tls_cert;
   o.tls.key_file = c.tls_key;
   if (c.tls_port >= 0) o.tls.port = static_cast<std::uint16_t>(c.tls_port);
@@ -300,6 +307,13 @@ class Service {
         websocket::Server::create(io_, server_options(config_),
                                   [this](HttpRequest r, Respond respond) { forward(r, respond); });
     backends.engine.transports = {server_.get()};
+    if (!config_.stomp_path.empty()) {
+      // STOMP sessions are translated on a strand of their own, not the engine's.
+      stomp::StompOptions so;
+      so.path = config_.stomp_path;
+      stomp_ = stomp::wrap(*server_, make_asio_executor(io_), so);
+      backends.engine.transports = {stomp_.get()};
+    }
     engine_ = std::make_unique<Engine>(executor_, std::move(backends.engine),
                                        engine_options(config_), std::move(auth.websocket));
     RestOptions rest;
@@ -352,9 +366,10 @@ class Service {
     running_ = true;
     spdlog::info(
         "event=listening addr={}:{} port={} tls_port={} instance={} threads={} ws_path=/ws "
-        "backends=\"{}\" auth={}",
+        "stomp_path={} backends=\"{}\" auth={}",
         config_.bind, server_->port(), server_->port(), server_->tls_port(),
-        quote(engine_->instance_id()), config_.threads, backends_, auth_mode_);
+        quote(engine_->instance_id()), config_.threads, quote(config_.stomp_path), backends_,
+        auth_mode_);
     if (auth_mode_ == "development")
       spdlog::warn(
           "event=dev_auth message=\"WebSocket clients are trusted by ?userId= and the REST API "
@@ -440,6 +455,8 @@ class Service {
   asio::steady_timer deadline_;
   std::optional<asio::steady_timer> poll_;
   std::shared_ptr<Executor> executor_;
+  // Before server_: destroyed after it, as the server reports to it until it is gone.
+  std::unique_ptr<Transport> stomp_;
   std::unique_ptr<websocket::Server> server_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RestApi> api_;

@@ -398,7 +398,8 @@ void Conn::feed_http(const char* data, std::size_t size) {
 bool Conn::on_request(ParsedRequest&& parsed) {
   HttpState& h = *http_;
   if (parsed.websocket) {
-    if (parsed.request.path == core_->options.websocket_path) {
+    if (parsed.request.path == core_->options.websocket_path ||
+        (!core_->options.stomp_path.empty() && parsed.request.path == core_->options.stomp_path)) {
       h.upgrade = std::move(parsed);
     } else {
       core_->counters.http_errors.fetch_add(1);
@@ -681,6 +682,7 @@ void Conn::install_ws_handlers() {
   // ("herald.token", "<token>"), and fail the connection unless the answer names one of
   // those offered. The authenticator reads the token from the request's header.
   ws_->set_validate_handler([this](WsHandle) {
+    if (handshake_.path != core_->options.websocket_path) return select_stomp_subprotocol();
     for (const std::string& offered : ws_->get_requested_subprotocols()) {
       if (offered != kTokenSubprotocol) continue;
       WsErrorCode ignored;
@@ -700,6 +702,19 @@ void Conn::install_ws_handlers() {
     on_ws_shutdown();
     return WsErrorCode();
   });
+}
+
+// STOMP clients offer the versions they speak as subprotocols (STOMP 1.2 "WebSocket"):
+// answer the newest one offered; a client offering none gets no subprotocol.
+bool Conn::select_stomp_subprotocol() {
+  const std::vector<std::string>& offered = ws_->get_requested_subprotocols();
+  for (const char* version : {"v12.stomp", "v11.stomp", "v10.stomp"}) {
+    if (std::find(offered.begin(), offered.end(), version) == offered.end()) continue;
+    WsErrorCode ignored;
+    ws_->select_subprotocol(version, ignored);
+    break;
+  }
+  return true;
 }
 
 void Conn::on_ws_open() {

@@ -130,6 +130,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   // WebSocket: the handshake (websocketpp)
   void start_websocket();
   void install_ws_handlers();
+  bool select_stomp_subprotocol();
   void on_ws_open();
   void on_ws_shutdown();
   WsErrorCode on_ws_write(const WsBuffer* buffers, std::size_t count);

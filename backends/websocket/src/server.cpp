@@ -254,6 +254,9 @@ void check(const ServerOptions& o) {
     fail("websocket_path must start with '/'");
   if (!o.sse_path.empty() && (o.sse_path[0] != '/' || o.sse_path == o.websocket_path))
     fail("sse_path must be empty (no SSE) or start with '/' and differ from websocket_path");
+  if (!o.stomp_path.empty() && (o.stomp_path[0] != '/' || o.stomp_path == o.websocket_path))
+    fail("stomp_path must start with '/' and differ from websocket_path");
+  if (!o.sse_path.empty() && o.sse_path == o.stomp_path) fail("sse_path and stomp_path must differ");
   if (o.max_connections == 0) fail("max_connections must be >= 1");
   if (o.max_frame_bytes < 125) fail("max_frame_bytes must be >= 125");
   if (o.max_header_bytes < 256) fail("max_header_bytes must be >= 256");

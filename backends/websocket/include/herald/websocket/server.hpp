@@ -73,6 +73,9 @@ struct ServerOptions {
   /// (docs/clients.md), its requests are POSTed to the path its first event names. Empty:
   /// no SSE (the path goes to the HttpHandler).
   std::string sse_path = "/sse";
+  /// A second upgrade path, for STOMP (herald::stomp::wrap routes it); empty: none. Its
+  /// handshake answers the subprotocol v12.stomp, else v11.stomp, else v10.stomp if offered.
+  std::string stomp_path;
   std::size_t max_connections = 100'000;     // beyond: HTTP 503 (also to upgrades), then closed
   std::size_t max_frame_bytes = 64 * 1024;   // larger client messages close the session (1009)
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431, closed

@@ -23,8 +23,10 @@ Stmt& Stmt::bind(int i, std::int64_t v) {
   return *this;
 }
 
+// SQLITE_TRANSIENT: SQLite copies the text, so a temporary (e.g. StreamId::str()) may be
+// bound and go before the statement runs.
 Stmt& Stmt::bind(int i, std::string_view v) {
-  check(db_, sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8),
+  check(db_, sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
         "bind");
   return *this;
 }

@@ -53,7 +53,7 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   Stmt& bind(int i, std::int64_t v);
-  Stmt& bind(int i, std::string_view v);
+  Stmt& bind(int i, std::string_view v);  // copied: `v` may go before the statement runs
   Stmt& bind_null(int i);
 
   /// Steps once: true if a row is ready, false when done. Throws DbError.

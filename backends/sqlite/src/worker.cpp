@@ -47,6 +47,7 @@ void Worker::stop() {
     stopping_ = true;
   }
   wake_.notify_one();
+  std::lock_guard<std::mutex> lock(stop_mutex_);
   if (thread_.joinable()) thread_.join();
   db_.reset();
 }

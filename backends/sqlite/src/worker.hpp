@@ -55,7 +55,7 @@ class Worker {
   void resubmit(Task task);
 
   /// Refuses new tasks, runs those queued, then ends the thread and closes the connection.
-  /// Idempotent. Must not be called from this worker's thread.
+  /// Idempotent, any thread (concurrent calls wait for each other) but this worker's.
   void stop();
 
  private:
@@ -68,6 +68,7 @@ class Worker {
   const std::size_t max_queued_;
   const std::string name_;
   std::mutex mutex_;
+  std::mutex stop_mutex_;  // one stop() joins at a time
   std::condition_variable wake_;
   std::deque<Task> queue_;  // guarded by mutex_
   bool stopping_ = false;   // guarded by mutex_

@@ -6,6 +6,7 @@ benchmarks) and runs test_package/. Options mirror the CMake options:
     with_websocket  HERALD_WITH_WEBSOCKET
     with_redis      HERALD_WITH_REDIS
     with_postgres   HERALD_WITH_POSTGRES
+    with_sqlite     HERALD_WITH_SQLITE
     with_jwt        HERALD_WITH_JWT
 
 Consumers use herald's own heraldConfig.cmake (find_package(herald CONFIG COMPONENTS …)), which
@@ -37,6 +38,7 @@ class HeraldConan(ConanFile):
         "with_websocket": [True, False],
         "with_redis": [True, False],
         "with_postgres": [True, False],
+        "with_sqlite": [True, False],
         "with_jwt": [True, False],
     }
     default_options = {
@@ -45,6 +47,7 @@ class HeraldConan(ConanFile):
         "with_websocket": True,
         "with_redis": False,
         "with_postgres": False,
+        "with_sqlite": False,
         "with_jwt": False,
         # herald uses standalone Asio; websocketpp must not pull in Boost.Asio.
         "websocketpp/*:asio": "standalone",
@@ -83,6 +86,8 @@ class HeraldConan(ConanFile):
             self.requires("hiredis/[>=0.14 <2]")
         if self.options.with_postgres:
             self.requires("libpq/[>=15 <17]")
+        if self.options.with_sqlite:
+            self.requires("sqlite3/[>=3.35 <4]")  # 3.35: RETURNING
         if self.options.with_jwt:
             self.requires("libjwt/[>=1.10 <2]")
             if not self.options.with_websocket:
@@ -96,6 +101,7 @@ class HeraldConan(ConanFile):
         tc.cache_variables["HERALD_WITH_WEBSOCKET"] = bool(self.options.with_websocket)
         tc.cache_variables["HERALD_WITH_REDIS"] = bool(self.options.with_redis)
         tc.cache_variables["HERALD_WITH_POSTGRES"] = bool(self.options.with_postgres)
+        tc.cache_variables["HERALD_WITH_SQLITE"] = bool(self.options.with_sqlite)
         tc.cache_variables["HERALD_WITH_JWT"] = bool(self.options.with_jwt)
         tc.cache_variables["HERALD_BUILD_TESTS"] = False
         tc.cache_variables["HERALD_BUILD_EXAMPLES"] = False
@@ -137,5 +143,7 @@ class HeraldConan(ConanFile):
             component("redis", ["core", "hiredis::hiredis"])
         if self.options.with_postgres:
             component("postgres", ["core", "libpq::libpq"])
+        if self.options.with_sqlite:
+            component("sqlite", ["core", "sqlite3::sqlite3"])
         if self.options.with_jwt:
             component("jwt", ["core", "libjwt::libjwt", "openssl::crypto"])

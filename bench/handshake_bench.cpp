@@ -112,7 +112,8 @@ void run(const char* name, const std::string& binary, const std::vector<std::str
   const std::uint16_t port = free_port();
   std::vector<std::string> args = flags;
   for (std::string a : {std::string("--port"), std::to_string(port), std::string("--log-level"),
-                        std::string("warn"), std::string("--rate-limit"), std::string("0")})
+                        std::string("warn"), std::string("--rate-limit"), std::string("0"),
+                        std::string("--store"), std::string("memory")})
     args.push_back(std::move(a));
   const int pid = start_server(binary, args);
   for (int i = 0; i < 100; ++i) {  // up to 10 s for it to listen

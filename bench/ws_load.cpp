@@ -420,8 +420,11 @@ int spawn_server(const Options& o) {
   const int pid = fork();
   if (pid == 0) {
     // --rate-limit 0: every publish comes without a sender from one address (one bucket).
+    // --store memory: the figures measure delivery, as before SQLite became the default (and
+    // no ./herald.db is left behind).
     std::vector<std::string> args = {o.server_bin, "--dev-auth", "--port", std::to_string(o.port),
-                                     "--log-level", "warn", "--rate-limit", "0"};
+                                     "--log-level", "warn", "--rate-limit", "0",
+                                     "--store", "memory"};
     if (o.server_threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(o.server_threads));

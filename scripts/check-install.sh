@@ -23,7 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The components built and used here: every one whose dependencies scripts/deps.sh installs.
-components=(websocket redis postgres jwt)
+components=(websocket redis postgres sqlite jwt)
 # One that find_package must refuse: a component of HERALD_COMPONENTS (CMakeLists.txt) that
 # is not built here, or, once all are, a name that is none.
 not_built=nosuch

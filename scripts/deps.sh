@@ -8,7 +8,8 @@ set -euo pipefail
 # on free loopback ports); python3 for scripts/check-install.sh; the rest builds herald.
 packages=(g++ cmake make pkgconf python3 libasio-dev nlohmann-json3-dev doctest-dev
           libwebsocketpp-dev libhttp-parser-dev libcli11-dev libspdlog-dev libsimdjson-dev
-          libhiredis-dev redis-server libpq-dev postgresql nginx-light libjwt-dev libssl-dev)
+          libhiredis-dev redis-server libpq-dev postgresql libsqlite3-dev nginx-light libjwt-dev
+          libssl-dev)
 
 # The client tests (tests/clients, HERALD_CLIENT_TESTS): chromium, and Node 20+ with npm.
 # A node or npm already on PATH (e.g. NodeSource's, which brings npm) is kept.

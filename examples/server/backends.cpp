@@ -12,9 +12,16 @@
 #ifdef HERALD_SERVER_WITH_POSTGRES
 #include "herald/postgres/store.hpp"
 #endif
+#ifdef HERALD_SERVER_WITH_SQLITE
+#include "herald/sqlite/store.hpp"
+#endif
 
 namespace herald::server {
 namespace {
+
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
 
 #ifdef HERALD_SERVER_WITH_REDIS
 void use_redis(asio::io_context& io, const std::shared_ptr<Executor>& executor,
@@ -34,9 +41,7 @@ void use_redis(asio::io_context& io, const std::shared_ptr<Executor>& executor,
 }
 #endif
 
-// The Store: PostgreSQL with --postgres (connects and migrates now), else in memory.
-std::shared_ptr<Store> make_store(asio::io_context& io, const std::string& url) {
-  if (url.empty()) return MemoryStore::create();
+std::shared_ptr<Store> make_postgres(asio::io_context& io, const std::string& url) {
 #ifdef HERALD_SERVER_WITH_POSTGRES
   postgres::PostgresOptions options;
   options.url = url;
@@ -47,19 +52,121 @@ std::shared_ptr<Store> make_store(asio::io_context& io, const std::string& url) 
   }
 #else
   (void)io;
+  (void)url;
   throw Error("--postgres: this herald-server was built without the PostgreSQL backend; rebuild "
-              "with -DHERALD_WITH_POSTGRES=ON (needs libpq-dev) or run without --postgres");
+              "with -DHERALD_WITH_POSTGRES=ON (needs libpq-dev) or use another --store");
 #endif
+}
+
+// The SQLite store; null when this herald-server was built without it (the caller decides).
+std::shared_ptr<Store> make_sqlite(const BackendChoice& choice) {
+#ifdef HERALD_SERVER_WITH_SQLITE
+  sqlite::SqliteOptions options;
+  options.path = choice.store.location;
+  options.synchronous = choice.sqlite_synchronous == "full" ? sqlite::Synchronous::full
+                                                            : sqlite::Synchronous::normal;
+  try {
+    return sqlite::open_store(std::move(options));
+  } catch (const Error& e) {
+    throw Error("--store " + choice.store.name() + ": " + e.what());
+  }
+#else
+  (void)choice;
+  return nullptr;
+#endif
+}
+
+// The Store: opened (and migrated) now.
+std::shared_ptr<Store> make_store(asio::io_context& io, const BackendChoice& choice,
+                                  ServerBackends& out) {
+  switch (choice.store.kind) {
+    case StoreChoice::Kind::memory:
+      return MemoryStore::create();
+    case StoreChoice::Kind::postgres:
+      return make_postgres(io, choice.store.location);
+    case StoreChoice::Kind::sqlite:
+      break;
+  }
+  if (auto store = make_sqlite(choice)) return store;
+  if (choice.store.given) {
+    throw Error("--store " + choice.store.name() +
+                ": this herald-server was built without the SQLite backend; rebuild with "
+                "-DHERALD_WITH_SQLITE=ON (needs libsqlite3-dev) or use another --store");
+  }
+  out.warnings.push_back("this herald-server was built without the SQLite backend "
+                         "(-DHERALD_WITH_SQLITE=ON): the default store is in memory and lost "
+                         "at exit");
+  return MemoryStore::create();
 }
 
 }  // namespace
 
+std::string StoreChoice::name() const {
+  switch (kind) {
+    case Kind::memory:
+      return "memory";
+    case Kind::postgres:
+      return "postgres";
+    case Kind::sqlite:
+      break;
+  }
+  return "sqlite:" + location;
+}
+
+StoreChoice parse_store(const std::string& store, const std::string& postgres) {
+  StoreChoice choice;
+  if (store.empty() && postgres.empty()) {
+    choice.location = std::string(kDefaultStore).substr(7);
+    return choice;
+  }
+  choice.given = true;
+  if (store.empty()) {  // --postgres URL (its own checks speak about a bad one)
+    choice.kind = StoreChoice::Kind::postgres;
+    choice.location = postgres;
+    return choice;
+  }
+  if (store == "memory") {
+    choice.kind = StoreChoice::Kind::memory;
+  } else if (starts_with(store, "sqlite:")) {
+    choice.location = store.substr(7);
+    if (choice.location.empty()) {
+      throw Error("--store sqlite:PATH: the path is empty (e.g. --store sqlite:./herald.db)");
+    }
+  } else if (starts_with(store, "postgresql://") || starts_with(store, "postgres://")) {
+    choice.kind = StoreChoice::Kind::postgres;
+    choice.location = store;
+  } else {
+    throw Error("--store '" + store + "': expected sqlite:PATH, memory or postgresql://… " +
+                "(default " + kDefaultStore + "; a key=value conninfo goes to --postgres)");
+  }
+  if (!postgres.empty() && (choice.kind != StoreChoice::Kind::postgres || store != postgres)) {
+    throw Error("--store " + choice.name() + " and --postgres name two different stores: give "
+                "one of them (--postgres URL means --store URL)");
+  }
+  return choice;
+}
+
 ServerBackends make_backends(asio::io_context& io, const std::shared_ptr<Executor>& executor,
                              const BackendChoice& choice) {
   ServerBackends out;
-  out.engine.store = make_store(io, choice.postgres);
+  std::string store = choice.store.name();
+  if (!choice.redis.empty() && !choice.store.shareable()) {
+    if (!choice.allow_unshared_store) {
+      throw Error("--redis with --store " + store +
+                  ": other instances cannot share this store, so a user's notifications stored "
+                  "by one instance could not be read, resumed or acked through another. Give "
+                  "every instance the same PostgreSQL store (--store postgresql://… or "
+                  "--postgres URL), or pass --allow-unshared-store if each user always "
+                  "reaches the same instance (sticky routing)");
+    }
+    out.warnings.push_back("--allow-unshared-store: the store " + store +
+                  " is this instance's alone; users must always reach the same instance "
+                  "(sticky routing), or they miss notifications stored through another");
+  }
+  const std::size_t warned = out.warnings.size();
+  out.engine.store = make_store(io, choice, out);
+  if (out.warnings.size() > warned) store = "memory";  // the fallback of a build without SQLite
   out.unready = [] { return std::string(); };
-  const std::string store = choice.postgres.empty() ? "memory" : "postgres";
   if (choice.redis.empty()) {
     out.engine.registry = MemoryRegistry::create();
     out.engine.broker = MemoryBrokerHub::create()->make_broker(executor);

@@ -1,5 +1,6 @@
 // herald-server: the complete single-node service. REST + WebSocket + metrics on one port,
-// in-memory backends, development authentication; configured by flags or environment
+// the store in SQLite at ./herald.db (--store), in-memory broker and registry (--redis);
+// configured by flags or environment
 // (docs/operations.md). Exit codes: 0 after a signal, 1 if it could not start (e.g. the
 // port is in use), 2 for a bad command line or configuration.
 #include <algorithm>  // standard headers first: Asio picks its allocator by what they define
@@ -35,8 +36,8 @@ using namespace herald;
 using namespace herald::server;
 using Millis = std::chrono::milliseconds;
 
-// Everything the command line sets. Defaults are the embedded default: in-memory backends,
-// development authentication, 127.0.0.1:8080.
+// Everything the command line sets. Defaults are the embedded default: the store in SQLite at
+// ./herald.db, in-memory broker and registry, 127.0.0.1:8080.
 struct Config {
   std::string bind = "127.0.0.1";
   int port = 8080;
@@ -44,7 +45,10 @@ struct Config {
   std::string log_level = "info";
   std::string instance_id;
   std::string redis;
-  std::string postgres;
+  std::string store;     // --store; empty: kDefaultStore (unless --postgres)
+  std::string postgres;  // --postgres, an alias of --store postgresql://…
+  std::string sqlite_synchronous = "normal";
+  bool allow_unshared_store = false;
   std::size_t max_payload_bytes = 64 * 1024;
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_batch = 1000;
@@ -116,9 +120,28 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_REGISTRY_TTL")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
+  app.add_option("--store", c.store,
+                 std::string("Where notifications, read state, cursors and subscriptions are "
+                             "kept: sqlite:PATH (one file, this instance only), memory (lost at "
+                             "exit: tests), or postgresql://… (shared by every instance). "
+                             "Default: ") +
+                     kDefaultStore)
+      ->envname("HERALD_STORE");
   app.add_option("--postgres", c.postgres,
-                 "PostgreSQL URL (postgresql://… or key=value conninfo) for the store")
+                 "PostgreSQL URL (postgresql://… or key=value conninfo) for the store: the same "
+                 "as --store postgresql://…")
       ->envname("HERALD_POSTGRES_URL");
+  app.add_option("--sqlite-synchronous", c.sqlite_synchronous,
+                 "SQLite store: normal survives a crash of this process (kill -9) but may lose "
+                 "the last commits on power loss or an OS crash; full survives both (one fsync "
+                 "per group commit)")
+      ->envname("HERALD_SQLITE_SYNCHRONOUS")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
+  app.add_flag("--allow-unshared-store", c.allow_unshared_store,
+               "Accept --redis with a store other instances cannot share (sqlite:, memory): "
+               "only when each user always reaches the same instance (sticky routing)")
+      ->envname("HERALD_ALLOW_UNSHARED_STORE");
   app.add_option("--max-payload-bytes", c.max_payload_bytes,
                  "Largest notification `data`, as JSON text")
       ->envname("HERALD_MAX_PAYLOAD_BYTES")
@@ -299,8 +322,15 @@ class Service {
     ServerAuth auth = make_server_auth(config_.auth);
     auth_mode_ = auth.mode;
     reload_keys_ = std::move(auth.reload_keys);
-    ServerBackends backends = make_backends(io_, executor_, {config_.redis, config_.postgres});
+    BackendChoice choice;
+    choice.redis = config_.redis;
+    choice.store = parse_store(config_.store, config_.postgres);
+    choice.sqlite_synchronous = config_.sqlite_synchronous;
+    choice.allow_unshared_store = config_.allow_unshared_store;
+    ServerBackends backends = make_backends(io_, executor_, choice);
     backends_ = backends.names;
+    for (const std::string& w : backends.warnings)
+      spdlog::warn("event=store_warning message={}", quote(w));
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
     // Engine: the handler forwards to api_, which is set before anything listens.
     server_ =

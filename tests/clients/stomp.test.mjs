@@ -40,7 +40,7 @@ function waitForLog(child, predicate, ms) {
 
 before(async () => {
   assert.ok(SERVER, "set HERALD_SERVER to the herald-server binary");
-  server = spawn(SERVER, ["--dev-auth", "--bind", "127.0.0.1", "--port", "0", "--threads", "2",
+  server = spawn(SERVER, ["--dev-auth", "--store", "memory", "--bind", "127.0.0.1", "--port", "0", "--threads", "2",
                           "--log-level", "info", "--ack-timeout", "1"],
                  { stdio: ["ignore", "pipe", "pipe"] });
   port = await waitForLog(server, (log) => {

@@ -16,6 +16,9 @@
 #ifdef CONSUMER_WITH_POSTGRES
 #include <herald/postgres/store.hpp>
 #endif
+#ifdef CONSUMER_WITH_SQLITE
+#include <herald/sqlite/store.hpp>
+#endif
 #ifdef CONSUMER_WITH_JWT
 #include <herald/jwt/jwt.hpp>
 #endif
@@ -35,6 +38,16 @@ static bool backends_link(asio::io_context& io) {
     ok = false;
   } catch (const herald::Error& e) {
     std::cout << "postgres: " << e.what() << "\n";
+  }
+#endif
+#ifdef CONSUMER_WITH_SQLITE
+  try {
+    herald::sqlite::SqliteOptions options;
+    options.path = "/nonexistent-herald-directory/herald.db";
+    herald::sqlite::open_store(options);
+    ok = false;
+  } catch (const herald::Error& e) {
+    std::cout << "sqlite: " << e.what() << "\n";
   }
 #endif
 #ifdef CONSUMER_WITH_JWT

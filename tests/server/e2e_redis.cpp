@@ -20,9 +20,10 @@ using herald::test::RedisServer;
 
 TEST_CASE("herald-server --redis delivers, and /readyz follows Redis going away and back") {
   RedisServer redis;
-  ServerProcess s({"--redis", redis.url(), "--instance-id", "solo"});
+  ServerProcess s({"--redis", redis.url(), "--allow-unshared-store", "--instance-id", "solo"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   CHECK(s.log().find("backends=\"store=memory broker=redis registry=redis\"") != std::string::npos);
+  CHECK(s.log().find("event=store_warning") != std::string::npos);  // --allow-unshared-store
   HttpClient h(s.port());
   auto alice = session(s.port(), "userId=alice", nullptr);
   post(h, "/notify", seed003("bob", "over redis", "alice", "private"));
@@ -46,8 +47,10 @@ TEST_CASE("herald-server --redis delivers, and /readyz follows Redis going away 
 
 TEST_CASE("presence spans instances, and a killed instance's sessions expire within its TTL") {
   RedisServer redis;
-  ServerProcess a({"--redis", redis.url(), "--instance-id", "a", "--registry-ttl", "1"});
-  ServerProcess b({"--redis", redis.url(), "--instance-id", "b", "--registry-ttl", "1"});
+  ServerProcess a({"--redis", redis.url(), "--allow-unshared-store", "--instance-id", "a",
+                  "--registry-ttl", "1"});
+  ServerProcess b({"--redis", redis.url(), "--allow-unshared-store", "--instance-id", "b",
+                  "--registry-ttl", "1"});
   REQUIRE_MESSAGE(a.port() != 0, a.log());
   REQUIRE_MESSAGE(b.port() != 0, b.log());
   HttpClient hb(b.port());

@@ -222,7 +222,7 @@ TEST_CASE("command line: --help, unbuilt backends, bad values, port in use") {
   CHECK(help.wait(Millis(5000)) == 0);
   CHECK(help.log().find("HERALD_PORT") != std::string::npos);
 
-  ServerProcess redis({"--redis", "http://localhost"}, false);
+  ServerProcess redis({"--redis", "http://localhost", "--allow-unshared-store"}, false);
   CHECK(redis.wait(Millis(5000)) == 2);
 #ifdef HERALD_SERVER_WITH_REDIS
   CHECK(redis.log().find("--redis: herald::redis: bad URL: it must start with redis://") !=

@@ -105,9 +105,11 @@ class ChildProcess {
  public:
   using Millis = std::chrono::milliseconds;
 
-  /// Starts argv[0] (a path) with the arguments. If it cannot be started, running() is
-  /// false and log() says why.
-  explicit ChildProcess(const std::vector<std::string>& argv) { spawn(argv); }
+  /// Starts argv[0] (a path) with the arguments, in the directory `cwd` (empty: this
+  /// process's). If it cannot be started, running() is false and log() says why.
+  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& cwd = {}) {
+    spawn(argv, cwd);
+  }
   ~ChildProcess() {
     if (pid_ > 0 && !exited_) stop(SIGKILL, Millis(5000));
     if (reader_.joinable()) reader_.join();
@@ -174,13 +176,14 @@ class ChildProcess {
   }
 
  private:
-  void spawn(const std::vector<std::string>& args) {
+  void spawn(const std::vector<std::string>& args, const std::string& cwd) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return fail("pipe2 failed");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

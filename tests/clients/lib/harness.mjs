@@ -77,7 +77,7 @@ export class Server {
 
   async start(port = 0) {
     const auth = this.apiKey ? ["--api-key", this.apiKey] : ["--dev-auth"];
-    const argv = [...auth, "--port", String(port), "--log-level", "info", "--rate-limit", "0", ...this.args];
+    const argv = [...auth, "--store", "memory", "--port", String(port), "--log-level", "info", "--rate-limit", "0", ...this.args];
     const proc = spawn(serverBinary(), argv, { stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
     const exited = once(proc, "exit").then(([code]) => {

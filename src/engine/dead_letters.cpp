@@ -71,7 +71,7 @@ void Engine::Impl::redeliver_local(const Envelope& e) {
       metrics_.redelivered.add();
       // Kept in seq order: acknowledge() releases a prefix.
       s->unacked.insert(at, Unacked{p.seq, now + options_.ack_timeout, 1, e.notification, body});
-      if (s->ack_timer == 0) arm_ack_timer(*s);
+      arm_ack_timer(*s, now + options_.ack_timeout);
     }
   }
 }

@@ -166,7 +166,7 @@ void Engine::Impl::send_entry(Session& s, StreamCursor& c, Seq seq,
       std::max(0.0, std::chrono::duration<double>(now - n->created_at).count()));
   if (!c.stream.is_inbox()) return;
   s.unacked.push_back({seq, now + options_.ack_timeout, 1, n, std::move(body)});
-  if (s.ack_timer == 0) arm_ack_timer(s);
+  arm_ack_timer(s, s.unacked.back().due);
 }
 
 // Sends a frame within the session's queue bound; over the bound the session is closed
@@ -186,11 +186,14 @@ bool Engine::Impl::write(Session& s, Frame frame) {
   return true;
 }
 
-// Contract: called with no timer armed (s.ack_timer == 0).
-void Engine::Impl::arm_ack_timer(Session& s) {
-  if (s.unacked.empty()) return;
-  TimePoint due = s.unacked.front().due;
-  for (const Unacked& u : s.unacked) due = std::min(due, u.due);
+// Arms the ack timer for `due`, unless it is armed for that time or earlier: an entry sent
+// while the timer waits for a later (backed-off) redelivery must not wait for it.
+void Engine::Impl::arm_ack_timer(Session& s, TimePoint due) {
+  if (s.ack_timer != 0) {
+    if (s.ack_due <= due) return;
+    executor_->cancel(s.ack_timer);
+  }
+  s.ack_due = due;
   const auto delay = std::chrono::duration_cast<Duration>(due - executor_->now());
   std::weak_ptr<Session> ws = weak(s);
   std::weak_ptr<Impl> wself = shared_from_this();
@@ -232,7 +235,11 @@ void Engine::Impl::on_ack_timer(Session& s) {
       return;  // closed as a slow consumer
     ++it;
   }
-  arm_ack_timer(s);
+  if (!s.unacked.empty()) {
+    TimePoint due = s.unacked.front().due;
+    for (const Unacked& u : s.unacked) due = std::min(due, u.due);
+    arm_ack_timer(s, due);
+  }
   catch_up(s, s.inbox);  // dead letters may have opened the window
 }
 

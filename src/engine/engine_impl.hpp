@@ -62,6 +62,7 @@ struct Session {
   // An idle session holds no unacked entry (an empty vector allocates nothing).
   std::vector<Unacked> unacked;      // inbox entries in flight, seq ascending
   Executor::TimerId ack_timer = 0;
+  TimePoint ack_due{};       // when ack_timer fires (valid while it is armed)
   Seq ack_stored = 0;        // ack cursor known to be in the Store
   Seq ack_wanted = 0;        // highest ack received from the client
   bool ack_writing = false;  // one advance_ack_cursor in flight at a time (coalescing)
@@ -192,7 +193,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   bool write(Session& s, Frame frame);
   bool window_full(const Session& s, const StreamCursor& c) const;
   bool queue_busy(const Session& s) const;
-  void arm_ack_timer(Session& s);
+  void arm_ack_timer(Session& s, TimePoint due);
   void on_ack_timer(Session& s);
   void acknowledge(Session& s, Seq seq);
 

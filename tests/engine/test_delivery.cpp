@@ -276,3 +276,24 @@ TEST_CASE("race: a user who disconnects between the presence check and the write
     CHECK(seqs(frames(*c2), "inbox:u") == std::vector<Seq>{1});
   }
 }
+
+TEST_CASE("redelivery: an entry sent while the ack timer waits for a backed-off redelivery is "
+          "redelivered on its own time") {
+  EngineOptions o = World::defaults();
+  o.ack_timeout = std::chrono::seconds(1);
+  o.redelivery_backoff = 2.0;
+  World w(o);
+  w.add();
+  auto c = w.connect("u");
+  drain(w, *c);
+  REQUIRE(w.notify({"u"}).ok());  // seq 1 at t=0, due t=1
+  CHECK(seqs(drain(w, *c), "inbox:u") == std::vector<Seq>{1});
+  w.executor->advance(std::chrono::seconds(1));  // seq 1 again (attempt 2), next due t=3
+  CHECK(seqs(drain(w, *c), "inbox:u") == std::vector<Seq>{1});
+  REQUIRE(w.notify({"u"}).ok());  // seq 2 at t=1, due t=2
+  CHECK(seqs(drain(w, *c), "inbox:u") == std::vector<Seq>{2});
+  w.executor->advance(std::chrono::seconds(1));  // t=2: seq 2's redelivery, not seq 1's
+  CHECK(seqs(drain(w, *c), "inbox:u") == std::vector<Seq>{2});
+  w.executor->advance(std::chrono::seconds(1));  // t=3: seq 1's third attempt
+  CHECK(seqs(drain(w, *c), "inbox:u") == std::vector<Seq>{1});
+}

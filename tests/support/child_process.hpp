@@ -68,6 +68,15 @@ class ChildWatchdog {
   }
 
   [[noreturn]] static void guard(int fd) {
+    // Holds nothing of the test program's: an inherited socket or another child's output
+    // pipe kept open here would never see its end.
+    ::dup2(fd, STDIN_FILENO);
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    if (::close_range(3, ~0U, 0) != 0)
+      for (int other = 3; other < 65536; ++other) ::close(other);
+    fd = STDIN_FILENO;
     static pid_t children[kMaxChildren];
     int count = 0;
     char line[32];

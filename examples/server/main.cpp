@@ -68,6 +68,7 @@ struct Config {
   std::string tls_key;
   int tls_port = -1;  // -1: --port serves TLS; else TLS here and --port stays plain
   std::string stomp_path = "/stomp";  // empty: no STOMP endpoint
+  std::string sse_path = "/sse";      // empty: no Server-Sent Events endpoint
   AuthConfig auth;
 };
 
@@ -98,6 +99,10 @@ void add_flags(CLI::App& app, Config& c) {
   app.add_option("--stomp-path", c.stomp_path,
                  "WebSocket path of the STOMP 1.2 endpoint (docs/stomp.md); empty: none")
       ->envname("HERALD_STOMP_PATH")
+      ->capture_default_str();
+  app.add_option("--sse-path", c.sse_path,
+                 "path of the Server-Sent Events endpoint (docs/protocol.md); empty: none")
+      ->envname("HERALD_SSE_PATH")
       ->capture_default_str();
   app.add_option("--threads", c.threads, "I/O threads (default: the number of cores)")
       ->envname("HERALD_THREADS")
@@ -239,6 +244,7 @@ websocket::ServerOptions server_options(const Config& c) {
   o.max_body_bytes = c.max_body_bytes;
   o.max_frame_bytes = c.max_frame_bytes;
   o.stomp_path = c.stomp_path;
+  o.sse_path = c.sse_path;
   o.tls.cert_file = c.tls_cert;
   o.tls.key_file = c.tls_key;
   if (c.tls_port >= 0) o.tls.port = static_cast<std::uint16_t>(c.tls_port);
@@ -396,9 +402,10 @@ class Service {
     running_ = true;
     spdlog::info(
         "event=listening addr={}:{} port={} tls_port={} instance={} threads={} ws_path=/ws "
-        "stomp_path={} backends=\"{}\" auth={}",
+        "sse_path={} stomp_path={} backends=\"{}\" auth={}",
         config_.bind, server_->port(), server_->port(), server_->tls_port(),
-        quote(engine_->instance_id()), config_.threads, quote(config_.stomp_path), backends_,
+        quote(engine_->instance_id()), config_.threads, quote(config_.sse_path),
+        quote(config_.stomp_path), backends_,
         auth_mode_);
     if (auth_mode_ == "development")
       spdlog::warn(

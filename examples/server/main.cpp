@@ -26,6 +26,7 @@
 #include "herald/stomp.hpp"
 #include "herald/websocket/server.hpp"
 #include "backends.hpp"
+#include "ingest.hpp"
 #include "logging.hpp"
 #include "rest_api.hpp"
 #include "server_auth.hpp"
@@ -70,7 +71,35 @@ struct Config {
   std::string stomp_path = "/stomp";  // empty: no STOMP endpoint
   std::string sse_path = "/sse";      // empty: no Server-Sent Events endpoint
   AuthConfig auth;
+  IngestConfig ingest;  // --ingest: publish requests from a Redis Stream
 };
+
+// --ingest and its tuning (docs/operations.md, "Durable ingest").
+void add_ingest_flags(CLI::App& app, IngestConfig& c) {
+  app.add_option("--ingest", c.url,
+                 "Consume publish requests from a Redis Stream: "
+                 "redis://[[user]:password@]host[:port][/db]/stream (its own connection, "
+                 "independent of --redis)")
+      ->envname("HERALD_INGEST");
+  app.add_option("--ingest-group", c.group, "Consumer group of --ingest (instances share it)")
+      ->envname("HERALD_INGEST_GROUP")
+      ->capture_default_str();
+  app.add_option("--ingest-claim-idle", c.claim_idle,
+                 "Seconds an entry may stay pending in a consumer before another claims it")
+      ->envname("HERALD_INGEST_CLAIM_IDLE")
+      ->check(CLI::Range(0.05, 86400.0))
+      ->capture_default_str();
+  app.add_option("--ingest-max-in-flight", c.max_in_flight,
+                 "Entries being published and not yet acknowledged, at most (no read beyond)")
+      ->envname("HERALD_INGEST_MAX_IN_FLIGHT")
+      ->check(CLI::Range(1ul, 1'000'000ul))
+      ->capture_default_str();
+  app.add_option("--ingest-max-attempts", c.max_attempts,
+                 "Deliveries of an entry before it goes to the dead-letter stream <stream>:dead")
+      ->envname("HERALD_INGEST_MAX_ATTEMPTS")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+}
 
 // Declares every flag, each with its HERALD_… environment variable.
 void add_flags(CLI::App& app, Config& c) {
@@ -211,6 +240,7 @@ void add_flags(CLI::App& app, Config& c) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   add_auth_flags(app, c.auth);
+  add_ingest_flags(app, c.ingest);
 }
 
 EngineOptions engine_options(const Config& c) {
@@ -325,6 +355,7 @@ class Service {
   // Builds the server, engine and API (throws herald::Error on bad options), then starts.
   void start() {
     // Before listening: may throw (a bad URL, a database that cannot be reached or migrated).
+    if (!config_.ingest.url.empty()) check_ingest(config_.ingest);
     ServerAuth auth = make_server_auth(config_.auth);
     auth_mode_ = auth.mode;
     reload_keys_ = std::move(auth.reload_keys);
@@ -360,7 +391,9 @@ class Service {
     rest.auth = std::move(auth.rest);
     rest.cors_origins = std::move(auth.cors_origins);
     rest.extra_metrics = [this, tokens = std::move(auth.token_metrics)] {
-      return transport_metrics(*server_) + (tokens ? tokens() : std::string());
+      const ServerIngest* ingest = ingest_ready_.load(std::memory_order_acquire);
+      return transport_metrics(*server_) + (tokens ? tokens() : std::string()) +
+             (ingest ? ingest->metrics() : std::string());
     };
     api_ = std::make_unique<RestApi>(
         *engine_,
@@ -399,6 +432,7 @@ class Service {
       io_.stop();
       return;
     }
+    if (!config_.ingest.url.empty() && !start_ingest_now()) return;
     running_ = true;
     spdlog::info(
         "event=listening addr={}:{} port={} tls_port={} instance={} threads={} ws_path=/ws "
@@ -411,6 +445,32 @@ class Service {
       spdlog::warn(
           "event=dev_auth message=\"WebSocket clients are trusted by ?userId= and the REST API "
           "is open; do not expose this server to untrusted networks\"");
+  }
+
+  // After the engine started: its publishes need it. False (and exit 1) on an error.
+  bool start_ingest_now() {
+    IngestConfig c = config_.ingest;
+    c.rate_limit = config_.rate_limit;
+    try {
+      ingest_ = start_ingest(io_, *engine_, c);
+    } catch (const Error& e) {
+      spdlog::error("event=start_failed error={}", quote(e.what()));
+      exit_code_ = 1;
+      io_.stop();
+      return false;
+    }
+    ingest_ready_.store(ingest_.get(), std::memory_order_release);
+    spdlog::info("event=ingest_started source={} group={} consumer={}",
+                 quote(redacted(config_.ingest.url)), quote(c.group), quote(engine_->instance_id()));
+    return true;
+  }
+
+  // The URL without its password, for the log.
+  static std::string redacted(const std::string& url) {
+    const std::size_t at = url.find('@');
+    const std::size_t colon = url.find(':', 8);
+    if (at == std::string::npos || colon == std::string::npos || colon > at) return url;
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
   }
 
   void on_signal(const std::error_code& ec, int sig) {
@@ -451,6 +511,21 @@ class Service {
     deadline_.async_wait([this](const std::error_code& ec) {
       if (!ec) force("timeout");
     });
+    // The ingest first: it stops reading and waits for the publishes in flight, which
+    // need the engine; then the engine.
+    if (ingest_) {
+      ingest_->stop([this] {
+        asio::post(strand_, [this] {
+          spdlog::info("event=ingest_stopped");
+          shutdown_engine();
+        });
+      });
+      return;
+    }
+    shutdown_engine();
+  }
+
+  void shutdown_engine() {
     engine_->shutdown([this] { asio::post(strand_, [this] { after_engine(); }); });
   }
 
@@ -497,6 +572,8 @@ class Service {
   std::unique_ptr<websocket::Server> server_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RestApi> api_;
+  std::unique_ptr<ServerIngest> ingest_;  // set on strand_ once the engine started
+  std::atomic<const ServerIngest*> ingest_ready_{nullptr};
   std::string backends_;   // names, for the log
   std::string auth_mode_;  // for the log
   std::atomic<RestApi*> api_ready_{nullptr};

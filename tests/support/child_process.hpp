@@ -186,6 +186,9 @@ class ChildProcess {
 
  private:
   void spawn(const std::vector<std::string>& args, const std::string& cwd) {
+    // The watchdog first: forked after the pipe, it would hold the pipe's write end open
+    // (fork keeps every descriptor) and the reader would never see the end of this child.
+    ChildWatchdog& watchdog = ChildWatchdog::instance();
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return fail("pipe2 failed");
     posix_spawn_file_actions_t actions;
@@ -196,7 +199,6 @@ class ChildProcess {
     std::vector<char*> argv;
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ChildWatchdog& watchdog = ChildWatchdog::instance();  // forked before the child
     const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
     if (rc == 0) watchdog.watch(pid_);
     posix_spawn_file_actions_destroy(&actions);

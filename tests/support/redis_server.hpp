@@ -1,12 +1,14 @@
 #pragma once
-// A private redis-server for tests: loopback, a free port, no persistence, a temporary
-// directory; killed, restarted (empty, on the same port), paused and resumed by the test.
+// A private redis-server for tests: loopback, a free port, no persistence (unless `extra`
+// turns AOF on), a temporary directory; killed, restarted (empty without AOF, on the same
+// port and directory), paused and resumed by the test.
 // Fails the test (doctest REQUIRE) if redis-server cannot be started: never a silent skip.
 
 #include <unistd.h>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,7 +35,8 @@ class RedisServer {
   }
   ~RedisServer() {
     process_.reset();  // SIGKILL if still running
-    ::rmdir(dir_.c_str());
+    std::error_code ignored;  // with --appendonly yes the directory holds the AOF
+    std::filesystem::remove_all(dir_, ignored);
   }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;

@@ -15,6 +15,7 @@
 #include "conformance/harness.hpp"
 #include "herald/redis/redis.hpp"
 #include "support/redis_server.hpp"
+#include "redis_loop.hpp"
 
 namespace herald::redis {
 namespace {
@@ -23,21 +24,6 @@ using namespace std::chrono_literals;
 using conformance::Harness;
 using conformance::Recorder;
 using test::RedisServer;
-
-// The backends' io_context, run by one thread for the duration of a case.
-class BackendLoop {
- public:
-  BackendLoop() : work_(asio::make_work_guard(io)), thread_([this] { io.run(); }) {}
-  ~BackendLoop() {
-    work_.reset();
-    thread_.join();
-  }
-  asio::io_context io;
-
- private:
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
 
 RedisOptions fast_options(const std::string& url) {
   RedisOptions o;
@@ -48,16 +34,6 @@ RedisOptions fast_options(const std::string& url) {
   o.reconnect_max = 100ms;
   o.liveness_interval = 100ms;
   return o;
-}
-
-// Waits (bounded) until `ok()` holds; the backends reconnect on their own timers.
-bool eventually(const std::function<bool()>& ok, std::chrono::milliseconds limit = 10s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!ok()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 Result<void> call(Harness& h, const std::function<void(Done)>& start) {

@@ -52,6 +52,9 @@ struct Config {
   bool allow_unshared_store = false;
   std::size_t max_payload_bytes = 64 * 1024;
   std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_count = 100;
+  double header_timeout = 10;  // seconds
+  double body_timeout = 30;    // seconds
   std::size_t max_batch = 1000;
   double rate_limit = 10;
   double rate_burst = 100;
@@ -185,6 +188,22 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_MAX_BODY_BYTES")
       ->check(CLI::Range(1024ul, 64ul << 20))
       ->capture_default_str();
+  app.add_option("--max-header-count", c.max_header_count,
+                 "Most header lines in one HTTP request (else 431)")
+      ->envname("HERALD_MAX_HEADER_COUNT")
+      ->check(CLI::Range(1ul, 10'000ul))
+      ->capture_default_str();
+  app.add_option("--header-timeout", c.header_timeout,
+                 "Seconds a request (or WebSocket handshake) may take to send its headers (else "
+                 "408, closed): slow clients cannot hold connections")
+      ->envname("HERALD_HEADER_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  app.add_option("--body-timeout", c.body_timeout,
+                 "Seconds a request may take to send its body after the headers (else 408)")
+      ->envname("HERALD_BODY_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
   app.add_option("--max-batch", c.max_batch, "Most notifications in one batch POST /notify")
       ->envname("HERALD_MAX_BATCH")
       ->check(CLI::Range(1ul, 100'000ul))
@@ -272,6 +291,9 @@ websocket::ServerOptions server_options(const Config& c) {
   o.port = static_cast<std::uint16_t>(c.port);
   o.max_connections = c.max_connections;
   o.max_body_bytes = c.max_body_bytes;
+  o.max_header_count = c.max_header_count;
+  o.header_timeout = Millis(static_cast<std::int64_t>(c.header_timeout * 1000));
+  o.body_timeout = Millis(static_cast<std::int64_t>(c.body_timeout * 1000));
   o.max_frame_bytes = c.max_frame_bytes;
   o.stomp_path = c.stomp_path;
   o.sse_path = c.sse_path;

@@ -91,7 +91,8 @@ void Conn::start(bool reject) {
     return;
   }
   http_ =
-      std::make_unique<HttpState>(core_->options.max_header_bytes, core_->options.max_body_bytes);
+      std::make_unique<HttpState>(core_->options.max_header_bytes, core_->options.max_body_bytes,
+                                  core_->options.max_header_count);
   http_->sink = [this](ParsedRequest&& parsed) { return on_request(std::move(parsed)); };
   schedule(last_rx_ + core_->options.http_idle_timeout);
   wait_read();
@@ -373,6 +374,7 @@ bool Conn::tls_input(std::size_t size) {
 
 void Conn::feed_http(const char* data, std::size_t size) {
   const FeedResult r = http_->parser.feed(data, size, http_->sink);
+  track_phase();
   const char* rest = data + r.consumed;
   const std::size_t left = size - r.consumed;
   if (r.error_status != 0) {
@@ -471,6 +473,36 @@ void Conn::on_response(std::uint64_t id, HttpResponse response) {
   if (slot.ready) return;  // answered twice: the first answer stands
   slot.bytes = serialize(response, slot.close, slot.http10 && !slot.close, slot.head);
   slot.ready = true;
+  flush_responses();
+}
+
+// A request's head and body each have a deadline from when they began (header_timeout,
+// body_timeout): a client that sends a byte now and then is not idle, but is cut anyway.
+void Conn::track_phase() {
+  if (!http_) return;
+  const RequestParser::Phase phase = http_->parser.phase();
+  if (phase == http_->phase) return;
+  http_->phase = phase;
+  http_->phase_since = Clock::now();
+  const auto& o = core_->options;
+  if (phase == RequestParser::Phase::head) schedule(http_->phase_since + o.header_timeout);
+  if (phase == RequestParser::Phase::body) schedule(http_->phase_since + o.body_timeout);
+}
+
+// 408 after what is already answered, then the connection closes.
+void Conn::request_timeout(bool head) {
+  const auto& o = core_->options;
+  core_->counters.http_errors.fetch_add(1);
+  core_->counters.request_timeouts.fetch_add(1);
+  const auto limit = head ? o.header_timeout : o.body_timeout;
+  HttpResponse r = error_response(
+      408, "request_timeout",
+      std::string(head ? "request headers" : "request body") + " not complete within " +
+          std::to_string(limit.count()) + " ms");
+  http_->slots.push_back(Slot{true, true, false, false, serialize(r, true, false, false)});
+  http_->stopped = true;
+  http_->phase = RequestParser::Phase::idle;
+  read_paused_ = true;
   flush_responses();
 }
 
@@ -1147,6 +1179,12 @@ void Conn::on_timer() {
 }
 
 void Conn::on_http_timer(TimePoint now) {
+  if (http_ && !http_->stopped && http_->phase != RequestParser::Phase::idle) {
+    const bool head = http_->phase == RequestParser::Phase::head;
+    const auto limit = head ? core_->options.header_timeout : core_->options.body_timeout;
+    if (now - http_->phase_since >= limit) return request_timeout(head);
+    schedule(http_->phase_since + limit);
+  }
   const auto timeout = core_->options.http_idle_timeout;
   if (http_ && !http_->slots.empty()) return schedule(now + timeout);  // the host is busy
   const TimePoint idle_until = std::max(last_rx_, last_tx_) + timeout;

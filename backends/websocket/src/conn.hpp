@@ -91,7 +91,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   };
 
   struct HttpState {
-    HttpState(std::size_t max_header, std::size_t max_body) : parser(max_header, max_body) {}
+    HttpState(std::size_t max_header, std::size_t max_body, std::size_t max_headers)
+        : parser(max_header, max_body, max_headers) {}
     RequestParser parser;
     RequestParser::Sink sink;
     std::deque<Slot> slots;
@@ -100,6 +101,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
     bool stopped = false;                  // read no more requests: answer and close
     std::optional<ParsedRequest> upgrade;  // waits for the answers before it
     bool sse = false;                      // `upgrade` opens an event stream, not a WebSocket
+    RequestParser::Phase phase = RequestParser::Phase::idle;  // as of the last feed
+    std::chrono::steady_clock::time_point phase_since;        // when it began
   };
 
   // reading
@@ -115,6 +118,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void dispatch(HttpRequest request, std::uint64_t id);
   void on_response(std::uint64_t id, HttpResponse response);
   void answer_error(int status);
+  void track_phase();
+  void request_timeout(bool head);
   void flush_responses();
   void resume_http();
   void resume_reading();

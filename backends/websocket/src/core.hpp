@@ -82,7 +82,7 @@ class Lane : public std::enable_shared_from_this<Lane> {
 
 struct Counters {
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, http_requests{0}, http_errors{0},
-      websocket_sessions{0}, sse_sessions{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
+      websocket_sessions{0}, sse_sessions{0}, request_timeouts{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
 };
 
 class Core : public std::enable_shared_from_this<Core> {

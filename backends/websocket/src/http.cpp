@@ -92,8 +92,11 @@ const http_parser_settings RequestParser::kSettings = [] {
   return s;
 }();
 
-RequestParser::RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes)
-    : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {
+RequestParser::RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes,
+                             std::size_t max_header_count)
+    : max_header_bytes_(max_header_bytes),
+      max_body_bytes_(max_body_bytes),
+      max_header_count_(max_header_count) {
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = this;
 }
@@ -141,6 +144,8 @@ int RequestParser::on_message_begin(http_parser* p) {
   r.value_.clear();
   r.in_value_ = false;
   r.head_bytes_ = kRequestLineOverhead;
+  r.header_count_ = 0;
+  r.phase_ = Phase::head;
   return 0;
 }
 
@@ -160,6 +165,10 @@ int RequestParser::on_url(http_parser* p, const char* at, std::size_t n) {
 int RequestParser::on_header_field(http_parser* p, const char* at, std::size_t n) {
   RequestParser& r = self(p);
   if (r.in_value_) r.end_header();
+  if (r.field_.empty() && ++r.header_count_ > r.max_header_count_) {
+    r.error_status_ = 431;
+    return 1;
+  }
   if (!r.count_head(n + (r.field_.empty() ? kHeaderOverhead : 0))) return 1;
   r.field_.append(at, n);
   return 0;
@@ -192,6 +201,7 @@ int RequestParser::on_headers_complete(http_parser* p) {
   auto expect = r.current_.request.headers.find("expect");
   r.expect_continue_ = expect != r.current_.request.headers.end() && p->http_minor >= 1 &&
                        lower(expect->second) == "100-continue";
+  r.phase_ = Phase::body;
   return 0;
 }
 
@@ -213,6 +223,7 @@ int RequestParser::on_body(http_parser* p, const char* at, std::size_t n) {
 int RequestParser::on_message_complete(http_parser* p) {
   RequestParser& r = self(p);
   r.expect_continue_ = false;  // the body is here: no interim answer needed
+  r.phase_ = Phase::idle;
   ParsedRequest& req = r.current_;
   req.request.method = http_method_str(static_cast<http_method>(p->method));
   split_target(req.request.target, req.request.path, req.request.query);

@@ -33,7 +33,8 @@ struct FeedResult {
 
 /// Incremental request parser. Pipelined requests are handed to the sink one by one, in
 /// order; the sink returns false to pause after the current one.
-/// Limits: the request line and headers together may not exceed max_header_bytes (431),
+/// Limits: the request line and headers together may not exceed max_header_bytes, nor the
+/// headers number more than max_header_count (431),
 /// the body may not exceed max_body_bytes (413); malformed input, HTTP/0.9 included, is
 /// 400; an HTTP version other than 1.x is 505. An absolute-form target is reduced to its
 /// origin form (see HttpRequest::target).
@@ -42,7 +43,11 @@ class RequestParser {
  public:
   using Sink = std::function<bool(ParsedRequest&&)>;
 
-  RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes);
+  /// Where the parser is in the current request (for the request timeouts).
+  enum class Phase { idle, head, body };
+
+  RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes,
+                std::size_t max_header_count = 100);
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
 
@@ -50,6 +55,7 @@ class RequestParser {
   /// True once per request whose headers asked for "Expect: 100-continue" and whose body
   /// has not arrived yet: the caller may answer "100 Continue".
   bool take_continue();
+  Phase phase() const { return phase_; }
 
  private:
   static int on_message_begin(http_parser* p);
@@ -67,6 +73,9 @@ class RequestParser {
   http_parser parser_;
   std::size_t max_header_bytes_;
   std::size_t max_body_bytes_;
+  std::size_t max_header_count_;
+  std::size_t header_count_ = 0;
+  Phase phase_ = Phase::idle;
   ParsedRequest current_;
   std::string field_;  // header being read: name, then value
   std::string value_;

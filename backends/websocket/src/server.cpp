@@ -208,6 +208,7 @@ ServerStats Core::stats() const {
   s.http_errors = counters.http_errors.load();
   s.websocket_sessions = counters.websocket_sessions.load();
   s.sse_sessions = counters.sse_sessions.load();
+  s.request_timeouts = counters.request_timeouts.load();
   s.framed_messages = frames.framed();
   s.prepared_reuses = frames.reused();
   s.pings = counters.pings.load();
@@ -266,6 +267,9 @@ void check(const ServerOptions& o) {
       o.ping_interval >= o.idle_timeout)
     fail("ping_interval must be shorter than idle_timeout (pongs keep sessions alive)");
   if (o.http_idle_timeout.count() <= 0) fail("http_idle_timeout must be > 0");
+  if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0)
+    fail("header_timeout and body_timeout must be > 0");
+  if (o.max_header_count == 0) fail("max_header_count must be >= 1");
   if (o.close_timeout.count() <= 0) fail("close_timeout must be > 0");
   if (o.send_timeout.count() <= 0) fail("send_timeout must be > 0");
   if (o.max_buffered_bytes < 64 * 1024) fail("max_buffered_bytes must be >= 65536");

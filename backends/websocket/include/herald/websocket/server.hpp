@@ -80,6 +80,12 @@ struct ServerOptions {
   std::size_t max_frame_bytes = 64 * 1024;   // larger client messages close the session (1009)
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431, closed
   std::size_t max_body_bytes = 1 << 20;      // larger HTTP bodies get 413, closed
+  std::size_t max_header_count = 100;        // more header lines get 431, closed
+  /// A request whose headers are not complete this long after its first byte (slowloris)
+  /// gets 408 and the connection closes; a WebSocket handshake is such a request too.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// The same for a body, counted from the end of the headers.
+  std::chrono::milliseconds body_timeout{30'000};
   /// A session that sent nothing for this long gets a ping (again every interval); 0: never.
   std::chrono::milliseconds ping_interval{25'000};
   /// A session that sent nothing (no frame, no pong) for this long is closed 4009; 0: never.
@@ -111,7 +117,8 @@ struct ServerStats {
   std::uint64_t accepted = 0;            // TCP connections accepted, rejected ones included
   std::uint64_t rejected = 0;            // answered 503 because of max_connections
   std::uint64_t http_requests = 0;       // requests handed to the HttpHandler
-  std::uint64_t http_errors = 0;         // 400, 404, 413, 431, 505 answered by the server itself
+  std::uint64_t http_errors = 0;         // 400, 404, 408, 413, 431, 505 answered by the server itself
+  std::uint64_t request_timeouts = 0;    // 408: header_timeout or body_timeout
   std::uint64_t websocket_sessions = 0;  // sessions opened (handshake completed)
   std::uint64_t sse_sessions = 0;        // event streams opened (GET sse_path)
   std::uint64_t framed_messages = 0;     // WebSocket messages framed; a fan-out counts once

@@ -29,6 +29,7 @@
 #include <asio.hpp>
 
 #include "measure.hpp"
+#include "ws_frame.hpp"
 
 namespace {
 
@@ -146,10 +147,8 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   void fail() { failed_ = true; }
 
   void handshake() {
-    auto req = std::make_shared<std::string>(
-        "GET /ws?userId=" + user_ +
-        " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    auto req =
+        std::make_shared<std::string>(herald::bench::ws_upgrade_request("/ws?userId=" + user_));
     asio::async_write(socket_, asio::buffer(*req),
                       [self = shared_from_this(), req](asio::error_code e, std::size_t) {
                         if (e) return self->fail();
@@ -170,30 +169,12 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   // cores with the server): frames are looked at in place, in_ is trimmed once per read.
   void parse() {
     std::size_t pos = 0;
-    for (;;) {
-      const char* p = in_.data() + pos;
-      const std::size_t left = in_.size() - pos;
-      if (left < 2) break;
-      const auto b0 = static_cast<unsigned char>(p[0]);
-      const auto b1 = static_cast<unsigned char>(p[1]);
-      std::size_t len = b1 & 0x7f, hdr = 2;
-      if (len == 126) {
-        if (left < 4) break;
-        len = (static_cast<unsigned char>(p[2]) << 8) | static_cast<unsigned char>(p[3]);
-        hdr = 4;
-      } else if (len == 127) {
-        if (left < 10) break;
-        len = 0;
-        for (int i = 2; i < 10; ++i) len = (len << 8) | static_cast<unsigned char>(p[i]);
-        hdr = 10;
-      }
-      if (left < hdr + len) break;
-      const std::string_view payload(p + hdr, len);
-      pos += hdr + len;
-      const int opcode = b0 & 0x0f;
-      if (opcode == 1) on_text(payload);
-      if (opcode == 9) send_frame(0xA, std::string(payload));  // pong
-      if (opcode == 8) return;                                  // closed by the server
+    while (auto frame = herald::bench::next_server_frame(std::string_view(in_).substr(pos))) {
+      pos += frame->size;
+      if (frame->opcode == herald::bench::kWsText) on_text(frame->payload);
+      if (frame->opcode == herald::bench::kWsPing)
+        send_frame(herald::bench::kWsPong, std::string(frame->payload));
+      if (frame->opcode == herald::bench::kWsClose) return;  // closed by the server
     }
     in_.erase(0, pos);
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](asio::error_code e) {
@@ -239,23 +220,12 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
                    static_cast<long long>(now - t), static_cast<long long>(k));
     }
     if (k >= 0 && static_cast<std::size_t>(k) < tally_.per_k.size()) ++tally_.per_k[k];
-    if (inbox && seq % 16 == 0) send_frame(0x1, "{\"op\":\"ack\",\"seq\":" + std::to_string(seq) + "}");
+    if (inbox && seq % 16 == 0)
+      send_frame(herald::bench::kWsText, "{\"op\":\"ack\",\"seq\":" + std::to_string(seq) + "}");
   }
 
-  // Client frames are masked (RFC 6455); a zero mask keeps the payload as is.
   void send_frame(int opcode, const std::string& payload) {
-    auto out = std::make_shared<std::string>();
-    out->push_back(static_cast<char>(0x80 | opcode));
-    if (payload.size() < 126) {
-      out->push_back(static_cast<char>(0x80 | payload.size()));
-    } else {
-      out->push_back(static_cast<char>(0x80 | 126));
-      out->push_back(static_cast<char>(payload.size() >> 8));
-      out->push_back(static_cast<char>(payload.size() & 0xff));
-    }
-    out->append(4, '\0');
-    out->append(payload);
-    writes_.push_back(out);
+    writes_.push_back(std::make_shared<std::string>(herald::bench::client_frame(opcode, payload)));
     if (writes_.size() == 1) write_next();
   }
   void write_next() {

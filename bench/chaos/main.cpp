@@ -1,0 +1,234 @@
+// herald_chaos: a fault run with a loss count. Starts a private redis-server, a private
+// PostgreSQL and N herald-server instances on both (loopback only), connects M clients that
+// ack and resume, publishes unicast notifications at a steady rate while it kills and
+// restarts every server in turn, drains, and prints what was answered and what arrived.
+//
+//   herald_chaos [--duration 90] [--instances 3] [--clients 100] [--rate 200] [--check]
+//                [--ack-timeout 1] [--fault-every 8] [--down 2] [--drain 60] [--seed 1]
+//                [--server build/examples/server/herald-server]
+//
+// Exit code: 2 if the servers could not be set up; with --check, 1 if the run lost,
+// reordered or doubled a notification, a server crashed, or a SIGTERM did not end in a
+// graceful exit (Report::failed); else 0. The counters are explained in
+// docs/performance.md, "Chaos run".
+#include <sys/resource.h>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "cluster.hpp"
+#include "faults.hpp"
+#include "http_pool.hpp"
+#include "inbox_client.hpp"
+#include "ledger.hpp"
+#include "publisher.hpp"
+#include "report.hpp"
+
+namespace {
+
+using namespace herald::chaos;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Options {
+  double duration_s = 90;
+  std::size_t instances = 3, clients = 100;
+  double rate = 200;
+  bool check = false;
+  std::string ack_timeout = "1";
+  double fault_every_s = 8, down_s = 2, drain_s = 60;
+  std::uint32_t seed = 1;
+  std::string server = HERALD_SERVER_BINARY;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "herald_chaos: %s\nusage: herald_chaos [--duration S] [--instances 2..5] "
+               "[--clients N] [--rate R] [--check] [--ack-timeout S] [--fault-every S] "
+               "[--down S] [--drain S] [--seed N] [--server PATH]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--check") {
+      o.check = true;
+      continue;
+    }
+    if (i + 1 >= argc) usage(flag + " needs a value");
+    const std::string v = argv[++i];
+    try {
+      if (flag == "--duration")
+        o.duration_s = std::stod(v);
+      else if (flag == "--instances")
+        o.instances = std::stoul(v);
+      else if (flag == "--clients")
+        o.clients = std::stoul(v);
+      else if (flag == "--rate")
+        o.rate = std::stod(v);
+      else if (flag == "--ack-timeout")
+        o.ack_timeout = v;
+      else if (flag == "--fault-every")
+        o.fault_every_s = std::stod(v);
+      else if (flag == "--down")
+        o.down_s = std::stod(v);
+      else if (flag == "--drain")
+        o.drain_s = std::stod(v);
+      else if (flag == "--seed")
+        o.seed = static_cast<std::uint32_t>(std::stoul(v));
+      else if (flag == "--server")
+        o.server = v;
+      else
+        usage("unknown option " + flag);
+    } catch (const std::logic_error&) {
+      usage("bad value for " + flag + ": " + v);
+    }
+  }
+  if (o.instances < 2 || o.instances > 5) usage("--instances must be 2..5");
+  if (o.clients < 1 || o.rate <= 0 || o.duration_s <= 0 || o.fault_every_s <= 0)
+    usage("--clients, --rate, --duration and --fault-every must be positive");
+  return o;
+}
+
+milliseconds ms(double seconds_) {
+  return milliseconds(static_cast<long long>(seconds_ * 1000));
+}
+
+std::string decimal(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4g", v);
+  return text;
+}
+
+void say(const std::string& line) {
+  std::printf("chaos: %s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+/// Runs `f` on the I/O thread and returns its result (the ledger and the clients live
+/// there). Throws if the I/O thread does not get to it within 10 s.
+template <class T>
+T on_io(asio::io_context& io, std::function<T()> f) {
+  auto done = std::make_shared<std::promise<T>>();
+  auto result = done->get_future();
+  asio::post(io, [done, f] { done->set_value(f()); });
+  if (result.wait_for(seconds(10)) != std::future_status::ready)
+    throw std::runtime_error("the I/O thread did not answer within 10 s");
+  return result.get();
+}
+
+/// Polls `condition` on the I/O thread until it holds or `timeout` passes; whether it held.
+bool wait_on_io(asio::io_context& io, milliseconds timeout, std::function<bool()> condition) {
+  const auto until = Clock::now() + timeout;
+  for (;;) {
+    if (on_io(io, condition)) return true;
+    if (Clock::now() >= until) return false;
+    std::this_thread::sleep_for(milliseconds(100));  // polling interval of a bounded wait
+  }
+}
+
+void raise_descriptor_limit() {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  raise_descriptor_limit();
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<Cluster> cluster;
+  try {
+    cluster = std::make_unique<Cluster>(ClusterOptions{o.server, o.instances, o.ack_timeout});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "herald_chaos: %s\n", e.what());
+    return 2;
+  }
+  say(cluster->describe());
+  const std::vector<std::uint16_t> ports = cluster->instance_ports();
+
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  Ledger ledger(o.clients);
+  HttpPool http(io, seconds(10));
+  Publisher publisher(io, ledger, http, PublisherOptions{ports, o.clients, o.rate}, o.seed);
+  std::vector<std::shared_ptr<InboxClient>> clients;
+  for (std::size_t i = 0; i < o.clients; ++i) {
+    // Sources 127.0.0.2 … : the clients are not one address; the producer is 127.0.0.1.
+    const auto source = asio::ip::make_address_v4(0x7f000002u + static_cast<unsigned>(i % 200));
+    clients.push_back(std::make_shared<InboxClient>(io, ledger, i, ports, source,
+                                                    o.seed * 7919u + static_cast<unsigned>(i)));
+  }
+  std::thread io_thread([&io] { io.run(); });
+  int exit_code = 0;
+  try {
+    on_io<bool>(io, [&] {
+      for (auto& c : clients) c->start(milliseconds(1000));
+      return true;
+    });
+    const bool all_connected = wait_on_io(io, seconds(30), [&] {
+      for (auto& c : clients)
+        if (!c->connected()) return false;
+      return true;
+    });
+    say(std::to_string(o.clients) + " clients " +
+        (all_connected ? "connected" : "NOT all connected") + "; publishing " + decimal(o.rate) +
+        "/s for " + decimal(o.duration_s) + " s");
+
+    const auto start = Clock::now();
+    const auto publish_until = start + ms(o.duration_s);
+    const auto retry_until = publish_until + seconds(30);
+    on_io<bool>(io, [&] {
+      ledger.set_origin(start);
+      publisher.start(publish_until, retry_until);
+      return true;
+    });
+    FaultSchedule faults(*cluster, FaultPlan{seconds(5), ms(o.fault_every_s), ms(o.down_s)}, say);
+    faults.run(start, publish_until);
+    std::this_thread::sleep_until(publish_until);  // the publishing phase's end
+    say("publishing ended; waiting for the last answers and retries");
+    wait_on_io(io,
+               std::chrono::duration_cast<milliseconds>(retry_until - Clock::now()) + seconds(15),
+               [&] { return publisher.finished(); });
+    const auto drain_start = Clock::now();
+    const bool drained = wait_on_io(io, ms(o.drain_s), [&] { return ledger.undelivered() == 0; });
+    say(std::string(drained ? "drained" : "drain timed out") + " after " +
+        decimal(std::chrono::duration<double>(Clock::now() - drain_start).count()) + " s");
+    faults.collect_crashes();  // those during the drain too
+
+    const Report report = on_io<Report>(io, [&] {
+      for (auto& c : clients) c->stop();
+      return ledger.report();
+    });
+    const std::uint64_t late = on_io<std::uint64_t>(io, [&] { return publisher.late(); });
+    const RunSummary summary{o.duration_s, o.instances, o.clients, o.rate, late, faults.log()};
+    print_report(summary, report);
+    const bool failed = run_failed(summary, report);
+    std::printf("result: %s\n", failed ? "FAIL" : "PASS");
+    if (o.check && failed) exit_code = 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "herald_chaos: %s\n", e.what());
+    exit_code = 2;
+  }
+  work.reset();
+  io.stop();
+  io_thread.join();
+  return exit_code;
+}

@@ -194,10 +194,10 @@ int main(int argc, char** argv) {
 
     const auto start = Clock::now();
     const auto publish_until = start + ms(o.duration_s);
-    const auto retry_until = publish_until + seconds(30);
+    const auto retry_until = publish_until + seconds(20);
     on_io<bool>(io, [&] {
       ledger.set_origin(start);
-      publisher.start(publish_until, retry_until);
+      publisher.start(start, publish_until, retry_until);
       return true;
     });
     FaultSchedule faults(*cluster, FaultPlan{seconds(5), ms(o.fault_every_s), ms(o.down_s)}, say);

@@ -37,8 +37,9 @@ Publisher::Publisher(asio::io_context& io, Ledger& ledger, HttpPool& http, Publi
       rng_(seed),
       tick_timer_(io) {}
 
-void Publisher::start(Clock::time_point publish_until, Clock::time_point retry_until) {
-  start_ = Clock::now();
+void Publisher::start(Clock::time_point start, Clock::time_point publish_until,
+                      Clock::time_point retry_until) {
+  start_ = start;
   publish_until_ = publish_until;
   retry_until_ = retry_until;
   tick();

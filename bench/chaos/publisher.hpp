@@ -36,8 +36,10 @@ class Publisher {
   Publisher(asio::io_context& io, Ledger& ledger, HttpPool& http, PublisherOptions options,
             std::uint32_t seed);
 
-  /// Publishes from now until `publish_until`; retries until `retry_until`, then gives up.
-  void start(Clock::time_point publish_until, Clock::time_point retry_until);
+  /// Publishes from `start` (now or a moment ago) until `publish_until`: publish k is due
+  /// at start + k / rate. Retries until `retry_until`, then gives up.
+  void start(Clock::time_point start, Clock::time_point publish_until,
+             Clock::time_point retry_until);
   /// Every publish is answered 202 or given up, and no new one will start.
   bool finished() const { return done_scheduling_ && open_ == 0; }
   /// Publishes that started later than their scheduled time by more than 100 ms.

@@ -1,6 +1,8 @@
 #include "faults.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 #include <thread>
 
 namespace herald::chaos {
@@ -21,6 +23,25 @@ std::string seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+std::vector<FaultKind> parse_fault_kinds(const std::string& list) {
+  static const std::map<std::string, FaultKind> names{{"redis", FaultKind::redis},
+                                                      {"postgres", FaultKind::postgres},
+                                                      {"kill", FaultKind::kill},
+                                                      {"term", FaultKind::term}};
+  std::vector<FaultKind> kinds;
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    const auto kind = names.find(list.substr(at, comma - at));
+    if (kind == names.end())
+      throw std::invalid_argument("unknown fault \"" + list.substr(at, comma - at) +
+                                  "\" (redis, postgres, kill, term)");
+    kinds.push_back(kind->second);
+    at = comma + 1;
+  }
+  return kinds;
+}
+
 void FaultSchedule::run(Clock::time_point start, Clock::time_point until) {
   start_ = start;
   auto next = start + plan_.warmup;
@@ -32,25 +53,23 @@ void FaultSchedule::run(Clock::time_point start, Clock::time_point until) {
 }
 
 void FaultSchedule::apply(int step) {
-  const std::size_t n = cluster_.instances();
-  const std::size_t round = static_cast<std::size_t>(step / 4);
-  switch (step % 4) {
-    case 0:
+  switch (plan_.kinds[static_cast<std::size_t>(step) % plan_.kinds.size()]) {
+    case FaultKind::redis:
       return outage(
           "redis kill -9", "kill -9 redis-server", [this] { cluster_.kill_redis(); },
           [this] { cluster_.start_redis(); });
-    case 1:
+    case FaultKind::postgres:
       return outage(
           "postgres stop -m immediate", "stop PostgreSQL (immediate)",
           [this] { cluster_.stop_postgres(); }, [this] { cluster_.start_postgres(); });
-    case 2: {
-      const std::size_t i = round % n;
+    case FaultKind::kill: {
+      const std::size_t i = busiest_();
       return outage(
           "instance kill -9", "kill -9 instance " + std::to_string(i),
           [this, i] { cluster_.kill_instance(i); }, [this, i] { cluster_.start_instance(i); });
     }
-    default: {
-      const std::size_t i = (round + 1) % n;
+    case FaultKind::term: {
+      const std::size_t i = busiest_();
       say("SIGTERM instance " + std::to_string(i));
       const int code = cluster_.terminate_instance(i);
       log_.terminate_codes.push_back(code);

@@ -27,14 +27,13 @@ std::uint64_t unsigned_field(const json& f, const char* name) {
 
 }  // namespace
 
-InboxClient::InboxClient(asio::io_context& io, Ledger& ledger, std::size_t user,
-                         std::vector<std::uint16_t> ports, asio::ip::address source,
-                         std::uint32_t seed)
+InboxClient::InboxClient(asio::io_context& io, Ledger& ledger, std::size_t user, ClientSetup setup,
+                         asio::ip::address source, std::uint32_t seed)
     : io_(io),
       ledger_(ledger),
       user_(user),
       stream_("inbox:" + user_name(user)),
-      ports_(std::move(ports)),
+      setup_(std::move(setup)),
       source_(source),
       rng_(seed),
       retry_timer_(io),
@@ -66,7 +65,8 @@ void InboxClient::connect() {
   socket_->open(tcp::v4(), ec);
   if (!ec) socket_->bind(tcp::endpoint(source_, 0), ec);
   if (ec) return drop(kNotConnected);
-  const tcp::endpoint to(asio::ip::address_v4::loopback(), ports_[rng_() % ports_.size()]);
+  port_ = setup_.ports[rng_() % setup_.ports.size()];
+  const tcp::endpoint to(asio::ip::address_v4::loopback(), port_);
   arm_idle_timer();  // bounds the connect and the handshake too
   socket_->async_connect(to, [self = shared_from_this(), gen = generation_](asio::error_code e) {
     if (self->stale(gen)) return;
@@ -76,10 +76,15 @@ void InboxClient::connect() {
 }
 
 // GET /ws?userId=…&since=<highest seq received>[&epoch=…]: the session continues after it.
+// Resuming from the cursor (or new): no since, the server continues after its ack cursor.
 void InboxClient::handshake() {
   const Position at = ledger_.position(user_);
-  std::string target = "/ws?userId=" + user_name(user_) + "&since=" + std::to_string(at.seq);
-  if (!at.epoch.empty()) target += "&epoch=" + at.epoch;
+  std::string target = "/ws?userId=" + user_name(user_);
+  asked_since_.reset();
+  if (!setup_.resume_from_cursor && !at.epoch.empty()) {
+    target += "&since=" + std::to_string(at.seq) + "&epoch=" + at.epoch;
+    asked_since_ = at.seq;
+  }
   send(-1, herald::bench::ws_upgrade_request(target));
   asio::async_read_until(
       *socket_, asio::dynamic_buffer(in_), "\r\n\r\n",
@@ -137,7 +142,7 @@ void InboxClient::on_text(std::string_view text) {
   } else if (op == "welcome") {
     welcomed_ = true;
     backoff_ = std::chrono::milliseconds(50);
-    ledger_.on_welcome(user_, string_field(f, "epoch"));
+    ledger_.on_welcome(user_, string_field(f, "epoch"), unsigned_field(f, "cursor"), asked_since_);
   } else if (op == "reset" && string_field(f, "stream") == stream_) {
     ledger_.on_reset(user_, string_field(f, "epoch"), unsigned_field(f, "head"));
   } else if (op == "error" || op.empty()) {

@@ -6,7 +6,8 @@ namespace herald::chaos {
 
 bool Report::failed() const {
   return missing > 0 || out_of_order > 0 || holes > 0 || stored_twice > 0 || foreign > 0 ||
-         duplicates > duplicates_redelivered || resets > 0 || epoch_mismatches > 0;
+         duplicates > duplicates_redelivered + duplicates_replayed || resets > 0 ||
+         epoch_mismatches > 0 || cursor_mismatches > 0;
 }
 
 Ledger::Ledger(std::size_t users) : inboxes_(users) {}
@@ -72,10 +73,13 @@ Position Ledger::position(std::size_t user) const {
   return {inbox.last, inbox.epoch};
 }
 
-void Ledger::on_welcome(std::size_t user, const std::string& epoch) {
+void Ledger::on_welcome(std::size_t user, const std::string& epoch, std::uint64_t cursor,
+                        const std::optional<std::uint64_t>& since) {
   ++report_.sessions;
   Inbox& inbox = inboxes_.at(user);
   if (inbox.epoch.empty()) inbox.epoch = epoch;
+  inbox.session_cursor = cursor;
+  if (since && *since != cursor && epoch == inbox.epoch) ++report_.cursor_mismatches;
 }
 
 void Ledger::on_reset(std::size_t user, const std::string& epoch, std::uint64_t head) {
@@ -84,6 +88,7 @@ void Ledger::on_reset(std::size_t user, const std::string& epoch, std::uint64_t 
   if (epoch != inbox.epoch) inbox.have.clear();  // another history: its seqs start over
   inbox.epoch = epoch;
   inbox.last = head;
+  inbox.session_cursor = head;
   inbox.acked = std::min(inbox.acked, head);
 }
 
@@ -106,7 +111,11 @@ void Ledger::on_notification(std::size_t user, const Delivery& d) {
 
 void Ledger::count_duplicate(const Inbox& inbox, const Delivery& d) {
   ++report_.duplicates;
-  if (d.attempt > 1) ++report_.duplicates_redelivered;
+  if (d.attempt > 1) {
+    ++report_.duplicates_redelivered;
+  } else if (d.seq > inbox.session_cursor) {
+    ++report_.duplicates_replayed;
+  }
   if (d.seq <= inbox.acked) ++report_.duplicates_after_ack;
 }
 

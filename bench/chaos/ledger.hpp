@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,11 @@ struct Report {
   std::uint64_t given_up_but_delivered = 0;  // never a 202, yet stored (answer lost)
   // Notifications received.
   std::uint64_t frames = 0, unique = 0;
-  std::uint64_t duplicates = 0;              // an entry the client already had, again
-  std::uint64_t duplicates_redelivered = 0;  // of them: attempt > 1 (the at-least-once window)
+  std::uint64_t duplicates = 0;  // an entry the client already had, again
+  // Of them, within the at-least-once window (docs/protocol.md):
+  std::uint64_t duplicates_redelivered = 0;  // attempt > 1: not acked in time
+  std::uint64_t duplicates_replayed = 0;     // after the session's cursor (a resume from the
+                                             // stored ack cursor, which may lag the acks)
   std::uint64_t duplicates_after_ack = 0;    // of them: the client had acked that seq already
   std::uint64_t out_of_order = 0;      // a seq that was not the next one (ahead, or filling a hole)
   std::uint64_t missing = 0;           // answered 202, never received by the end of the drain
@@ -64,13 +68,14 @@ struct Report {
   std::uint64_t foreign = 0;           // notifications that name no publish of this run
   std::uint64_t epoch_mismatches = 0;  // a notification in another epoch than the session's
   std::uint64_t resets = 0;            // `reset` frames (history lost, or a bad position)
+  std::uint64_t cursor_mismatches = 0;  // a session resumed by `since` elsewhere than asked
   // Sessions.
   std::uint64_t sessions = 0;                // welcomes
   std::map<int, std::uint64_t> close_codes;  // close code (1006: the connection broke)
   std::uint64_t error_frames = 0;
 
   /// The run failed its promises: loss, reordering, an entry stored twice, a duplicate
-  /// outside the at-least-once window, or a reset.
+  /// outside the at-least-once window, a reset, a session not continuing where asked.
   bool failed() const;
 };
 
@@ -94,7 +99,10 @@ class Ledger {
 
   // ---- receiving --------------------------------------------------------------------
   Position position(std::size_t user) const;
-  void on_welcome(std::size_t user, const std::string& epoch);
+  /// A session opened, continuing after `cursor`; `since`: the position the client asked
+  /// for, if it did.
+  void on_welcome(std::size_t user, const std::string& epoch, std::uint64_t cursor,
+                  const std::optional<std::uint64_t>& since);
   /// `reset`: the client continues from `head` of `epoch`.
   void on_reset(std::size_t user, const std::string& epoch, std::uint64_t head);
   void on_notification(std::size_t user, const Delivery& d);
@@ -120,9 +128,10 @@ class Ledger {
   };
   struct Inbox {
     std::string epoch;
-    std::uint64_t last = 0;   // highest seq received
-    std::uint64_t acked = 0;  // highest seq acked
-    std::vector<bool> have;   // have[seq]: received
+    std::uint64_t last = 0;            // highest seq received
+    std::uint64_t acked = 0;           // highest seq acked
+    std::uint64_t session_cursor = 0;  // the current session continues after this seq
+    std::vector<bool> have;            // have[seq]: received
   };
   void on_accepted(Publish& p, const std::string& id);
   void count_duplicate(const Inbox& inbox, const Delivery& d);

@@ -5,6 +5,7 @@
 //
 //   herald_chaos [--duration 90] [--instances 3] [--clients 100] [--rate 200] [--check]
 //                [--ack-timeout 1] [--fault-every 8] [--down 2] [--drain 60] [--seed 1]
+//                [--resume since|cursor] [--faults redis,postgres,kill,term]
 //                [--server build/examples/server/herald-server]
 //
 // Exit code: 2 if the servers could not be set up; with --check, 1 if the run lost,
@@ -12,11 +13,13 @@
 // graceful exit (Report::failed); else 0. The counters are explained in
 // docs/performance.md, "Chaos run".
 #include <sys/resource.h>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -46,6 +49,8 @@ struct Options {
   double rate = 200;
   bool check = false;
   std::string ack_timeout = "1";
+  std::string resume = "since";  // or "cursor"
+  std::vector<FaultKind> faults = FaultPlan{}.kinds;
   double fault_every_s = 8, down_s = 2, drain_s = 60;
   std::uint32_t seed = 1;
   std::string server = HERALD_SERVER_BINARY;
@@ -55,49 +60,46 @@ struct Options {
   std::fprintf(stderr,
                "herald_chaos: %s\nusage: herald_chaos [--duration S] [--instances 2..5] "
                "[--clients N] [--rate R] [--check] [--ack-timeout S] [--fault-every S] "
-               "[--down S] [--drain S] [--seed N] [--server PATH]\n",
+               "[--down S] [--drain S] [--resume since|cursor] [--faults redis,postgres,kill,term] "
+               "[--seed N] [--server PATH]\n",
                why.c_str());
   std::exit(2);
 }
 
 Options parse(int argc, char** argv) {
   Options o;
+  const std::map<std::string, std::function<void(const std::string&)>> set{
+      {"--duration", [&](const std::string& v) { o.duration_s = std::stod(v); }},
+      {"--instances", [&](const std::string& v) { o.instances = std::stoul(v); }},
+      {"--clients", [&](const std::string& v) { o.clients = std::stoul(v); }},
+      {"--rate", [&](const std::string& v) { o.rate = std::stod(v); }},
+      {"--ack-timeout", [&](const std::string& v) { o.ack_timeout = v; }},
+      {"--fault-every", [&](const std::string& v) { o.fault_every_s = std::stod(v); }},
+      {"--down", [&](const std::string& v) { o.down_s = std::stod(v); }},
+      {"--drain", [&](const std::string& v) { o.drain_s = std::stod(v); }},
+      {"--resume", [&](const std::string& v) { o.resume = v; }},
+      {"--faults", [&](const std::string& v) { o.faults = parse_fault_kinds(v); }},
+      {"--seed", [&](const std::string& v) { o.seed = static_cast<std::uint32_t>(std::stoul(v)); }},
+      {"--server", [&](const std::string& v) { o.server = v; }},
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--check") {
       o.check = true;
       continue;
     }
+    const auto setter = set.find(flag);
+    if (setter == set.end()) usage("unknown option " + flag);
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string v = argv[++i];
     try {
-      if (flag == "--duration")
-        o.duration_s = std::stod(v);
-      else if (flag == "--instances")
-        o.instances = std::stoul(v);
-      else if (flag == "--clients")
-        o.clients = std::stoul(v);
-      else if (flag == "--rate")
-        o.rate = std::stod(v);
-      else if (flag == "--ack-timeout")
-        o.ack_timeout = v;
-      else if (flag == "--fault-every")
-        o.fault_every_s = std::stod(v);
-      else if (flag == "--down")
-        o.down_s = std::stod(v);
-      else if (flag == "--drain")
-        o.drain_s = std::stod(v);
-      else if (flag == "--seed")
-        o.seed = static_cast<std::uint32_t>(std::stoul(v));
-      else if (flag == "--server")
-        o.server = v;
-      else
-        usage("unknown option " + flag);
+      setter->second(v);
     } catch (const std::logic_error&) {
       usage("bad value for " + flag + ": " + v);
     }
   }
   if (o.instances < 2 || o.instances > 5) usage("--instances must be 2..5");
+  if (o.resume != "since" && o.resume != "cursor") usage("--resume must be since or cursor");
   if (o.clients < 1 || o.rate <= 0 || o.duration_s <= 0 || o.fault_every_s <= 0)
     usage("--clients, --rate, --duration and --fault-every must be positive");
   return o;
@@ -140,6 +142,17 @@ bool wait_on_io(asio::io_context& io, milliseconds timeout, std::function<bool()
   }
 }
 
+/// The index (in `ports`) of the instance with the most sessions of `clients`.
+std::size_t busiest_instance(const std::vector<std::uint16_t>& ports,
+                             const std::vector<std::shared_ptr<InboxClient>>& clients) {
+  std::vector<std::size_t> sessions(ports.size());
+  for (const auto& c : clients)
+    for (std::size_t i = 0; i < ports.size(); ++i)
+      if (c->port() == ports[i]) ++sessions[i];
+  return static_cast<std::size_t>(std::max_element(sessions.begin(), sessions.end()) -
+                                  sessions.begin());
+}
+
 void raise_descriptor_limit() {
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
@@ -169,11 +182,12 @@ int main(int argc, char** argv) {
   Ledger ledger(o.clients);
   HttpPool http(io, seconds(10));
   Publisher publisher(io, ledger, http, PublisherOptions{ports, o.clients, o.rate}, o.seed);
+  const ClientSetup client_setup{ports, o.resume == "cursor"};
   std::vector<std::shared_ptr<InboxClient>> clients;
   for (std::size_t i = 0; i < o.clients; ++i) {
     // Sources 127.0.0.2 … : the clients are not one address; the producer is 127.0.0.1.
     const auto source = asio::ip::make_address_v4(0x7f000002u + static_cast<unsigned>(i % 200));
-    clients.push_back(std::make_shared<InboxClient>(io, ledger, i, ports, source,
+    clients.push_back(std::make_shared<InboxClient>(io, ledger, i, client_setup, source,
                                                     o.seed * 7919u + static_cast<unsigned>(i)));
   }
   std::thread io_thread([&io] { io.run(); });
@@ -200,7 +214,11 @@ int main(int argc, char** argv) {
       publisher.start(start, publish_until, retry_until);
       return true;
     });
-    FaultSchedule faults(*cluster, FaultPlan{seconds(5), ms(o.fault_every_s), ms(o.down_s)}, say);
+    const auto busiest = [&] {
+      return on_io<std::size_t>(io, [&] { return busiest_instance(ports, clients); });
+    };
+    FaultSchedule faults(
+        *cluster, FaultPlan{o.faults, seconds(5), ms(o.fault_every_s), ms(o.down_s)}, say, busiest);
     faults.run(start, publish_until);
     std::this_thread::sleep_until(publish_until);  // the publishing phase's end
     say("publishing ended; waiting for the last answers and retries");

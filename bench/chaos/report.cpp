@@ -71,14 +71,16 @@ void print_report(const RunSummary& run, const Report& r) {
       n(r.given_up_but_delivered).c_str(), n(run.late).c_str());
   std::printf(
       "notifications: %s frames; %s unique, %s duplicate (%s redelivered with attempt > 1, %s "
-      "after the client's ack), %s out of order, %s missing\n",
+      "replayed after a resume from the stored cursor; %s after the client's ack), %s out of "
+      "order, %s missing\n",
       n(r.frames).c_str(), n(r.unique).c_str(), n(r.duplicates).c_str(),
-      n(r.duplicates_redelivered).c_str(), n(r.duplicates_after_ack).c_str(),
-      n(r.out_of_order).c_str(), n(r.missing).c_str());
+      n(r.duplicates_redelivered).c_str(), n(r.duplicates_replayed).c_str(),
+      n(r.duplicates_after_ack).c_str(), n(r.out_of_order).c_str(), n(r.missing).c_str());
   std::printf(
-      "integrity: %s seq holes, %s stored twice, %s foreign, %s epoch mismatches, %s resets\n",
+      "integrity: %s seq holes, %s stored twice, %s foreign, %s epoch mismatches, %s resets, "
+      "%s sessions not resumed where asked\n",
       n(r.holes).c_str(), n(r.stored_twice).c_str(), n(r.foreign).c_str(),
-      n(r.epoch_mismatches).c_str(), n(r.resets).c_str());
+      n(r.epoch_mismatches).c_str(), n(r.resets).c_str(), n(r.cursor_mismatches).c_str());
   std::printf("sessions: %s welcomed; connection ends by close code: %s; %s error frames\n",
               n(r.sessions).c_str(), counts(r.close_codes, "no session").c_str(),
               n(r.error_frames).c_str());

@@ -8,7 +8,7 @@
 //                [--resume since|cursor] [--faults redis,postgres,kill,term]
 //                [--server build/examples/server/herald-server]
 //
-// Exit code: 2 if the servers could not be set up; with --check, 1 if the run lost,
+// Exit code: 2 if a server could not be set up or restarted; with --check, 1 if the run lost,
 // reordered or doubled a notification, a server crashed, or a SIGTERM did not end in a
 // graceful exit (Report::failed); else 0. The counters are explained in
 // docs/performance.md, "Chaos run".
@@ -160,93 +160,126 @@ void raise_descriptor_limit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+/// The run's I/O side (clients, producer, ledger on one I/O thread) driven in phases from
+/// the main thread, which also runs the fault schedule.
+class ChaosRun {
+ public:
+  ChaosRun(const Options& o, Cluster& cluster)
+      : o_(o),
+        cluster_(cluster),
+        ports_(cluster.instance_ports()),
+        work_(asio::make_work_guard(io_)),
+        ledger_(o.clients),
+        http_(io_, seconds(10)),
+        publisher_(io_, ledger_, http_, PublisherOptions{ports_, o.clients, o.rate}, o.seed) {
+    const ClientSetup setup{ports_, o.resume == "cursor"};
+    for (std::size_t i = 0; i < o.clients; ++i) {
+      // Sources 127.0.0.2 … : the clients are not one address; the producer is 127.0.0.1.
+      const auto source = asio::ip::make_address_v4(0x7f000002u + static_cast<unsigned>(i % 200));
+      clients_.push_back(std::make_shared<InboxClient>(io_, ledger_, i, setup, source,
+                                                       o.seed * 7919u + static_cast<unsigned>(i)));
+    }
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
+  ~ChaosRun() {
+    work_.reset();
+    io_.stop();
+    io_thread_.join();
+  }
+
+  /// Starts the clients and waits (bounded) until each has a session.
+  void connect_clients() {
+    on_io<bool>(io_, [&] {
+      for (auto& c : clients_) c->start(milliseconds(1000));
+      return true;
+    });
+    const bool all = wait_on_io(io_, seconds(30), [&] {
+      return std::all_of(clients_.begin(), clients_.end(), [](auto& c) { return c->connected(); });
+    });
+    say(std::to_string(o_.clients) + " clients " + (all ? "connected" : "NOT all connected") +
+        "; publishing " + decimal(o_.rate) + "/s for " + decimal(o_.duration_s) + " s");
+  }
+
+  /// Publishes for the duration while the faults run, then waits (bounded) for the last
+  /// answers and retries.
+  FaultLog publish_under_faults() {
+    const auto start = Clock::now();
+    const auto publish_until = start + ms(o_.duration_s);
+    const auto retry_until = publish_until + seconds(20);
+    on_io<bool>(io_, [&] {
+      ledger_.set_origin(start);
+      publisher_.start(start, publish_until, retry_until);
+      return true;
+    });
+    const auto busiest = [this] {
+      return on_io<std::size_t>(io_, [this] { return busiest_instance(ports_, clients_); });
+    };
+    FaultSchedule faults(cluster_,
+                         FaultPlan{o_.faults, seconds(5), ms(o_.fault_every_s), ms(o_.down_s)}, say,
+                         busiest);
+    faults.run(start, publish_until);
+    std::this_thread::sleep_until(publish_until);  // the publishing phase's end
+    say("publishing ended; waiting for the last answers and retries");
+    wait_on_io(io_,
+               std::chrono::duration_cast<milliseconds>(retry_until - Clock::now()) + seconds(15),
+               [&] { return publisher_.finished(); });
+    drain();
+    faults.collect_crashes();  // those during the drain too
+    return faults.log();
+  }
+
+  /// Stops the clients; what they received and what was answered.
+  Report finish(std::uint64_t& late) {
+    late = on_io<std::uint64_t>(io_, [&] { return publisher_.late(); });
+    return on_io<Report>(io_, [&] {
+      for (auto& c : clients_) c->stop();
+      return ledger_.report();
+    });
+  }
+
+ private:
+  // Waits (bounded by --drain) until every publish answered 202 was received.
+  void drain() {
+    const auto drain_start = Clock::now();
+    const bool drained =
+        wait_on_io(io_, ms(o_.drain_s), [&] { return ledger_.undelivered() == 0; });
+    say(std::string(drained ? "drained" : "drain timed out") + " after " +
+        decimal(std::chrono::duration<double>(Clock::now() - drain_start).count()) + " s");
+  }
+
+  const Options& o_;
+  Cluster& cluster_;
+  const std::vector<std::uint16_t> ports_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  Ledger ledger_;
+  HttpPool http_;
+  Publisher publisher_;
+  std::vector<std::shared_ptr<InboxClient>> clients_;
+  std::thread io_thread_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   raise_descriptor_limit();
   std::signal(SIGPIPE, SIG_IGN);
-
-  std::unique_ptr<Cluster> cluster;
   try {
-    cluster = std::make_unique<Cluster>(ClusterOptions{o.server, o.instances, o.ack_timeout});
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "herald_chaos: %s\n", e.what());
-    return 2;
-  }
-  say(cluster->describe());
-  const std::vector<std::uint16_t> ports = cluster->instance_ports();
-
-  asio::io_context io;
-  auto work = asio::make_work_guard(io);
-  Ledger ledger(o.clients);
-  HttpPool http(io, seconds(10));
-  Publisher publisher(io, ledger, http, PublisherOptions{ports, o.clients, o.rate}, o.seed);
-  const ClientSetup client_setup{ports, o.resume == "cursor"};
-  std::vector<std::shared_ptr<InboxClient>> clients;
-  for (std::size_t i = 0; i < o.clients; ++i) {
-    // Sources 127.0.0.2 … : the clients are not one address; the producer is 127.0.0.1.
-    const auto source = asio::ip::make_address_v4(0x7f000002u + static_cast<unsigned>(i % 200));
-    clients.push_back(std::make_shared<InboxClient>(io, ledger, i, client_setup, source,
-                                                    o.seed * 7919u + static_cast<unsigned>(i)));
-  }
-  std::thread io_thread([&io] { io.run(); });
-  int exit_code = 0;
-  try {
-    on_io<bool>(io, [&] {
-      for (auto& c : clients) c->start(milliseconds(1000));
-      return true;
-    });
-    const bool all_connected = wait_on_io(io, seconds(30), [&] {
-      for (auto& c : clients)
-        if (!c->connected()) return false;
-      return true;
-    });
-    say(std::to_string(o.clients) + " clients " +
-        (all_connected ? "connected" : "NOT all connected") + "; publishing " + decimal(o.rate) +
-        "/s for " + decimal(o.duration_s) + " s");
-
-    const auto start = Clock::now();
-    const auto publish_until = start + ms(o.duration_s);
-    const auto retry_until = publish_until + seconds(20);
-    on_io<bool>(io, [&] {
-      ledger.set_origin(start);
-      publisher.start(start, publish_until, retry_until);
-      return true;
-    });
-    const auto busiest = [&] {
-      return on_io<std::size_t>(io, [&] { return busiest_instance(ports, clients); });
-    };
-    FaultSchedule faults(
-        *cluster, FaultPlan{o.faults, seconds(5), ms(o.fault_every_s), ms(o.down_s)}, say, busiest);
-    faults.run(start, publish_until);
-    std::this_thread::sleep_until(publish_until);  // the publishing phase's end
-    say("publishing ended; waiting for the last answers and retries");
-    wait_on_io(io,
-               std::chrono::duration_cast<milliseconds>(retry_until - Clock::now()) + seconds(15),
-               [&] { return publisher.finished(); });
-    const auto drain_start = Clock::now();
-    const bool drained = wait_on_io(io, ms(o.drain_s), [&] { return ledger.undelivered() == 0; });
-    say(std::string(drained ? "drained" : "drain timed out") + " after " +
-        decimal(std::chrono::duration<double>(Clock::now() - drain_start).count()) + " s");
-    faults.collect_crashes();  // those during the drain too
-
-    const Report report = on_io<Report>(io, [&] {
-      for (auto& c : clients) c->stop();
-      return ledger.report();
-    });
-    const std::uint64_t late = on_io<std::uint64_t>(io, [&] { return publisher.late(); });
-    const RunSummary summary{o.duration_s, o.instances, o.clients, o.rate, late, faults.log()};
+    Cluster cluster(ClusterOptions{o.server, o.instances, o.ack_timeout});
+    say(cluster.describe());
+    ChaosRun run(o, cluster);
+    run.connect_clients();
+    const FaultLog faults = run.publish_under_faults();
+    std::uint64_t late = 0;
+    const Report report = run.finish(late);
+    const RunSummary summary{o.duration_s, o.instances, o.clients, o.rate, late, faults};
     print_report(summary, report);
     const bool failed = run_failed(summary, report);
     std::printf("result: %s\n", failed ? "FAIL" : "PASS");
-    if (o.check && failed) exit_code = 1;
-  } catch (const std::exception& e) {
+    return o.check && failed ? 1 : 0;
+  } catch (const std::exception& e) {  // a server could not be set up or restarted
     std::fprintf(stderr, "herald_chaos: %s\n", e.what());
-    exit_code = 2;
+    return 2;
   }
-  work.reset();
-  io.stop();
-  io_thread.join();
-  return exit_code;
 }

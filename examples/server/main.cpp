@@ -55,6 +55,9 @@ struct Config {
   std::size_t max_header_count = 100;
   double header_timeout = 10;  // seconds
   double body_timeout = 30;    // seconds
+  double handshake_timeout = 10;  // seconds
+  std::size_t max_connections_per_address = 1000;
+  std::size_t max_http_connections = 10'000;
   std::size_t max_batch = 1000;
   double rate_limit = 10;
   double rate_burst = 100;
@@ -204,6 +207,12 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_BODY_TIMEOUT")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
+  app.add_option("--handshake-timeout", c.handshake_timeout,
+                 "Seconds a new connection may take to send its first complete request head, "
+                 "TLS handshake included (else 408 or closed)")
+      ->envname("HERALD_HANDSHAKE_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
   app.add_option("--max-batch", c.max_batch, "Most notifications in one batch POST /notify")
       ->envname("HERALD_MAX_BATCH")
       ->check(CLI::Range(1ul, 100'000ul))
@@ -219,6 +228,18 @@ void add_flags(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--max-connections", c.max_connections, "Open connections (HTTP + WebSocket)")
       ->envname("HERALD_MAX_CONNECTIONS")
+      ->check(CLI::Range(1ul, 10'000'000ul))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", c.max_connections_per_address,
+                 "Open connections from one client address (else 429, closed); 0: no cap. "
+                 "Behind a reverse proxy every client has its address: raise it or use 0")
+      ->envname("HERALD_MAX_CONNECTIONS_PER_ADDRESS")
+      ->check(CLI::Range(0ul, 10'000'000ul))
+      ->capture_default_str();
+  app.add_option("--max-http-connections", c.max_http_connections,
+                 "Connections not yet a WebSocket or SSE session: handshakes, REST clients, "
+                 "idle keep-alive ones (else 503, closed)")
+      ->envname("HERALD_MAX_HTTP_CONNECTIONS")
       ->check(CLI::Range(1ul, 10'000'000ul))
       ->capture_default_str();
   app.add_option("--max-session-queue-bytes", c.max_session_queue_bytes,
@@ -294,6 +315,9 @@ websocket::ServerOptions server_options(const Config& c) {
   o.max_header_count = c.max_header_count;
   o.header_timeout = Millis(static_cast<std::int64_t>(c.header_timeout * 1000));
   o.body_timeout = Millis(static_cast<std::int64_t>(c.body_timeout * 1000));
+  o.handshake_timeout = Millis(static_cast<std::int64_t>(c.handshake_timeout * 1000));
+  o.max_connections_per_address = c.max_connections_per_address;
+  o.max_http_connections = c.max_http_connections;
   o.max_frame_bytes = c.max_frame_bytes;
   o.stomp_path = c.stomp_path;
   o.sse_path = c.sse_path;
@@ -333,6 +357,16 @@ std::string transport_metrics(const websocket::Server& server) {
   add("connections", "gauge", "Open connections (HTTP and WebSocket).", server.connections());
   add("accepted_total", "counter", "TCP connections accepted.", s.accepted);
   add("rejected_total", "counter", "Connections refused by --max-connections.", s.rejected);
+  add("rejected_address_total", "counter",
+      "Connections refused by --max-connections-per-address (429).", s.rejected_address);
+  add("rejected_http_total", "counter", "Connections refused by --max-http-connections.",
+      s.rejected_http);
+  add("request_timeouts_total", "counter",
+      "Requests answered 408: --header-timeout, --body-timeout or --handshake-timeout.",
+      s.request_timeouts);
+  add("handshake_timeouts_total", "counter",
+      "Connections without a complete first request within --handshake-timeout.",
+      s.handshake_timeouts);
   add("http_requests_total", "counter", "Requests handed to the REST API.", s.http_requests);
   add("http_errors_total", "counter", "Requests answered by the transport itself.", s.http_errors);
   add("websocket_sessions_total", "counter", "WebSocket handshakes completed.",
@@ -345,7 +379,7 @@ std::string transport_metrics(const websocket::Server& server) {
   add("overflow_closes_total", "counter", "Sessions closed by the transport's buffer bound.",
       s.overflow_closes);
   add("stalled_closes_total", "counter",
-      "Connections cut after reading nothing for --send-timeout while output waited.",
+      "Connections cut after reading nothing for 30 s while output waited.",
       s.stalled_closes);
   add("buffered_bytes", "gauge", "Bytes queued for clients and not yet written.",
       s.buffered_bytes);

@@ -47,27 +47,35 @@ std::string websocket_head(const HttpRequest& r) {
   return head + "\r\n";
 }
 
+/// The answer to a connection Admission refused.
+HttpResponse refusal(Admission::Verdict verdict) {
+  if (verdict == Admission::Verdict::address_full)
+    return error_response(429, "too_many_connections",
+                          "too many connections from your address; close some or retry later");
+  return error_response(503, "unavailable", "too many connections; retry later");
+}
+
 }  // namespace
 
-Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted,
+Conn::Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, Pass pass,
            std::unique_ptr<TlsSession> tls)
     : core_(std::move(core)),
       lane_(lane),
       strand_(socket.get_executor()),
       socket_(std::move(socket)),
       timer_(strand_),
-      counted_(counted),
+      pass_(pass),
       tls_(std::move(tls)) {}
 
 Conn::~Conn() {
   // Reached without close_socket() only when the io_context drops pending handlers.
   if (mode_ == Mode::closed) return;
   core_->remove(this);
-  if (counted_) core_->open.fetch_sub(1);
+  core_->admission.release(pass_);
   lane_.buffered.fetch_sub(counted_bytes_, std::memory_order_relaxed);
 }
 
-void Conn::start(bool reject) {
+void Conn::start(Admission::Verdict verdict) {
   std::error_code ec;
   handshake_.remote = remote_of(socket_);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -78,10 +86,9 @@ void Conn::start(bool reject) {
   }
   socket_.non_blocking(true, ec);  // reads are tried after async_wait says "readable"
   core_->add(this, shared_from_this());
-  last_rx_ = last_tx_ = Clock::now();
-  if (reject) {
-    enqueue(serialize(error_response(503, "unavailable", "too many connections; retry later"), true,
-                      false, false));
+  last_rx_ = last_tx_ = accepted_at_ = Clock::now();
+  if (verdict != Admission::Verdict::admitted) {
+    enqueue(serialize(refusal(verdict), true, false, false));
     finish_after_flush_ = true;
     if (tls_) {  // the answer waits for the handshake, which needs input and a deadline
       schedule(last_rx_ + core_->options.http_idle_timeout);
@@ -95,6 +102,7 @@ void Conn::start(bool reject) {
                                   core_->options.max_header_count);
   http_->sink = [this](ParsedRequest&& parsed) { return on_request(std::move(parsed)); };
   schedule(last_rx_ + core_->options.http_idle_timeout);
+  schedule(accepted_at_ + core_->options.handshake_timeout);
   wait_read();
 }
 
@@ -399,6 +407,7 @@ void Conn::feed_http(const char* data, std::size_t size) {
 // The parser's sink: one complete request. Returns false to pause the parser.
 bool Conn::on_request(ParsedRequest&& parsed) {
   HttpState& h = *http_;
+  greeted_ = true;
   if (parsed.websocket) {
     if (parsed.request.path == core_->options.websocket_path ||
         (!core_->options.stomp_path.empty() && parsed.request.path == core_->options.stomp_path)) {
@@ -484,26 +493,32 @@ void Conn::track_phase() {
   if (phase == http_->phase) return;
   http_->phase = phase;
   http_->phase_since = Clock::now();
+  if (phase == RequestParser::Phase::body) greeted_ = true;
   const auto& o = core_->options;
   if (phase == RequestParser::Phase::head) schedule(http_->phase_since + o.header_timeout);
   if (phase == RequestParser::Phase::body) schedule(http_->phase_since + o.body_timeout);
 }
 
 // 408 after what is already answered, then the connection closes.
-void Conn::request_timeout(bool head) {
-  const auto& o = core_->options;
+void Conn::request_timeout(const char* what, std::chrono::milliseconds limit) {
   core_->counters.http_errors.fetch_add(1);
   core_->counters.request_timeouts.fetch_add(1);
-  const auto limit = head ? o.header_timeout : o.body_timeout;
   HttpResponse r = error_response(
       408, "request_timeout",
-      std::string(head ? "request headers" : "request body") + " not complete within " +
-          std::to_string(limit.count()) + " ms");
+      std::string(what) + " not complete within " + std::to_string(limit.count()) + " ms");
   http_->slots.push_back(Slot{true, true, false, false, serialize(r, true, false, false)});
   http_->stopped = true;
   http_->phase = RequestParser::Phase::idle;
   read_paused_ = true;
   flush_responses();
+}
+
+// No complete request head handshake_timeout after the accept: a plain connection gets a
+// 408; one whose TLS handshake is not done cannot be answered and is closed.
+void Conn::handshake_timeout() {
+  core_->counters.handshake_timeouts.fetch_add(1);
+  if (tls_ && !tls_->established()) return close_socket();
+  request_timeout("first request", core_->options.handshake_timeout);
 }
 
 void Conn::answer_error(int status) {
@@ -625,6 +640,7 @@ void Conn::start_sse() {
   ParsedRequest request = std::move(*http_->upgrade);
   http_.reset();  // callers return right after: nothing touches http_ again
   mode_ = Mode::sse;
+  core_->admission.leave_http_phase(pass_);
   read_paused_ = false;
   handshake_.path = std::move(request.request.path);
   handshake_.query = std::move(request.request.query);
@@ -687,6 +703,7 @@ void Conn::start_websocket() {
   std::string rest = std::move(http_->pending);
   http_.reset();  // callers return right after: nothing touches http_ again
   mode_ = Mode::websocket;
+  core_->admission.leave_http_phase(pass_);
   read_paused_ = false;
   std::string head = websocket_head(upgrade.request);
   handshake_.path = std::move(upgrade.request.path);
@@ -1179,10 +1196,16 @@ void Conn::on_timer() {
 }
 
 void Conn::on_http_timer(TimePoint now) {
+  if (http_ && !http_->stopped && !greeted_) {
+    const auto limit = core_->options.handshake_timeout;
+    if (now - accepted_at_ >= limit) return handshake_timeout();
+    schedule(accepted_at_ + limit);
+  }
   if (http_ && !http_->stopped && http_->phase != RequestParser::Phase::idle) {
     const bool head = http_->phase == RequestParser::Phase::head;
     const auto limit = head ? core_->options.header_timeout : core_->options.body_timeout;
-    if (now - http_->phase_since >= limit) return request_timeout(head);
+    if (now - http_->phase_since >= limit)
+      return request_timeout(head ? "request headers" : "request body", limit);
     schedule(http_->phase_since + limit);
   }
   const auto timeout = core_->options.http_idle_timeout;
@@ -1264,7 +1287,7 @@ void Conn::close_socket() {
   socket_.close(ec);
   report_closed(kAbnormal, "connection closed");  // no-op if reported already
   core_->remove(this);
-  if (counted_) core_->open.fetch_sub(1);
+  core_->admission.release(pass_);
   lane_.buffered.fetch_sub(counted_bytes_, std::memory_order_relaxed);
   counted_bytes_ = 0;
   // Released on a later turn: this may run inside a websocketpp or parser callback.

@@ -34,7 +34,8 @@ namespace herald::websocket::detail {
 class Conn final : public Connection, public std::enable_shared_from_this<Conn> {
  public:
   /// `tls`: the connection's TLS session on a TLS listener; null on a plain one.
-  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, bool counted,
+  /// `pass`: what Admission counted for it (nothing for a refused connection).
+  Conn(std::shared_ptr<Core> core, Lane& lane, Socket socket, Pass pass,
        std::unique_ptr<TlsSession> tls = nullptr);
   ~Conn() override;
   Conn(const Conn&) = delete;
@@ -42,8 +43,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   /// The connection's strand.
   const Strand& executor() const { return strand_; }
-  /// Starts serving. `reject`: answer 503 (max_connections) and close. On the strand.
-  void start(bool reject);
+  /// Starts serving. Unless admitted, answers why (429 or 503) and closes. On the strand.
+  void start(Admission::Verdict verdict);
   /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
   void abort_async(CloseCode code, std::string reason);
   /// A frame or close from send()/close(), handed over by the lane: queued, not written.
@@ -119,7 +120,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void on_response(std::uint64_t id, HttpResponse response);
   void answer_error(int status);
   void track_phase();
-  void request_timeout(bool head);
+  void request_timeout(const char* what, std::chrono::milliseconds limit);
+  void handshake_timeout();
   void flush_responses();
   void resume_http();
   void resume_reading();
@@ -186,7 +188,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   Socket socket_;
   Timer timer_;
   Mode mode_ = Mode::http;
-  bool counted_;                     // included in Core::open
+  Pass pass_;                         // what Core::admission counts for this connection
+  bool greeted_ = false;             // a complete request head arrived (handshake_timeout)
   bool reading_ = false;             // an async_wait for input is pending
   bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
   bool read_blocked_ = false;        // not reading: the output is over max_buffered_bytes
@@ -224,6 +227,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   TimePoint last_rx_;                  // last bytes received
   TimePoint last_tx_;                  // last bytes the socket took
   TimePoint last_ping_;
+  TimePoint accepted_at_;              // when start() ran (handshake_timeout)
   /// Closing: the close handshake's or the drain's deadline. max while our close frame
   /// waits to be written (send_timeout bounds that wait).
   TimePoint deadline_ = TimePoint::max();

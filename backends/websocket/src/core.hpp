@@ -14,6 +14,7 @@
 
 #include <asio.hpp>
 
+#include "admission.hpp"
 #include "frames.hpp"
 #include "herald/websocket/server.hpp"
 #include "wspp.hpp"
@@ -81,8 +82,10 @@ class Lane : public std::enable_shared_from_this<Lane> {
 };
 
 struct Counters {
-  std::atomic<std::uint64_t> accepted{0}, rejected{0}, http_requests{0}, http_errors{0},
-      websocket_sessions{0}, sse_sessions{0}, request_timeouts{0}, pings{0}, idle_closes{0}, overflow_closes{0}, stalled_closes{0};
+  std::atomic<std::uint64_t> accepted{0}, rejected{0}, rejected_address{0}, rejected_http{0},
+      http_requests{0}, http_errors{0}, websocket_sessions{0}, sse_sessions{0},
+      request_timeouts{0}, handshake_timeouts{0}, pings{0}, idle_closes{0}, overflow_closes{0},
+      stalled_closes{0};
 };
 
 class Core : public std::enable_shared_from_this<Core> {
@@ -122,7 +125,7 @@ class Core : public std::enable_shared_from_this<Core> {
   Counters counters;
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::uint16_t> tls_port{0};
-  std::atomic<std::size_t> open{0};  // connections counted by connections()
+  Admission admission;  // the connection caps; its open() is connections()
   /// The certificate of TLS connections; null without TLS.
   const std::shared_ptr<TlsContext> tls;
 

@@ -24,6 +24,7 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
     : io(io_context),
       options(std::move(o)),
       http(std::move(h)),
+      admission(options),
       tls(options.tls.enabled() ? std::make_shared<TlsContext>(options.tls) : nullptr),
       messages_(std::make_shared<WsMsgManager>()),
       accept_strand_(asio::make_strand(io_context)) {
@@ -129,15 +130,16 @@ void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane, Listen
     }
   }
   counters.accepted.fetch_add(1);
-  const bool reject = open.load() >= options.max_connections;
-  if (reject) {
-    counters.rejected.fetch_add(1);
-  } else {
-    open.fetch_add(1);
-  }
-  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), !reject,
+  Pass pass;
+  std::error_code peer_ec;
+  const auto peer = socket.remote_endpoint(peer_ec);  // gone already: the read will fail
+  const Admission::Verdict verdict = admission.admit(peer.address(), pass);
+  if (verdict == Admission::Verdict::server_full) counters.rejected.fetch_add(1);
+  if (verdict == Admission::Verdict::address_full) counters.rejected_address.fetch_add(1);
+  if (verdict == Admission::Verdict::http_full) counters.rejected_http.fetch_add(1);
+  auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), pass,
                                      std::move(session));
-  asio::post(conn->executor(), [conn, reject] { conn->start(reject); });
+  asio::post(conn->executor(), [conn, verdict] { conn->start(verdict); });
   accept_next(listener);
 }
 
@@ -204,11 +206,14 @@ ServerStats Core::stats() const {
   ServerStats s;
   s.accepted = counters.accepted.load();
   s.rejected = counters.rejected.load();
+  s.rejected_address = counters.rejected_address.load();
+  s.rejected_http = counters.rejected_http.load();
   s.http_requests = counters.http_requests.load();
   s.http_errors = counters.http_errors.load();
   s.websocket_sessions = counters.websocket_sessions.load();
   s.sse_sessions = counters.sse_sessions.load();
   s.request_timeouts = counters.request_timeouts.load();
+  s.handshake_timeouts = counters.handshake_timeouts.load();
   s.framed_messages = frames.framed();
   s.prepared_reuses = frames.reused();
   s.pings = counters.pings.load();
@@ -238,7 +243,7 @@ class ServerImpl final : public Server {
     if (!core_->tls) return Status(Errc::invalid_argument, "the server has no TLS certificate");
     return core_->tls->reload();
   }
-  std::size_t connections() const override { return core_->open.load(); }
+  std::size_t connections() const override { return core_->admission.open(); }
   ServerStats stats() const override { return core_->stats(); }
   void close_all() override { core_->close_all(); }
 
@@ -270,6 +275,8 @@ void check(const ServerOptions& o) {
   if (o.header_timeout.count() <= 0 || o.body_timeout.count() <= 0)
     fail("header_timeout and body_timeout must be > 0");
   if (o.max_header_count == 0) fail("max_header_count must be >= 1");
+  if (o.max_http_connections == 0) fail("max_http_connections must be >= 1");
+  if (o.handshake_timeout.count() <= 0) fail("handshake_timeout must be > 0");
   if (o.close_timeout.count() <= 0) fail("close_timeout must be > 0");
   if (o.send_timeout.count() <= 0) fail("send_timeout must be > 0");
   if (o.max_buffered_bytes < 64 * 1024) fail("max_buffered_bytes must be >= 65536");

@@ -299,4 +299,24 @@ TEST_CASE("tls: bad TLS options are refused") {
   CHECK(server->tls_port() == 0);
 }
 
+TEST_CASE("tls: a connection that never completes its TLS handshake is closed at "
+          "handshake_timeout, without an answer") {
+  CertDir certs;
+  ServerOptions o = tls_options(certs);
+  o.handshake_timeout = Millis(300);
+  WsWorld w(o, test_engine_options(), health_handler());
+  TestSocket raw;  // TCP only: no ClientHello ever comes
+  REQUIRE(raw.connect(w.port()));
+  std::string in;
+  while (!raw.eof() && raw.read_some(in, kWait)) {
+  }
+  CHECK(raw.eof());
+  CHECK(in.empty());
+  CHECK(w.server->stats().handshake_timeouts == 1);
+  // A real client is served meanwhile.
+  TlsClient http(w.port(), trusting(TestPki::get().ca_cert));
+  REQUIRE_MESSAGE(http.ok(), http.error());
+  CHECK(http.request("GET", "/healthz").status == 200);
+}
+
 }  // namespace herald::websocket::test

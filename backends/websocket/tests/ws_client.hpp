@@ -46,13 +46,20 @@ class TestSocket {
 
   /// `receive_buffer` > 0 sets SO_RCVBUF before connecting (a small window makes a client
   /// that does not read fill up quickly).
-  bool connect(std::uint16_t port, int receive_buffer = 0, Millis timeout = kWait) {
+  /// `from`: the local address to connect from (another 127.x.y.z is another client address
+  /// to the server); empty: the system's choice.
+  bool connect(std::uint16_t port, int receive_buffer = 0, Millis timeout = kWait,
+               const std::string& from = std::string()) {
     close();
     std::error_code ec;
     socket_.open(asio::ip::tcp::v4(), ec);
     if (ec) return false;
     if (receive_buffer > 0)
       socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer), ec);
+    if (!from.empty()) {
+      socket_.bind(asio::ip::tcp::endpoint(asio::ip::make_address(from, ec), 0), ec);
+      if (ec) return false;
+    }
     const asio::ip::tcp::endpoint to(asio::ip::address_v4::loopback(), port);
     std::error_code result = asio::error::timed_out;
     const bool done = run([&](auto on_done) { socket_.async_connect(to, on_done); },

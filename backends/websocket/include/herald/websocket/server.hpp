@@ -77,6 +77,12 @@ struct ServerOptions {
   /// handshake answers the subprotocol v12.stomp, else v11.stomp, else v10.stomp if offered.
   std::string stomp_path;
   std::size_t max_connections = 100'000;     // beyond: HTTP 503 (also to upgrades), then closed
+  /// Open connections from one client address; beyond: HTTP 429, then closed. 0: no cap.
+  /// Behind a reverse proxy every client has the proxy's address: raise it or set 0 there.
+  std::size_t max_connections_per_address = 1'000;
+  /// Connections not yet a WebSocket or SSE session (handshakes, REST clients, idle
+  /// keep-alive ones); beyond: HTTP 503, then closed. Bounds what slow or idle clients hold.
+  std::size_t max_http_connections = 10'000;
   std::size_t max_frame_bytes = 64 * 1024;   // larger client messages close the session (1009)
   std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431, closed
   std::size_t max_body_bytes = 1 << 20;      // larger HTTP bodies get 413, closed
@@ -86,6 +92,11 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};
   /// The same for a body, counted from the end of the headers.
   std::chrono::milliseconds body_timeout{30'000};
+  /// A connection must have sent its first complete request head (a WebSocket upgrade, an
+  /// SSE GET or any request) this long after it was accepted, TLS handshake included; else
+  /// 408 (plain) or the socket is closed (TLS not yet established). Connections that never
+  /// send a byte are cut by it too.
+  std::chrono::milliseconds handshake_timeout{10'000};
   /// A session that sent nothing for this long gets a ping (again every interval); 0: never.
   std::chrono::milliseconds ping_interval{25'000};
   /// A session that sent nothing (no frame, no pong) for this long is closed 4009; 0: never.
@@ -116,9 +127,12 @@ struct ServerOptions {
 struct ServerStats {
   std::uint64_t accepted = 0;            // TCP connections accepted, rejected ones included
   std::uint64_t rejected = 0;            // answered 503 because of max_connections
+  std::uint64_t rejected_address = 0;    // answered 429 because of max_connections_per_address
+  std::uint64_t rejected_http = 0;       // answered 503 because of max_http_connections
   std::uint64_t http_requests = 0;       // requests handed to the HttpHandler
   std::uint64_t http_errors = 0;         // 400, 404, 408, 413, 431, 505 answered by the server itself
-  std::uint64_t request_timeouts = 0;    // 408: header_timeout or body_timeout
+  std::uint64_t request_timeouts = 0;    // 408: header_timeout, body_timeout or handshake_timeout
+  std::uint64_t handshake_timeouts = 0;  // connections cut by handshake_timeout
   std::uint64_t websocket_sessions = 0;  // sessions opened (handshake completed)
   std::uint64_t sse_sessions = 0;        // event streams opened (GET sse_path)
   std::uint64_t framed_messages = 0;     // WebSocket messages framed; a fan-out counts once

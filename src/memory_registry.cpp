@@ -2,9 +2,11 @@
 //
 // Liveness: an instance is live while clock() < its expiry (clock() + ttl at its last
 // heartbeat); a session is live iff its instance is live. Expired instances are collected
-// at the start of every call, so an expiry is observed as final: the sessions of an expired
-// instance are gone, and a later heartbeat of the same instance id does not revive them
-// (they belonged to a process that crashed).
+// by every heartbeat (as in the Redis registry), before it renews its own instance, so an
+// expiry is final: the sessions of an expired instance are gone, and a later heartbeat of
+// the same instance id does not revive them (they belonged to a process that crashed).
+// Until then an expired instance's sessions are not live (reads skip them) but still count
+// as the user's session records (registry.hpp: presence transitions).
 //
 // A session added for an instance that has not heartbeated yet (or was collected) is still
 // recorded; it is not reported anywhere until that instance heartbeats, and then it is live.
@@ -44,34 +46,36 @@ class MemoryRegistryImpl final : public MemoryRegistry {
       if (ttl <= Duration::zero()) {
         return Status(Errc::invalid_argument, "heartbeat: ttl must be positive");
       }
+      collect_expired();
       instances_[instance] = now_ + ttl;
       return std::exchange(departures_, {});
     });
   }
 
-  void remove_instance(InstanceId instance, Done done) override {
-    run(done, [&]() -> Result<void> {
-      erase_instance(instance);
-      return {};
+  void remove_instance(InstanceId instance,
+                       Completion<std::vector<Departure>> done) override {
+    run(done, [&]() -> Result<std::vector<Departure>> {
+      std::vector<Departure> out;
+      for (const UserId& user : erase_instance(instance))
+        out.push_back(Departure{user, instance});
+      return out;
     });
   }
 
-  void add_session(SessionRecord session, Done done) override {
-    run(done, [&]() -> Result<void> {
+  void add_session(SessionRecord session, Completion<bool> done) override {
+    run(done, [&]() -> Result<bool> {
       const SessionId id = session.session;
+      const bool first = by_user_.count(session.user) == 0;
       erase_session(id);  // a re-added session may have moved to another user or instance
       by_user_[session.user].insert(id);
       by_instance_[session.instance].insert(id);
       sessions_.emplace(id, std::move(session));
-      return {};
+      return first;
     });
   }
 
-  void remove_session(SessionRecord session, Done done) override {
-    run(done, [&]() -> Result<void> {
-      erase_session(session.session);
-      return {};
-    });
+  void remove_session(SessionRecord session, Completion<bool> done) override {
+    run(done, [&]() -> Result<bool> { return erase_session(session.session); });
   }
 
   void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) override {
@@ -95,7 +99,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
       if (ids == by_user_.end()) return out;
       for (const SessionId& id : ids->second) {  // ascending session id
         const SessionRecord& record = sessions_.at(id);
-        if (instances_.count(record.instance) != 0) out.push_back(record);
+        if (live(record.instance)) out.push_back(record);
       }
       return out;
     });
@@ -104,21 +108,25 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   void instances(Completion<std::vector<InstanceId>> done) override {
     run(done, [&]() -> Result<std::vector<InstanceId>> {
       std::vector<InstanceId> out;
-      out.reserve(instances_.size());
-      for (const auto& entry : instances_) out.push_back(entry.first);  // sorted
+      for (const auto& entry : instances_)
+        if (live(entry.first)) out.push_back(entry.first);  // sorted
       return out;
     });
   }
 
  private:
-  // Reads the clock and collects expired instances before `work`, all under the lock.
+  // Reads the clock before `work`, all under the lock.
   template <class T, class Work>
   void run(const Completion<T>& done, Work&& work) {
     memory::run_locked(mutex_, available_, "registry", done, [&] {
       now_ = clock_();
-      collect_expired();
       return work();
     });
+  }
+
+  bool live(const InstanceId& instance) const {
+    auto it = instances_.find(instance);
+    return it != instances_.end() && it->second > now_;
   }
 
   // One Location per (user, instance) with a live session of `user`, instances ascending.
@@ -127,7 +135,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     const std::size_t first = out.size();
     for (const SessionId& id : ids) {
       const InstanceId& instance = sessions_.at(id).instance;
-      if (instances_.count(instance) != 0) out.push_back(Location{user, instance});
+      if (live(instance)) out.push_back(Location{user, instance});
     }
     auto by_instance = [](const Location& a, const Location& b) { return a.instance < b.instance; };
     auto same_instance = [](const Location& a, const Location& b) {
@@ -138,60 +146,52 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     out.erase(std::unique(begin, out.end(), same_instance), out.end());
   }
 
-  // Erases expired instances with their sessions; their users left with no live session
-  // become departures (kept for the next heartbeat, whichever instance sends it).
+  // Erases expired instances with their sessions; users left with no session record become
+  // departures (kept for the next heartbeat, whichever instance sends it).
   void collect_expired() {
     std::vector<InstanceId> expired;
     for (const auto& [instance, expiry] : instances_) {
       if (expiry <= now_) expired.push_back(instance);
     }
-    std::vector<Departure> candidates;
-    for (const InstanceId& instance : expired) {
-      if (auto ids = by_instance_.find(instance); ids != by_instance_.end()) {
-        for (const SessionId& id : ids->second)
-          candidates.push_back(Departure{sessions_.at(id).user, instance});
-      }
-      erase_instance(instance);
-    }
-    auto by_user = [](const Departure& a, const Departure& b) { return a.user < b.user; };
-    auto same_user = [](const Departure& a, const Departure& b) { return a.user == b.user; };
-    std::sort(candidates.begin(), candidates.end(), by_user);
-    candidates.erase(std::unique(candidates.begin(), candidates.end(), same_user),
-                     candidates.end());
-    for (Departure& d : candidates)
-      if (!has_live_session(d.user)) departures_.push_back(std::move(d));
+    for (const InstanceId& instance : expired)
+      for (UserId& user : erase_instance(instance))
+        departures_.push_back(Departure{std::move(user), instance});
   }
 
-  bool has_live_session(const UserId& user) const {
-    auto ids = by_user_.find(user);
-    if (ids == by_user_.end()) return false;
-    for (const SessionId& id : ids->second)
-      if (instances_.count(sessions_.at(id).instance) != 0) return true;
-    return false;
-  }
-
-  void erase_instance(const InstanceId& instance) {
+  // Erases the instance with its sessions. Yields the users whose last session record it
+  // held (sorted: a deterministic answer).
+  std::vector<UserId> erase_instance(const InstanceId& instance) {
     instances_.erase(instance);
+    std::vector<UserId> last;
     auto ids = by_instance_.find(instance);
-    if (ids == by_instance_.end()) return;
+    if (ids == by_instance_.end()) return last;
     const std::set<SessionId> doomed = std::move(ids->second);
     by_instance_.erase(ids);
-    for (const SessionId& id : doomed) erase_session(id);
+    for (const SessionId& id : doomed) {
+      UserId user = sessions_.at(id).user;
+      if (erase_session(id)) last.push_back(std::move(user));
+    }
+    std::sort(last.begin(), last.end());
+    return last;
   }
 
-  void erase_session(const SessionId& id) {
+  // Erases a session; true if it was its user's last one.
+  bool erase_session(const SessionId& id) {
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
+    if (it == sessions_.end()) return false;
     const SessionRecord& record = it->second;
     auto erase_from = [&id](auto& index, const auto& key) {
       auto set = index.find(key);
-      if (set == index.end()) return;
+      if (set == index.end()) return false;
       set->second.erase(id);
-      if (set->second.empty()) index.erase(set);
+      if (!set->second.empty()) return false;
+      index.erase(set);
+      return true;
     };
-    erase_from(by_user_, record.user);
+    const bool last = erase_from(by_user_, record.user);
     erase_from(by_instance_, record.instance);
     sessions_.erase(it);
+    return last;
   }
 
   const std::function<TimePoint()> clock_;

@@ -89,6 +89,7 @@ std::string Metrics::render_prometheus() const {
                  resume_refused);
   append_counter(out, "broker_fallbacks",
                  "Publishes relayed to every instance (registry unavailable).", broker_fallbacks);
+  append_counter(out, "events", "Outcome events handed to the host (Engine::on_event).", events);
 
   const Histogram& h = delivery_latency;
   out += "# HELP herald_delivery_latency_seconds From created_at to written to the session.\n";

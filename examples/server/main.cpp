@@ -26,6 +26,7 @@
 #include "herald/stomp.hpp"
 #include "herald/websocket/server.hpp"
 #include "backends.hpp"
+#include "events_out.hpp"
 #include "ingest.hpp"
 #include "logging.hpp"
 #include "rest_api.hpp"
@@ -67,6 +68,7 @@ struct Config {
   std::size_t max_session_topics = 256;
   std::size_t max_frame_bytes = 64 * 1024;
   double ack_timeout = 10;
+  unsigned max_delivery_attempts = 3;
   double registry_ttl = 10;
   double shutdown_timeout = 10;
   double token_grace = 30;
@@ -78,6 +80,7 @@ struct Config {
   std::string sse_path = "/sse";      // empty: no Server-Sent Events endpoint
   AuthConfig auth;
   IngestConfig ingest;  // --ingest: publish requests from a Redis Stream
+  EventsConfig events;  // --webhook-url, --events, --offline-after
 };
 
 // --ingest and its tuning (docs/operations.md, "Durable ingest").
@@ -268,6 +271,12 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_ACK_TIMEOUT")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
+  app.add_option("--max-delivery-attempts", c.max_delivery_attempts,
+                 "Deliveries of an inbox notification to a session without an ack before it is "
+                 "dead-lettered (the first included; each waits twice as long as the last)")
+      ->envname("HERALD_MAX_DELIVERY_ATTEMPTS")
+      ->check(CLI::Range(1u, 100u))
+      ->capture_default_str();
   app.add_option("--shutdown-timeout", c.shutdown_timeout,
                  "Seconds from SIGINT/SIGTERM to exit, at most (then forced)")
       ->envname("HERALD_SHUTDOWN_TIMEOUT")
@@ -281,6 +290,7 @@ void add_flags(CLI::App& app, Config& c) {
       ->capture_default_str();
   add_auth_flags(app, c.auth);
   add_ingest_flags(app, c.ingest);
+  add_events_flags(app, c.events);
 }
 
 EngineOptions engine_options(const Config& c) {
@@ -291,6 +301,8 @@ EngineOptions engine_options(const Config& c) {
   o.max_session_queue_bytes = c.max_session_queue_bytes;
   o.max_session_topics = c.max_session_topics;
   o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));
+  o.max_delivery_attempts = c.max_delivery_attempts;
+  o.offline_after = Millis(static_cast<std::int64_t>(c.events.offline_after * 1000));
   o.registry_ttl = Millis(static_cast<std::int64_t>(c.registry_ttl * 1000));
   o.rate_limit = {c.rate_limit > 0 ? c.rate_limit : 1.0, c.rate_burst, c.rate_limit > 0};
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
@@ -412,6 +424,7 @@ class Service {
   void start() {
     // Before listening: may throw (a bad URL, a database that cannot be reached or migrated).
     if (!config_.ingest.url.empty()) check_ingest(config_.ingest);
+    events_ = make_event_outputs(io_, config_.events);
     ServerAuth auth = make_server_auth(config_.auth);
     auth_mode_ = auth.mode;
     reload_keys_ = std::move(auth.reload_keys);
@@ -449,8 +462,14 @@ class Service {
     rest.extra_metrics = [this, tokens = std::move(auth.token_metrics)] {
       const ServerIngest* ingest = ingest_ready_.load(std::memory_order_acquire);
       return transport_metrics(*server_) + (tokens ? tokens() : std::string()) +
-             (ingest ? ingest->metrics() : std::string());
+             (ingest ? ingest->metrics() : std::string()) +
+             (events_ ? events_->metrics() : std::string());
     };
+    if (events_) {
+      rest.extra_routes = events_->routes();
+      // On the engine's executor; publish() only queues.
+      engine_->on_event([events = events_.get()](const OutcomeEvent& e) { events->publish(e); });
+    }
     api_ = std::make_unique<RestApi>(
         *engine_,
         external_first(std::move(backends.unready),
@@ -586,6 +605,7 @@ class Service {
   }
 
   void after_engine() {
+    if (events_) events_->stop();
     spdlog::info("event=engine_stopped connections={}", server_->connections());
     server_->close_all();
     wait_closed(std::chrono::steady_clock::now() + std::chrono::seconds(2));
@@ -626,6 +646,8 @@ class Service {
   // Before server_: destroyed after it, as the server reports to it until it is gone.
   std::unique_ptr<Transport> stomp_;
   std::unique_ptr<websocket::Server> server_;
+  // Before engine_: the engine's on_event callback points at it.
+  std::unique_ptr<EventOutputs> events_;  // --webhook-url / --events; null: none
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RestApi> api_;
   std::unique_ptr<ServerIngest> ingest_;  // set on strand_ once the engine started

@@ -859,6 +859,14 @@ void dispatch(Call& c) {
     c.params = std::move(params);
     return route.fn(c);
   }
+  for (const ExtraRoute& route : c.options.extra_routes) {
+    std::vector<std::string> params;
+    if (method != route.method || !match(route.pattern.c_str(), *segs, params)) continue;
+    if (auto p = authorize(c.options.auth, route.access, c.request, {}, c.stats.auth, c.principal))
+      return c.respond(error_response(*p));
+    if (auto p = check_content_type(c.request)) return c.respond(error_response(*p));
+    return route.handler(c.request, params, std::move(c.respond));
+  }
   if (auto file = static_file(c.request)) return c.respond(std::move(*file));
   const std::string allow = allowed_methods(*segs);
   if (allow.empty())

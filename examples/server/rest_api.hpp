@@ -32,6 +32,18 @@ ReadinessProbe store_probe(Engine& engine, std::shared_ptr<Executor> timers,
                            std::function<bool()> running,
                            Duration timeout = std::chrono::seconds(1));
 
+/// A route the host adds to the built-in ones (e.g. herald-server's webhook listing):
+/// `pattern` as the built-in routes ("admin/webhooks/failed/*/retry", `*` one segment),
+/// checked by `access` like them (Access::server or open; not the user kinds). `handler`
+/// gets the request and the `*` segments and calls `respond` exactly once; any thread.
+struct ExtraRoute {
+  std::string method;
+  std::string pattern;
+  Access access = Access::server;
+  std::function<void(const HttpRequest&, const std::vector<std::string>& params, Respond)>
+      handler;
+};
+
 struct RestOptions {
   std::size_t max_body_bytes = 1 << 20;  // larger bodies: 413 (the transport checks first)
   std::size_t max_batch = 1000;          // items of one batch POST /notify (a JSON array)
@@ -46,6 +58,8 @@ struct RestOptions {
   std::vector<std::string> cors_origins;
   /// Appended to /metrics (e.g. the transport's counters); Prometheus text. Any thread.
   std::function<std::string()> extra_metrics;
+  /// Matched after the built-in routes.
+  std::vector<ExtraRoute> extra_routes;
 };
 
 /// Responses by status class (1xx..5xx), for /metrics. Thread-safe.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "herald/broker.hpp"
+#include "herald/events.hpp"
 #include "herald/executor.hpp"
 #include "herald/export.hpp"
 #include "herald/metrics.hpp"
@@ -97,6 +98,9 @@ struct EngineOptions {
   Duration registry_ttl = std::chrono::seconds(10);
   Duration expiry_sweep = std::chrono::seconds(60);
   Duration shutdown_timeout = std::chrono::seconds(10);  // longest wait for in-flight work
+  /// notification.undelivered: how long after an inbox entry was stored, to a user with no
+  /// session anywhere, the user is checked again (0: report at once, without a second look).
+  Duration offline_after = std::chrono::seconds(30);
 };
 
 /// The backends an engine runs on. Broker, Store and Registry are required; transports
@@ -187,6 +191,10 @@ class HERALD_API Engine {
   /// Called on the executor for each presence change: this instance's, and those of the
   /// other instances as relayed by the Broker (at most once; presence() is the truth).
   void on_presence(std::function<void(const PresenceEvent&)> callback);
+  /// Called on the executor for each outcome event (include/herald/events.hpp; when each
+  /// fires and how often: docs/events.md). Must not block: hand the event to a queue.
+  /// Replaces an earlier callback; empty: no events (and no work spent on them).
+  void on_event(std::function<void(const OutcomeEvent&)> callback);
   /// Sets the host's check of every topic a session subscribes to (empty: none).
   void authorize_subscribe(SubscribeAuthorizer authorizer);
 

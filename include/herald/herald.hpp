@@ -6,6 +6,7 @@
 #include "herald/broker.hpp"
 #include "herald/engine.hpp"
 #include "herald/error.hpp"
+#include "herald/events.hpp"
 #include "herald/executor.hpp"
 #include "herald/inproc.hpp"
 #include "herald/memory.hpp"

@@ -67,6 +67,7 @@ struct HERALD_API Metrics {
   Counter gap_repairs;        // store reads triggered by a seq gap (lost broker message)
   Counter resume_refused;     // resumes answered with "reload" (epoch changed / trimmed)
   Counter broker_fallbacks;   // publishes relayed to every instance (registry unavailable)
+  Counter events;             // outcome events handed to the host (Engine::on_event)
   Histogram delivery_latency; // created_at -> written to the session, seconds
 
   /// Prometheus text exposition format (version 0.0.4).

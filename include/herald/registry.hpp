@@ -26,9 +26,14 @@ struct Departure {
 /// Contract:
 /// - sessions live as long as their instance: an instance that stops calling heartbeat()
 ///   disappears with all its sessions once `ttl` has passed (a crashed instance cleans up);
-/// - when an expired instance is collected, each user left with no live session anywhere
-///   is a Departure, reported to exactly one heartbeat() caller across all instances (the
-///   engine that gets it turns it into the one offline event of the cluster);
+/// - a user is present in the cluster while the registry records at least one session of
+///   it (a session of an expired instance counts until that instance is collected). Each
+///   change of that state is reported exactly once, atomically with the change: by the
+///   add_session() that recorded the first session (0 -> 1), the remove_session() that
+///   removed the last one (1 -> 0), or, when the last one goes with its instance, as a
+///   Departure to the remove_instance() caller or to exactly one heartbeat() caller across
+///   all instances (for an expired instance). The engine turns these into the cluster's one
+///   user.online / user.offline event per transition;
 /// - asynchronous; completions run on the engine's executor; a connection failure yields
 ///   Errc::unavailable (the engine then relays to every instance); the backend reconnects
 ///   by itself on later calls;
@@ -41,12 +46,15 @@ class HERALD_API Registry {
   /// collected since the last heartbeat of any instance (each one is yielded once).
   virtual void heartbeat(InstanceId instance, Duration ttl,
                          Completion<std::vector<Departure>> done) = 0;
-  /// Removes the instance and all its sessions (graceful shutdown).
-  virtual void remove_instance(InstanceId instance, Done done) = 0;
-  /// Records a session of a live instance.
-  virtual void add_session(SessionRecord session, Done done) = 0;
-  /// Forgets a session (idempotent).
-  virtual void remove_session(SessionRecord session, Done done) = 0;
+  /// Removes the instance and all its sessions (graceful shutdown). Yields the users whose
+  /// last session record went with it.
+  virtual void remove_instance(InstanceId instance, Completion<std::vector<Departure>> done) = 0;
+  /// Records a session of a live instance. Yields true if the user had no session recorded
+  /// before (its first in the cluster); re-adding a recorded session yields false.
+  virtual void add_session(SessionRecord session, Completion<bool> done) = 0;
+  /// Forgets a session (idempotent). Yields true if it was the user's last session record
+  /// (false if there was no such session).
+  virtual void remove_session(SessionRecord session, Completion<bool> done) = 0;
   /// One Location per (user, instance) pair with a live session, for a batch of users.
   virtual void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) = 0;
   /// The live sessions of one user (presence), on every instance.

@@ -221,7 +221,11 @@ void Engine::Impl::on_ack_timer(Session& s) {
       metrics_.dead_lettered.add();
       DeadLetter letter{s.record.user, it->seq, it->notification->id, it->attempts, now,
                         "not acknowledged after " + std::to_string(it->attempts) + " deliveries"};
-      store_->add_dead_letter(std::move(letter), completion<void>([](Impl&, Result<void>) {}));
+      store_->add_dead_letter(std::move(letter), completion<void>([user = s.record.user,
+                                                                   entry = *it](Impl& self,
+                                                                                Result<void> r) {
+        if (r.ok()) self.dead_lettered(user, entry);
+      }));
       it = s.unacked.erase(it);
       continue;
     }

@@ -44,6 +44,7 @@ EngineOptions checked(EngineOptions o) {
   if (o.redelivery_backoff < 1.0) fail("redelivery_backoff must be >= 1.0");
   if (o.registry_ttl.count() < 30) fail("registry_ttl must be >= 30ms");
   if (o.expiry_sweep.count() <= 0) fail("expiry_sweep must be > 0");
+  if (o.offline_after.count() < 0) fail("offline_after must be >= 0");
   if (o.rate_limit.enabled && (o.rate_limit.per_second <= 0 || o.rate_limit.burst < 1))
     fail("rate_limit needs per_second > 0 and burst >= 1 (or enabled = false)");
   return o;
@@ -225,7 +226,11 @@ void Engine::Impl::finish_shutdown(std::function<void()> done) {
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [conn, s] : sessions_) all.push_back(s);
   for (auto& s : all) close_session(*s, CloseCode::going_away, "server shutting down; reconnect");
-  registry_->remove_instance(options_.instance_id, completion<void>([done](Impl& self, auto) {
+  cancel_undelivered();
+  registry_->remove_instance(options_.instance_id, completion<std::vector<Departure>>(
+                                                       [done](Impl& self, auto departures) {
+    if (departures.ok())
+      for (const Departure& d : *departures) self.user_changed(d.user, false, d.instance);
     self.broker_->stop(self.completion<void>([done](Impl& s, auto) {
       s.state_ = State::stopped;
       done();
@@ -236,7 +241,9 @@ void Engine::Impl::finish_shutdown(std::function<void()> done) {
 void Engine::Impl::detach() {
   executor_->cancel(heartbeat_timer_);
   executor_->cancel(sweep_timer_);
+  cancel_undelivered();
   on_presence_ = nullptr;
+  on_event_ = nullptr;
   subscribe_authorizer_ = nullptr;
 }
 
@@ -343,7 +350,12 @@ void Engine::mark_read(UserId user, std::vector<Seq> seqs,
   Status check = check_user(user);
   if (check.ok()) check = check_seqs(seqs);
   query<std::uint64_t>(impl_, check, std::move(done), [user, seqs](Impl& self, auto c) {
-    self.store_->mark_read(user, seqs, c);
+    self.store_->mark_read(user, seqs,
+                           self.completion<std::uint64_t>(
+                               [c, user, seqs](Impl& s, Result<std::uint64_t> r) {
+                                 if (r.ok()) s.read_changed(user, seqs, *r);
+                                 c(std::move(r));
+                               }));
   });
 }
 
@@ -440,6 +452,10 @@ void Engine::authorize_subscribe(SubscribeAuthorizer authorizer) {
   impl_->post([a = std::move(authorizer)](Impl& self) mutable {
     self.subscribe_authorizer_ = std::move(a);
   });
+}
+
+void Engine::on_event(std::function<void(const OutcomeEvent&)> callback) {
+  impl_->post([cb = std::move(callback)](Impl& self) mutable { self.on_event_ = std::move(cb); });
 }
 
 void Engine::on_presence(std::function<void(const PresenceEvent&)> callback) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -137,6 +138,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   // leaver's place, O(1) however many sessions joined.
   std::unordered_map<std::string, std::vector<TopicMember>> by_topic_;
   std::function<void(const PresenceEvent&)> on_presence_;
+  std::function<void(const OutcomeEvent&)> on_event_;
+  std::set<Executor::TimerId> undelivered_timers_;  // pending second looks (events.cpp)
   SubscribeAuthorizer subscribe_authorizer_;
   std::size_t work_in_flight_ = 0;  // publishes and routings not finished (shutdown drains)
   bool registry_dirty_ = false;  // a registry write failed: re-register sessions on recovery
@@ -176,6 +179,15 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void departed(const std::vector<Departure>& departures);
   void announce(const PresenceEvent& event);
   void on_broker_reset();
+
+  // --- outcome events (events.cpp)
+  void emit(OutcomeEvent event);
+  void user_changed(const UserId& user, bool online, const InstanceId& where);
+  void read_changed(const UserId& user, const std::vector<Seq>& seqs, std::uint64_t changed);
+  void dead_lettered(const UserId& user, const Unacked& entry);
+  void watch_undelivered(const Envelope& stored, const std::vector<Location>& where);
+  void report_undelivered(const Envelope& offline, const std::vector<Location>& where);
+  void cancel_undelivered();
 
   // --- delivery to local sessions (delivery.cpp)
   void deliver_local(const Envelope& envelope);

@@ -391,6 +391,7 @@ void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
 void Engine::Impl::relay_inbox(const InboxRelay& pending) {
   const Envelope& local = *pending.stored;
   const Result<std::vector<Location>>& where = *pending.where;
+  if (where.ok()) watch_undelivered(local, *where);
   if (!where.ok()) {
     metrics_.broker_fallbacks.add();
     relay(local, all_instances_channel());
@@ -426,8 +427,10 @@ void Engine::Impl::presence_changed(const UserId& user, bool online) {
 // heartbeat in the cluster, so this is the one offline event of each. A user who has a
 // session here meanwhile (its registration still on the way) is online: no event.
 void Engine::Impl::departed(const std::vector<Departure>& departures) {
-  for (const Departure& d : departures)
+  for (const Departure& d : departures) {
+    user_changed(d.user, false, d.instance);  // the Registry's own count: always its offline
     if (by_user_.count(d.user) == 0) announce(PresenceEvent{d.user, false, d.instance});
+  }
 }
 
 // Tells the host here, and the other instances through the Broker (which echo it to their

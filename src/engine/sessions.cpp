@@ -136,8 +136,10 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
   // stored before the read below, so the backlog has it (no gap); one that finds it is
   // merged by seq (no duplicate).
   std::weak_ptr<Session> ws = s;
-  registry_->add_session(s->record, completion<void>([ws](Impl& self, Result<void> r) {
+  registry_->add_session(s->record, completion<bool>([ws, user = result.user](Impl& self,
+                                                                             Result<bool> r) {
     if (!r.ok()) self.registry_dirty_ = true;  // re-registered by the next good heartbeat
+    if (r.ok() && *r) self.user_changed(user, true, self.options_.instance_id);
     auto sp = ws.lock();
     if (!sp || sp->phase != Session::Phase::live) return;
     self.store_->inbox_state(sp->record.user, self.executor_->now(),
@@ -218,8 +220,9 @@ Status Engine::Impl::may_subscribe(const Session& s, const std::string& topic) c
 }
 
 void Engine::Impl::register_session(const SessionRecord& record) {
-  registry_->add_session(record, completion<void>([](Impl& self, Result<void> r) {
+  registry_->add_session(record, completion<bool>([user = record.user](Impl& self, Result<bool> r) {
     if (!r.ok()) self.registry_dirty_ = true;
+    if (r.ok() && *r) self.user_changed(user, true, self.options_.instance_id);
   }));
 }
 
@@ -454,9 +457,11 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
       return;
     case Op::read:
     case Op::read_all:
-      store_->mark_read(s.record.user, std::move(req.seqs),
-                        completion<std::uint64_t>([ws, rid = req.rid](Impl& self,
-                                                                      Result<std::uint64_t> r) {
+      store_->mark_read(s.record.user, req.seqs,
+                        completion<std::uint64_t>([ws, rid = req.rid, user = s.record.user,
+                                                   seqs = req.seqs](Impl& self,
+                                                                    Result<std::uint64_t> r) {
+                          if (r.ok()) self.read_changed(user, seqs, *r);
                           auto sp = ws.lock();
                           if (!sp) return;
                           self.write(*sp, {r.ok() ? protocol::read_reply(rid, r.value())
@@ -526,7 +531,10 @@ void Engine::Impl::forget(Connection* connection) {
     }
   }
   metrics_.connections.add(-1);
-  registry_->remove_session(s->record, completion<void>([](Impl&, Result<void>) {}));
+  registry_->remove_session(s->record, completion<bool>([user = s->record.user](Impl& self,
+                                                                                Result<bool> r) {
+    if (r.ok() && *r) self.user_changed(user, false, self.options_.instance_id);
+  }));
 }
 
 }  // namespace herald

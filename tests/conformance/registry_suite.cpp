@@ -34,23 +34,26 @@ class RegistryCase {
                         [&](auto done) { registry->heartbeat(instance, ttl, done); }, "heartbeat"),
                     "heartbeat");
   }
-  void remove_instance(const InstanceId& instance) {
-    require_ok(h.wait<void>([&](auto done) { registry->remove_instance(instance, done); },
-                            "remove_instance"),
-               "remove_instance");
+  // Yields the users whose last session went with the instance.
+  std::vector<Departure> remove_instance(const InstanceId& instance) {
+    return ok_value(h.wait<std::vector<Departure>>(
+                        [&](auto done) { registry->remove_instance(instance, done); },
+                        "remove_instance"),
+                    "remove_instance");
   }
-  void add(const SessionId& session, const UserId& user, const InstanceId& instance) {
-    require_ok(h.wait<void>(
-                   [&](auto done) { registry->add_session(record(session, user, instance), done); },
-                   "add_session"),
-               "add_session");
+  // Yields true if it was the user's first session in the registry.
+  bool add(const SessionId& session, const UserId& user, const InstanceId& instance) {
+    return ok_value(h.wait<bool>([&](auto done) {
+                      registry->add_session(record(session, user, instance), done);
+                    }, "add_session"),
+                    "add_session");
   }
-  void remove(const SessionId& session, const UserId& user, const InstanceId& instance) {
-    require_ok(
-        h.wait<void>(
-            [&](auto done) { registry->remove_session(record(session, user, instance), done); },
-            "remove_session"),
-        "remove_session");
+  // Yields true if it was the user's last session in the registry.
+  bool remove(const SessionId& session, const UserId& user, const InstanceId& instance) {
+    return ok_value(h.wait<bool>([&](auto done) {
+                      registry->remove_session(record(session, user, instance), done);
+                    }, "remove_session"),
+                    "remove_session");
   }
   std::vector<Location> locate(std::vector<UserId> users) {
     return ok_value(
@@ -89,6 +92,13 @@ class RegistryCase {
 };
 
 using Pairs = std::vector<std::pair<UserId, InstanceId>>;
+
+Pairs as_pairs(const std::vector<Departure>& ds) {
+  Pairs out;
+  for (const Departure& d : ds) out.emplace_back(d.user, d.instance);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 Pairs pairs(const std::vector<Location>& locations) {
   Pairs out;
@@ -232,20 +242,70 @@ TEST_CASE("Registry: users left without a session by an expired instance are rep
   fixture().expire(1500ms);
   CHECK(c.instances() == std::vector<InstanceId>{"long"});
 
-  auto as_pairs = [](const std::vector<Departure>& ds) {
-    Pairs out;
-    for (const Departure& d : ds) out.emplace_back(d.user, d.instance);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
   CHECK(as_pairs(c.heartbeat("long")) == Pairs{{"bob", "short"}, {"carol", "short"}});
   // Reported once: neither this instance's next heartbeat nor another's gets them again.
   CHECK(c.heartbeat("long").empty());
   CHECK(c.heartbeat("third").empty());
-  // A graceful removal is not a departure: the instance announced its own users' offline.
+  // A graceful removal reports its departures to its caller, not to a heartbeat.
   c.add("s6", "dave", "third");
-  c.remove_instance("third");
+  CHECK(as_pairs(c.remove_instance("third")) == Pairs{{"dave", "third"}});
   CHECK(c.heartbeat("long").empty());
+}
+
+TEST_CASE("Registry: add_session and remove_session report the first and the last session "
+          "of a user across instances") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i1");
+  c.heartbeat("i2");
+  CHECK(c.add("a1", "alice", "i1"));        // 0 -> 1
+  CHECK_FALSE(c.add("a2", "alice", "i2"));  // another instance: not the first
+  CHECK_FALSE(c.add("a3", "alice", "i1"));
+  CHECK_FALSE(c.add("a1", "alice", "i1"));  // re-added (re-registration): not the first
+  CHECK(c.add("b1", "bob", "i2"));
+  CHECK_FALSE(c.remove("a1", "alice", "i1"));
+  CHECK_FALSE(c.remove("a2", "alice", "i2"));
+  CHECK(c.remove("a3", "alice", "i1"));           // 1 -> 0
+  CHECK_FALSE(c.remove("a3", "alice", "i1"));     // again: no such session, no transition
+  CHECK_FALSE(c.remove("never", "nobody", "i1"));
+  CHECK(c.add("a4", "alice", "i2"));              // online again
+  // bob's last session goes with its instance: reported by remove_instance, once.
+  CHECK(as_pairs(c.remove_instance("i2")) == Pairs{{"alice", "i2"}, {"bob", "i2"}});
+  CHECK(c.remove_instance("i2").empty());
+  CHECK_FALSE(c.remove("b1", "bob", "i2"));
+}
+
+TEST_CASE("Registry: a user with sessions on two expired instances departs once") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("d1", 1s);
+  c.heartbeat("d2", 1s);
+  CHECK(c.add("s1", "alice", "d1"));
+  CHECK_FALSE(c.add("s2", "alice", "d2"));
+  fixture().expire(1500ms);
+  const std::vector<Departure> gone = c.heartbeat("live");
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].user == "alice");
+  CHECK(c.heartbeat("live").empty());
+  CHECK(c.add("s3", "alice", "live"));  // online again after the departure
+}
+
+TEST_CASE("Registry: a session recorded while an expired instance waits for collection "
+          "keeps the transitions paired") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("dying", 1s);
+  c.heartbeat("other");
+  CHECK(c.add("s1", "alice", "dying"));
+  fixture().expire(1500ms);
+  // A backend may collect "dying" here (then alice departed and s2 is a new arrival) or at
+  // the next heartbeat (then alice never left): either way one offline per online.
+  const bool arrived = c.add("s2", "alice", "other");
+  std::vector<Departure> gone = c.heartbeat("other");
+  const std::vector<Departure> more = c.heartbeat("other");
+  gone.insert(gone.end(), more.begin(), more.end());
+  CHECK(gone.size() == (arrived ? 1u : 0u));
+  CHECK(c.remove("s2", "alice", "other"));
 }
 
 TEST_CASE("Registry: heartbeats keep an instance and its sessions alive past one TTL") {

@@ -20,13 +20,13 @@ class HeldLocate final : public Registry {
     if (hung) return d(Status(Errc::unavailable, "hung (test)"));
     inner_->heartbeat(std::move(i), ttl, std::move(d));
   }
-  void remove_instance(InstanceId i, Done d) override {
+  void remove_instance(InstanceId i, Completion<std::vector<Departure>> d) override {
     inner_->remove_instance(std::move(i), std::move(d));
   }
-  void add_session(SessionRecord s, Done d) override {
+  void add_session(SessionRecord s, Completion<bool> d) override {
     inner_->add_session(std::move(s), std::move(d));
   }
-  void remove_session(SessionRecord s, Done d) override {
+  void remove_session(SessionRecord s, Completion<bool> d) override {
     inner_->remove_session(std::move(s), std::move(d));
   }
   void locate(std::vector<UserId> users, Completion<std::vector<Location>> done) override {

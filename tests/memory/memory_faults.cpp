@@ -197,8 +197,8 @@ TEST_CASE("MemoryRegistry: the fault switch makes every call unavailable and cha
   session.instance = "i1";
   ok_value(h.wait<std::vector<Departure>>([&](auto d) { registry->heartbeat("i1", 30s, d); }),
            "heartbeat");
-  require_ok(h.wait<void>([&](auto d) { registry->add_session(session, d); }, "add_session"),
-             "add_session");
+  ok_value(h.wait<bool>([&](auto d) { registry->add_session(session, d); }, "add_session"),
+           "add_session");
 
   registry->set_available(false);
   const std::string m = "memory registry is unavailable (fault switch)";
@@ -207,12 +207,13 @@ TEST_CASE("MemoryRegistry: the fault switch makes every call unavailable and cha
   check_unavailable(
       h.wait<std::vector<Departure>>([&](auto d) { registry->heartbeat("i2", 30s, d); }), m,
                     "heartbeat");
-  check_unavailable(h.wait<void>([&](auto d) { registry->add_session(other, d); }), m,
+  check_unavailable(h.wait<bool>([&](auto d) { registry->add_session(other, d); }), m,
                     "add_session");
-  check_unavailable(h.wait<void>([&](auto d) { registry->remove_session(session, d); }), m,
+  check_unavailable(h.wait<bool>([&](auto d) { registry->remove_session(session, d); }), m,
                     "remove_session");
-  check_unavailable(h.wait<void>([&](auto d) { registry->remove_instance("i1", d); }), m,
-                    "remove_instance");
+  check_unavailable(
+      h.wait<std::vector<Departure>>([&](auto d) { registry->remove_instance("i1", d); }), m,
+      "remove_instance");
   check_unavailable(h.wait<std::vector<Location>>([&](auto d) { registry->locate({"alice"}, d); }),
                     m, "locate");
   check_unavailable(
@@ -237,8 +238,8 @@ TEST_CASE("MemoryRegistry: a session added before its instance's first heartbeat
   session.session = "s1";
   session.user = "alice";
   session.instance = "early";
-  require_ok(h.wait<void>([&](auto d) { registry->add_session(session, d); }, "add_session"),
-             "add_session");
+  ok_value(h.wait<bool>([&](auto d) { registry->add_session(session, d); }, "add_session"),
+           "add_session");
   CHECK(ok_value(h.wait<std::vector<Location>>([&](auto d) { registry->locate({"alice"}, d); },
                                                "locate"),
                  "locate")

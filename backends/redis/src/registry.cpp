@@ -11,8 +11,10 @@
 //
 // A heartbeat first collects expired instances with their sessions, so an expiry is final:
 // a later heartbeat under the same id does not revive sessions of the process that died.
-// The users of those sessions left with no live session anywhere are its answer (the
-// Registry's Departures): the script is atomic, so exactly one heartbeat collects each.
+// The users left with no session record at all are its answer (the Registry's
+// Departures): the script is atomic, so exactly one heartbeat collects each. add_session and
+// remove_session report the 0 -> 1 and 1 -> 0 changes of a user's set of session records in
+// the same atomic step, so every change of a user's presence is reported exactly once.
 //
 // Threading: public methods may be called from any thread; the work runs on the strand of
 // the connection; completions are posted to the caller's executor by Completion.
@@ -38,19 +40,33 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local INSTANCES, SESSIONS = P .. 'instances', P .. 'sessions'
 
+-- Drops a session; yields its user if that was the user's last session record, else nil.
 local function drop_session(id)
   local rec = redis.call('HGET', SESSIONS, id)
-  if not rec then return end
+  if not rec then return nil end
   local r = cjson.decode(rec)
   redis.call('SREM', P .. 'user:' .. r[1], id)
   redis.call('SREM', P .. 'instance:' .. r[2], id)
   redis.call('HDEL', SESSIONS, id)
+  if redis.call('SCARD', P .. 'user:' .. r[1]) == 0 then return r[1] end
+  return nil
 end
 
-local function drop_instance(instance)
-  for _, id in ipairs(redis.call('SMEMBERS', P .. 'instance:' .. instance)) do drop_session(id) end
+-- Drops an instance with its sessions; appends [user, instance] to `out` for each user
+-- whose last session record it held (users sorted: a deterministic answer).
+local function drop_instance(instance, out)
+  local last = {}
+  for _, id in ipairs(redis.call('SMEMBERS', P .. 'instance:' .. instance)) do
+    local user = drop_session(id)
+    if user then last[#last + 1] = user end
+  end
   redis.call('DEL', P .. 'instance:' .. instance)
   redis.call('ZREM', INSTANCES, instance)
+  table.sort(last)
+  for _, user in ipairs(last) do
+    out[#out + 1] = user
+    out[#out + 1] = instance
+  end
 end
 
 local live = {}
@@ -74,47 +90,30 @@ local function live_sessions(user, f)
 end
 
 if op == 'heartbeat' then -- instance, ttl_ms, collect ('1' or '0')
-  -- flat [user, expired instance, ...]: users whose last live session was collected
+  -- flat [user, expired instance, ...]: users whose last session record was collected
   local departed = {}
   if ARGV[5] == '1' then
     for _, dead in ipairs(redis.call('ZRANGEBYSCORE', INSTANCES, '-inf', now)) do
-      local users, names = {}, {}
-      for _, id in ipairs(redis.call('SMEMBERS', P .. 'instance:' .. dead)) do
-        local rec = redis.call('HGET', SESSIONS, id)
-        if rec then
-          local user = cjson.decode(rec)[1]
-          if not users[user] then
-            users[user] = true
-            names[#names + 1] = user
-          end
-        end
-      end
-      drop_instance(dead)
-      table.sort(names)  -- a deterministic answer
-      for _, user in ipairs(names) do
-        local online = false
-        live_sessions(user, function() online = true end)
-        if not online then
-          departed[#departed + 1] = user
-          departed[#departed + 1] = dead
-        end
-      end
+      drop_instance(dead, departed)
     end
   end
   redis.call('ZADD', INSTANCES, now + tonumber(ARGV[4]), ARGV[3])
   return departed
-elseif op == 'remove_instance' then -- instance
-  drop_instance(ARGV[3])
-  return 1
-elseif op == 'add_session' then -- session, user, instance, connected_at_ms
+elseif op == 'remove_instance' then -- instance: flat [user, instance, ...] as heartbeat's
+  local departed = {}
+  drop_instance(ARGV[3], departed)
+  return departed
+elseif op == 'add_session' then -- session, user, instance, connected_at_ms: 1 if first
+  local first = redis.call('SCARD', P .. 'user:' .. ARGV[4]) == 0
   drop_session(ARGV[3])
   redis.call('HSET', SESSIONS, ARGV[3], cjson.encode({ARGV[4], ARGV[5], ARGV[6]}))
   redis.call('SADD', P .. 'user:' .. ARGV[4], ARGV[3])
   redis.call('SADD', P .. 'instance:' .. ARGV[5], ARGV[3])
-  return 1
-elseif op == 'remove_session' then -- session
-  drop_session(ARGV[3])
-  return 1
+  if first then return 1 end
+  return 0
+elseif op == 'remove_session' then -- session: 1 if it was its user's last
+  if drop_session(ARGV[3]) then return 1 end
+  return 0
 elseif op == 'locate' then -- users...: flat [user, instance, ...], one per pair
   local out, seen = {}, {}
   for i = 3, #ARGV do
@@ -195,26 +194,27 @@ class RegistryImpl final : public RedisRegistry,
     });
   }
 
-  void remove_instance(InstanceId instance, Done done) override {
+  void remove_instance(InstanceId instance,
+                       Completion<std::vector<Departure>> done) override {
     on_strand([instance = std::move(instance), done = std::move(done)](RegistryImpl& self) mutable {
       self.heartbeats_.erase(instance);
       for (auto it = self.sessions_.begin(); it != self.sessions_.end();)
         it = it->second.instance == instance ? self.sessions_.erase(it) : std::next(it);
-      self.call({"remove_instance", instance}, status_of(std::move(done)));
+      self.call({"remove_instance", instance}, pairs_of<Departure>(std::move(done)));
     });
   }
 
-  void add_session(SessionRecord s, Done done) override {
+  void add_session(SessionRecord s, Completion<bool> done) override {
     on_strand([s = std::move(s), done = std::move(done)](RegistryImpl& self) mutable {
       self.sessions_[s.session] = s;
-      self.call(add_args(s), status_of(std::move(done)));
+      self.call(add_args(s), flag_of(std::move(done)));
     });
   }
 
-  void remove_session(SessionRecord s, Done done) override {
+  void remove_session(SessionRecord s, Completion<bool> done) override {
     on_strand([s = std::move(s), done = std::move(done)](RegistryImpl& self) mutable {
       self.sessions_.erase(s.session);
-      self.call({"remove_session", s.session}, status_of(std::move(done)));
+      self.call({"remove_session", s.session}, flag_of(std::move(done)));
     });
   }
 
@@ -290,11 +290,12 @@ class RegistryImpl final : public RedisRegistry,
     };
   }
 
-  static Callback status_of(Done done) {
+  // An integer reply 1 / 0 as true / false.
+  static Callback flag_of(Completion<bool> done) {
     return [done = std::move(done)](Result<Reply> r) {
       if (!r.ok()) return done(r.status());
-      if (r->is_error()) return done(bad_reply(*r));
-      done(Status::ok_status());
+      if (r->type != Reply::Type::integer) return done(bad_reply(*r));
+      done(r->integer != 0);
     };
   }
 

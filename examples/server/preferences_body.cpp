@@ -58,7 +58,8 @@ std::optional<Problem> read_preferences(const element& body, std::size_t max_typ
   }
   Status s = normalize_preferences(out, max_type_bytes);
   if (s.ok()) return std::nullopt;
-  const bool topic = s.message().find("topic") != std::string::npos;
+  const bool topic = s.message().rfind("muted topic", 0) == 0 ||
+                     s.message().find("muted topics") != std::string::npos;
   return bad_field(topic ? "mutedTopics" : "mutedTypes", s.message());
 }
 

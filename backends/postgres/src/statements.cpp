@@ -81,7 +81,6 @@ const StatementDef kStatements[kStatementCount] = {
     {"herald_purge_keys",
      "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys "
      "  WHERE created_ms < $1::bigint LIMIT $2::bigint))"},
-    {"herald_ping", "SELECT 1"},
     // Muted names travel as text joined by '\n' (names hold no control character).
     {"herald_put_preferences",
      "INSERT INTO preferences AS p (user_id, muted_types, muted_topics, critical_only) "
@@ -110,6 +109,7 @@ const StatementDef kStatements[kStatementCount] = {
      "DELETE FROM notifications WHERE id = ANY (ARRAY(SELECT n.id FROM notifications n "
      "  WHERE n.id < $1::bigint AND NOT EXISTS "
      "  (SELECT 1 FROM entries e WHERE e.notification_id = n.id) LIMIT $2::bigint))"},
+    {"herald_ping", "SELECT 1"},
 };
 
 #undef HERALD_READ_SQL

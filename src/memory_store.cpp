@@ -5,6 +5,7 @@
 // caller's executor), so no callback ever runs while the lock is held.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -247,6 +248,56 @@ class MemoryStoreImpl final : public MemoryStore {
     });
   }
 
+  void set_preferences(UserId user, Preferences preferences, Done done) override {
+    run(done, [&]() -> Result<void> {
+      if (preferences.empty()) {
+        preferences_.erase(user);
+      } else {
+        preferences_[user] = std::move(preferences);
+      }
+      any_preferences_.store(!preferences_.empty(), std::memory_order_relaxed);
+      return {};
+    });
+  }
+
+  void preferences(std::vector<UserId> users,
+                   Completion<std::vector<UserPreferences>> done) override {
+    run(done, [&]() -> Result<std::vector<UserPreferences>> {
+      std::vector<UserPreferences> out;
+      if (preferences_.empty()) return out;
+      for (UserId& user : users) {
+        auto it = preferences_.find(user);
+        if (it != preferences_.end()) out.push_back(UserPreferences{std::move(user), it->second});
+      }
+      return out;
+    });
+  }
+
+  bool any_preferences() const noexcept override {
+    return any_preferences_.load(std::memory_order_relaxed);
+  }
+
+  void trim_inboxes(InboxRetention rule, Completion<std::uint64_t> done) override {
+    run(done, [&]() -> Result<std::uint64_t> {
+      std::uint64_t removed = 0;
+      for (auto& [id, stream] : streams_) {
+        if (!id.is_inbox()) continue;
+        auto& entries = stream.entries;
+        for (auto it = entries.begin(); it != entries.end() && removed < rule.limit;) {
+          const bool too_many = rule.max_entries > 0 && entries.size() > rule.max_entries;
+          if (too_many || it->second.notification->id < rule.before_id) {
+            it = entries.erase(it);  // `too_many` removes the oldest: `it` is still the first
+            ++removed;
+          } else {
+            ++it;
+          }
+        }
+        if (removed == rule.limit) break;
+      }
+      return removed;
+    });
+  }
+
  private:
   template <class T, class Work>
   void run(const Completion<T>& done, Work&& work) {
@@ -379,6 +430,8 @@ class MemoryStoreImpl final : public MemoryStore {
   std::map<std::string, std::set<UserId>> subscribers_;    // topic -> users
   std::map<UserId, std::set<std::string>> subscriptions_;  // user -> topics
   std::map<UserId, std::map<Seq, DeadLetter>> dead_letters_;
+  std::unordered_map<UserId, Preferences> preferences_;  // only non-empty ones
+  std::atomic<bool> any_preferences_{false};              // !preferences_.empty()
 };
 
 }  // namespace

@@ -90,6 +90,11 @@ std::string Metrics::render_prometheus() const {
   append_counter(out, "broker_fallbacks",
                  "Publishes relayed to every instance (registry unavailable).", broker_fallbacks);
   append_counter(out, "events", "Outcome events handed to the host (Engine::on_event).", events);
+  append_counter(out, "muted", "Inbox entries not written because the recipient muted them.",
+                 muted);
+  append_counter(out, "inbox_retention_removed",
+                 "Inbox entries removed by inbox retention (max entries, max age).",
+                 retention_removed);
 
   const Histogram& h = delivery_latency;
   out += "# HELP herald_delivery_latency_seconds From created_at to written to the session.\n";

@@ -64,6 +64,9 @@ struct Config {
   double rate_burst = 100;
   std::size_t max_connections = 100'000;
   std::size_t topic_retention = 1000;
+  std::size_t inbox_max_entries = 0;       // 0: no count limit
+  double inbox_max_age = 90 * 86400.0;     // seconds; 0: no age limit
+  double sweep_interval = 60;              // seconds
   std::size_t max_session_queue_bytes = 1 << 20;
   std::size_t max_session_topics = 256;
   std::size_t max_frame_bytes = 64 * 1024;
@@ -266,6 +269,22 @@ void add_flags(CLI::App& app, Config& c) {
       ->envname("HERALD_TOPIC_RETENTION")
       ->check(CLI::Range(1ul, 100'000'000ul))
       ->capture_default_str();
+  app.add_option("--inbox-max-entries", c.inbox_max_entries,
+                 "Newest entries kept per inbox; older ones are removed by the sweep (0: no "
+                 "limit)")
+      ->envname("HERALD_INBOX_MAX_ENTRIES")
+      ->capture_default_str();
+  app.add_option("--inbox-max-age", c.inbox_max_age,
+                 "Seconds an inbox entry is kept; older ones are removed by the sweep (0: no "
+                 "limit; default 90 days)")
+      ->envname("HERALD_INBOX_MAX_AGE")
+      ->check(CLI::Range(0.0, 100.0 * 365 * 86400))
+      ->capture_default_str();
+  app.add_option("--sweep-interval", c.sweep_interval,
+                 "Seconds between sweeps (expired notifications, inbox retention)")
+      ->envname("HERALD_SWEEP_INTERVAL")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
   app.add_option("--ack-timeout", c.ack_timeout,
                  "Seconds a client has to ack an inbox notification before it is redelivered")
       ->envname("HERALD_ACK_TIMEOUT")
@@ -298,6 +317,9 @@ EngineOptions engine_options(const Config& c) {
   o.instance_id = c.instance_id;
   o.max_payload_bytes = c.max_payload_bytes;
   o.topic_retention = c.topic_retention;
+  o.inbox_max_entries = c.inbox_max_entries;
+  o.inbox_max_age = Millis(static_cast<std::int64_t>(c.inbox_max_age * 1000));
+  o.expiry_sweep = Millis(static_cast<std::int64_t>(c.sweep_interval * 1000));
   o.max_session_queue_bytes = c.max_session_queue_bytes;
   o.max_session_topics = c.max_session_topics;
   o.ack_timeout = Millis(static_cast<std::int64_t>(c.ack_timeout * 1000));

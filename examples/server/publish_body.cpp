@@ -165,6 +165,14 @@ std::optional<Problem> read_string(const object& body, const char* key, std::str
   return std::nullopt;
 }
 
+std::optional<Problem> read_bool(const object& body, const char* key, bool& out) {
+  auto v = member(body, key);
+  if (!v) return std::nullopt;
+  if (v->get_bool().get(out) != simdjson::SUCCESS)
+    return bad_field(key, std::string(key) + " must be true or false");
+  return std::nullopt;
+}
+
 // `to` is the body's "to" member, which made it the native form.
 std::optional<Problem> read_native(const object& body, const element& to, PublishRequest& r) {
   if (auto p = read_target(to, r.target)) return p;
@@ -178,6 +186,7 @@ std::optional<Problem> read_native(const object& body, const element& to, Publis
   if (auto sender = member(body, "sender"))
     if (auto p = read_id(*sender, "sender", r.sender)) return p;
   if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
+  if (auto p = read_bool(body, "critical", r.critical)) return p;
   if (auto exp = member(body, "expiresAt"))
     if (auto p = read_expires(*exp, r.expires_at)) return p;
   return std::nullopt;
@@ -214,6 +223,7 @@ std::optional<Problem> read_seed003(const object& body, PublishRequest& r) {
   if (auto sender = member(body, "userId"))
     if (auto p = read_id(*sender, "userId", r.sender)) return p;
   if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
+  if (auto p = read_bool(body, "critical", r.critical)) return p;
   return std::nullopt;
 }
 

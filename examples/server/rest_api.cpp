@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "http_util.hpp"
+#include "preferences_body.hpp"
 #include "publish_body.hpp"
 #include "rest_auth.hpp"
 #include "static_files.hpp"
@@ -222,7 +223,8 @@ std::function<void(Result<T>)> on_ok(Call& c, Fn fn) {
 std::string publish_text(const PublishResult& r) {
   return "{\"id\":\"" + std::to_string(r.id) +
          "\",\"duplicate\":" + (r.duplicate ? "true" : "false") +
-         ",\"recipients\":" + std::to_string(r.streams_written) + "}";
+         ",\"recipients\":" + std::to_string(r.streams_written) +
+         ",\"muted\":" + std::to_string(r.muted) + "}";
 }
 
 // The Idempotency-Key header of a single publish gives its key; when the body names one as
@@ -477,6 +479,32 @@ void delete_subscription(Call& c) {
       }));
 }
 
+// ---------------------------------------------------------------------------------------
+// Preferences (the body: preferences_body.cpp)
+
+void get_preferences(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  c.engine.preferences(user, on_ok<Preferences>(c, [user](const Preferences& p) {
+                         return json_text_response(200, preferences_json(user, p));
+                       }));
+}
+
+void put_preferences(Call& c) {
+  const std::string user = c.params[0];
+  if (auto p = check_user(user)) return c.respond(error_response(*p));
+  auto body = read_body(c);
+  if (!body) return;
+  Preferences prefs;
+  if (auto p = read_preferences(*body, c.engine.options().max_type_bytes, prefs))
+    return c.respond(error_response(*p));
+  c.engine.set_preferences(user, prefs, [respond = c.respond, problem = StatusMapper(c.engine.options()),
+                                         user, prefs](Result<void> r) {
+    if (!r.ok()) return respond(error_response(problem(r.status(), "")));
+    respond(json_text_response(200, preferences_json(user, prefs)));
+  });
+}
+
 // The `limit` of a keyset page: 1..max_page, 100 (or max_page if smaller) when not given.
 std::optional<Problem> page_limit(const Call& c, std::int64_t& limit) {
   const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
@@ -711,6 +739,8 @@ const Route kRoutes[] = {
     {"GET", "users/*/subscriptions", get_subscriptions, Access::user},
     {"PUT", "users/*/subscriptions/*", put_subscription, Access::user_topic},
     {"DELETE", "users/*/subscriptions/*", delete_subscription, Access::user},
+    {"GET", "users/*/preferences", get_preferences, Access::user},
+    {"PUT", "users/*/preferences", put_preferences, Access::user},
     {"GET", "users/*/presence", get_presence, Access::server},
     {"GET", "topics/*/subscribers", get_subscribers, Access::server},
     {"GET", "healthz", get_healthz, Access::open},

@@ -96,7 +96,14 @@ struct EngineOptions {
   double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
   // A crashed instance's sessions leave the registry within this; heartbeat every ttl/3.
   Duration registry_ttl = std::chrono::seconds(10);
+  /// How often expired entries are purged and inbox retention (below) is applied.
   Duration expiry_sweep = std::chrono::seconds(60);
+  /// Inbox retention: each inbox keeps at most its newest `inbox_max_entries` entries (0:
+  /// no count limit) and no entry older than `inbox_max_age` (0: no age limit). Applied by
+  /// the sweep in steps of at most `retention_batch` entries, so appends interleave.
+  std::size_t inbox_max_entries = 0;
+  Duration inbox_max_age = std::chrono::hours(24 * 90);
+  std::size_t retention_batch = 1'000;
   Duration shutdown_timeout = std::chrono::seconds(10);  // longest wait for in-flight work
   /// notification.undelivered: how long after an inbox entry was stored, to a user with no
   /// session anywhere, the user is checked again (0: report at once, without a second look).
@@ -161,6 +168,13 @@ class HERALD_API Engine {
   /// `seqs` empty = all. Yields how many changed.
   void mark_read(UserId user, std::vector<Seq> seqs, std::function<void(Result<std::uint64_t>)> done);
   void remove(UserId user, std::vector<Seq> seqs, std::function<void(Result<std::uint64_t>)> done);
+  /// The user's preferences (empty when none were set).
+  void preferences(UserId user, std::function<void(Result<Preferences>)> done);
+  /// Replaces the user's preferences after checking them (normalize_preferences: at most
+  /// kMaxMutedTypes types and kMaxMutedTopics topics, valid names; invalid_argument and
+  /// nothing changed otherwise). They apply to publishes that start after `done`.
+  void set_preferences(UserId user, Preferences preferences,
+                       std::function<void(Result<void>)> done);
   void subscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
   void unsubscribe(UserId user, std::string topic, std::function<void(Result<bool>)> done);
   /// Topics the user follows with name > `after` (byte order), ascending, at most `limit`

@@ -12,6 +12,7 @@
 #include "herald/memory.hpp"
 #include "herald/metrics.hpp"
 #include "herald/model.hpp"
+#include "herald/preferences.hpp"
 #include "herald/registry.hpp"
 #include "herald/snowflake.hpp"
 #include "herald/store.hpp"

@@ -68,6 +68,8 @@ struct HERALD_API Metrics {
   Counter resume_refused;     // resumes answered with "reload" (epoch changed / trimmed)
   Counter broker_fallbacks;   // publishes relayed to every instance (registry unavailable)
   Counter events;             // outcome events handed to the host (Engine::on_event)
+  Counter muted;              // inbox entries not written because the recipient muted them
+  Counter retention_removed;  // inbox entries removed by inbox retention
   Histogram delivery_latency; // created_at -> written to the session, seconds
 
   /// Prometheus text exposition format (version 0.0.4).

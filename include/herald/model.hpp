@@ -153,6 +153,9 @@ struct PublishRequest {
   /// in-process caller's default) is one scope of its own; without a sender it is not
   /// rate-limited.
   std::string principal;
+  /// Bypasses every recipient's Preferences: a critical notification is stored in and pushed
+  /// to every recipient, muted or not. Not stored with the notification.
+  bool critical = false;
 };
 
 /// What a successful publish returns. Recipients = streams written.
@@ -160,6 +163,8 @@ struct PublishResult {
   NotificationId id = 0;
   std::size_t streams_written = 0;
   bool duplicate = false;  // an earlier publish with the same idempotency key is returned
+  /// Recipients whose Preferences muted the notification: not stored for them, not pushed.
+  std::size_t muted = 0;
 };
 
 /// A delivery the engine gave up on after its attempts; kept and queryable.

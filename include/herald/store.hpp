@@ -11,6 +11,7 @@
 #include "herald/executor.hpp"
 #include "herald/export.hpp"
 #include "herald/model.hpp"
+#include "herald/preferences.hpp"
 
 namespace herald {
 
@@ -75,6 +76,19 @@ struct InboxState {
   std::uint64_t unread = 0; // entries not read and not expired
 };
 
+/// One bounded step of inbox retention (Store::trim_inboxes). Only inbox streams are
+/// touched; topic streams have their own retention (AppendRequest::topic_retention).
+struct InboxRetention {
+  /// Entries beyond the newest `max_entries` of their inbox go (0: no count limit).
+  std::size_t max_entries = 0;
+  /// Entries whose notification id is below this go (0: no age limit). Notification ids are
+  /// Snowflakes, ordered by creation time: the engine passes the first id of its cutoff
+  /// millisecond, so this removes what was created before the cutoff.
+  NotificationId before_id = 0;
+  /// At most this many entries are removed by the step (>= 1).
+  std::size_t limit = 1000;
+};
+
 /// Contract for every method:
 /// - asynchronous: returns at once; `done` is called exactly once, on the engine's executor
 ///   (Completion does the posting), with a value or a Status;
@@ -129,6 +143,28 @@ class HERALD_API Store {
 
   /// Deletes entries whose notification expired at `now`. Yields how many.
   virtual void purge_expired(TimePoint now, Completion<std::uint64_t> done) = 0;
+
+  /// Replaces the user's preferences (in the canonical form of normalize_preferences);
+  /// empty ones delete the record.
+  virtual void set_preferences(UserId user, Preferences preferences, Done done) = 0;
+  /// The preferences of those `users` that have non-empty ones, in no particular order (a
+  /// user without preferences is absent). Called once per fan-out chunk, so it must cost one
+  /// round trip for the whole list, not one per user.
+  virtual void preferences(std::vector<UserId> users,
+                           Completion<std::vector<UserPreferences>> done) = 0;
+  /// A hint read on the publish path, from any thread, without blocking: false promises that
+  /// no user has preferences (the engine then skips preferences()); true means "maybe". A
+  /// Store that cannot know cheaply (other processes write the same database) says true.
+  virtual bool any_preferences() const noexcept { return true; }
+
+  /// Removes at most `rule.limit` inbox entries that `rule` no longer keeps; yields how many.
+  /// Fewer than `limit` means none was left when the step ran. Each step is short (its own
+  /// transaction in a database), so appends run between steps. Heads, ack cursors and read
+  /// state of the remaining entries are unchanged: seqs are never reused, and the unread
+  /// count drops by the unread entries removed. Dead letters stay (a retry of one whose
+  /// entry is gone discards it). trimmed_through is not raised: a removed inbox entry is
+  /// like a deleted one (Store::remove), not a lost history.
+  virtual void trim_inboxes(InboxRetention rule, Completion<std::uint64_t> done) = 0;
 };
 
 }  // namespace herald

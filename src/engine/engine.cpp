@@ -45,6 +45,8 @@ EngineOptions checked(EngineOptions o) {
   if (o.registry_ttl.count() < 30) fail("registry_ttl must be >= 30ms");
   if (o.expiry_sweep.count() <= 0) fail("expiry_sweep must be > 0");
   if (o.offline_after.count() < 0) fail("offline_after must be >= 0");
+  if (o.inbox_max_age.count() < 0) fail("inbox_max_age must be >= 0 (0: no age limit)");
+  if (o.retention_batch == 0) fail("retention_batch must be > 0");
   if (o.rate_limit.enabled && (o.rate_limit.per_second <= 0 || o.rate_limit.burst < 1))
     fail("rate_limit needs per_second > 0 and burst >= 1 (or enabled = false)");
   return o;
@@ -177,11 +179,12 @@ void Engine::Impl::heartbeat() {
   });
 }
 
-// Purges expired notifications and idle rate-limit buckets.
+// Purges expired notifications and idle rate-limit buckets, and applies inbox retention.
 void Engine::Impl::sweep() {
   if (state_ != State::running) return;
   limiter_.prune(executor_->now());
   store_->purge_expired(executor_->now(), completion<std::uint64_t>([](Impl&, auto) {}));
+  apply_retention();
   std::weak_ptr<Impl> weak_self = shared_from_this();
   sweep_timer_ = executor_->schedule(options_.expiry_sweep, [weak_self] {
     if (auto self = weak_self.lock()) self->sweep();
@@ -366,6 +369,26 @@ void Engine::remove(UserId user, std::vector<Seq> seqs,
   if (check.ok() && seqs.empty()) check = Status(Errc::invalid_argument, "no seqs to remove");
   query<std::uint64_t>(impl_, check, std::move(done), [user, seqs](Impl& self, auto c) {
     self.store_->remove(user, seqs, c);
+  });
+}
+
+void Engine::preferences(UserId user, std::function<void(Result<Preferences>)> done) {
+  query<Preferences>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
+    self.store_->preferences(
+        {user}, self.completion<std::vector<UserPreferences>>(
+                    [c](Impl&, Result<std::vector<UserPreferences>> r) {
+                      if (!r.ok()) return c(r.status());
+                      c(r->empty() ? Preferences{} : std::move(r->front().preferences));
+                    }));
+  });
+}
+
+void Engine::set_preferences(UserId user, Preferences preferences,
+                             std::function<void(Result<void>)> done) {
+  Status check = check_user(user);
+  if (check.ok()) check = normalize_preferences(preferences, impl_->options_.max_type_bytes);
+  query<void>(impl_, check, std::move(done), [user, preferences](Impl& self, auto c) {
+    self.store_->set_preferences(user, preferences, c);
   });
 }
 

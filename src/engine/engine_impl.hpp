@@ -165,6 +165,11 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void release();
   void heartbeat();
   void sweep();
+
+  // --- inbox retention (retention.cpp)
+  bool retention_running_ = false;  // a chain of trim steps is in flight
+  void apply_retention();
+  void trim_step(InboxRetention rule, std::size_t steps_left);
   void finish_shutdown(std::function<void()> done);
 
   // --- publish (publish.cpp)

@@ -83,6 +83,7 @@ std::string fingerprint(const PublishRequest& r) {
   h.add(r.data);
   h.add(r.sender);
   h.add(r.expires_at ? std::to_string(to_unix_ms(*r.expires_at)) : std::string("-"));
+  if (r.critical) h.add("critical");  // only when set: earlier fingerprints stay the same
   return h.hex();
 }
 
@@ -102,6 +103,7 @@ struct PublishJob {
   Target target;
   std::string principal;            // the idempotency key's scope
   std::string fingerprint;          // of the request, when it carries a key
+  bool critical = false;            // bypasses the recipients' preferences
   std::size_t next_user = 0;        // Target::users: index of the next user
   UserId after_subscriber;          // Target::followers: keyset position
   bool subscribers_done = false;    // the last page of subscribers was read
@@ -182,6 +184,54 @@ void append_chunk(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
           }));
 }
 
+// Removes from `inboxes` those whose user's preferences mute the job's notification; yields
+// how many. `found` holds the preferences of some of them (users without are absent).
+std::size_t drop_muted(const PublishJob& job, std::vector<StreamId>& inboxes,
+                       const std::vector<UserPreferences>& found) {
+  if (found.empty()) return 0;
+  const std::string_view topic =
+      job.target.kind == Target::Kind::followers ? std::string_view(job.target.topic) : "";
+  std::unordered_set<std::string_view> muted;
+  for (const UserPreferences& u : found)
+    if (mutes(u.preferences, job.notification->type, topic)) muted.insert(u.user);
+  if (muted.empty()) return 0;
+  const std::size_t before = inboxes.size();
+  inboxes.erase(std::remove_if(inboxes.begin(), inboxes.end(),
+                               [&](const StreamId& s) { return muted.count(s.name()) > 0; }),
+                inboxes.end());
+  return before - inboxes.size();
+}
+
+// Appends a chunk of inboxes without those whose preferences mute the notification: one
+// Store call reads the chunk's preferences first. Skipped for a critical publish and while
+// the Store knows no user has preferences. The chunk keeps its append slot meanwhile, so
+// chunks still go in order and the first still goes alone.
+void append_unmuted(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
+                    std::vector<StreamId> inboxes) {
+  if (job->critical || inboxes.empty() || !self.store_->any_preferences())
+    return append_chunk(self, job, std::move(inboxes));
+  std::vector<UserId> users;
+  users.reserve(inboxes.size());
+  for (const StreamId& s : inboxes) users.push_back(s.name());
+  ++job->appending;
+  self.store_->preferences(
+      std::move(users),
+      self.completion<std::vector<UserPreferences>>(
+          [job, inboxes = std::move(inboxes)](Engine::Impl& s,
+                                              Result<std::vector<UserPreferences>> r) mutable {
+            --job->appending;
+            if (!r.ok() && !job->failed) job->failed = r.status();
+            if (!job->failed && !job->duplicate_of) {
+              const std::size_t muted = drop_muted(*job, inboxes, *r);
+              job->result.muted += muted;
+              s.metrics_.muted.add(muted);
+              // A first chunk goes even when empty: it records the notification and its key.
+              if (!inboxes.empty() || job->first) append_chunk(s, job, std::move(inboxes));
+            }
+            advance(s, job);
+          }));
+}
+
 void read_subscribers(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
   const std::size_t chunk = self.options_.fanout_chunk;
   job->reading = true;
@@ -222,7 +272,7 @@ void start_work(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
         streams.reserve(end - job->next_user);
         for (; job->next_user < end; ++job->next_user)
           streams.push_back(StreamId::inbox(users[job->next_user]));
-        append_chunk(self, job, std::move(streams));
+        append_unmuted(self, job, std::move(streams));
       }
       return;
     }
@@ -234,7 +284,7 @@ void start_work(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
       if (job->page && job->appending < limit) {
         std::vector<StreamId> page = std::move(*job->page);
         job->page.reset();
-        append_chunk(self, job, std::move(page));
+        append_unmuted(self, job, std::move(page));
       }
       if (!job->page && !job->reading && !job->subscribers_done) read_subscribers(self, job);
       return;
@@ -341,6 +391,7 @@ void Engine::Impl::publish(PublishRequest request,
   job->target = std::move(request.target);
   job->principal = std::move(request.principal);
   job->fingerprint = std::move(print);
+  job->critical = request.critical;
   job->result.id = job->notification->id;
   job->done = std::move(done);
   hold();

@@ -147,3 +147,16 @@ TEST_CASE("development mode: every route open, as before") {
   CHECK(a.post("/notify", to_user("alice")).status() == 202);
   CHECK(a("GET", "/users/alice/unread-count").body["unread"] == 1);
 }
+
+TEST_CASE("preferences: a user reads and writes their own, a server key anyone's") {
+  Api a(World::defaults(), secured());
+  const std::string body = R"({"mutedTypes":["promo"]})";
+  CHECK(send(a, "PUT", "/users/alice/preferences", "tok-alice", body).status() == 200);
+  CHECK(send(a, "GET", "/users/alice/preferences", "tok-alice").status() == 200);
+  CHECK(send(a, "GET", "/users/bob/preferences", "tok-alice").status() == 403);
+  CHECK(send(a, "PUT", "/users/bob/preferences", "tok-alice", body).status() == 403);
+  CHECK(send(a, "PUT", "/users/bob/preferences", kKey, body).status() == 200);
+  CHECK(send(a, "GET", "/users/alice/preferences", kKey).status() == 200);
+  CHECK(send(a, "GET", "/users/alice/preferences", "").status() == 401);
+  CHECK(send(a, "PUT", "/users/alice/preferences", "", body).status() == 401);
+}

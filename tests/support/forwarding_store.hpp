@@ -53,6 +53,16 @@ class ForwardingStore : public Store {
   void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
     inner_->purge_expired(n, d);
   }
+  void set_preferences(UserId u, Preferences p, Done d) override {
+    inner_->set_preferences(u, p, d);
+  }
+  void preferences(std::vector<UserId> u, Completion<std::vector<UserPreferences>> d) override {
+    inner_->preferences(u, d);
+  }
+  bool any_preferences() const noexcept override { return inner_->any_preferences(); }
+  void trim_inboxes(InboxRetention r, Completion<std::uint64_t> d) override {
+    inner_->trim_inboxes(r, d);
+  }
 
  protected:
   std::shared_ptr<Store> inner_;

@@ -389,6 +389,18 @@ END;
 $fn$;
 )sql";
 
+// Version 4: preferences per user (issue 17) and the index inbox retention by age scans
+// (entries by notification id: Snowflake ids are ordered by creation time).
+const char* const kSchemaV4 = R"sql(
+CREATE TABLE preferences (
+  user_id text COLLATE "C" PRIMARY KEY,
+  muted_types text[] NOT NULL,
+  muted_topics text[] NOT NULL,
+  critical_only boolean NOT NULL
+);
+CREATE INDEX entries_by_notification ON entries (notification_id);
+)sql";
+
 // A random nonzero epoch for a new schema (64 bits from the system's entropy source).
 Epoch random_epoch() {
   std::random_device device;
@@ -478,6 +490,7 @@ const std::vector<Migration>& migrations() {
       {1, "notifications, streams, entries, cursors, subscriptions, dead letters", kSchemaV1},
       {2, "append_batch: many appends in one transaction", kSchemaV2},
       {3, "idempotency keys per scope with fingerprints; one dead letter per entry", kSchemaV3},
+      {4, "preferences; entries by notification id (inbox retention)", kSchemaV4},
   };
   return list;
 }

@@ -81,6 +81,34 @@ const StatementDef kStatements[kStatementCount] = {
     {"herald_purge_keys",
      "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys "
      "  WHERE created_ms < $1::bigint LIMIT $2::bigint))"},
+    // Muted names travel as text joined by '\n' (names hold no control character).
+    {"herald_put_preferences",
+     "INSERT INTO preferences AS p (user_id, muted_types, muted_topics, critical_only) "
+     "VALUES ($1::text, string_to_array($2::text, E'\\n'), string_to_array($3::text, E'\\n'), "
+     "$4::boolean) ON CONFLICT (user_id) DO UPDATE SET muted_types = EXCLUDED.muted_types, "
+     "muted_topics = EXCLUDED.muted_topics, critical_only = EXCLUDED.critical_only"},
+    {"herald_delete_preferences", "DELETE FROM preferences WHERE user_id = $1::text"},
+    {"herald_get_preferences",
+     "SELECT user_id, array_to_string(muted_types, E'\\n'), "
+     "array_to_string(muted_topics, E'\\n'), critical_only "
+     "FROM preferences WHERE user_id = ANY ($1::text[])"},
+    // Inbox streams are named 'inbox:…': the name range ['inbox:', 'inbox;') in byte order.
+    {"herald_trim_old",
+     "DELETE FROM entries e USING (SELECT x.stream_id, x.seq FROM entries x "
+     "  JOIN streams s ON s.id = x.stream_id WHERE x.notification_id < $1::bigint "
+     "  AND s.name >= 'inbox:' AND s.name < 'inbox;' LIMIT $2::bigint) AS d "
+     "WHERE e.stream_id = d.stream_id AND e.seq = d.seq"},
+    {"herald_trim_many",
+     "DELETE FROM entries e USING (SELECT x.stream_id, x.seq FROM streams s "
+     "  JOIN entries x ON x.stream_id = s.id WHERE s.name >= 'inbox:' AND s.name < 'inbox;' "
+     "  AND s.head > $1::bigint AND x.seq <= (SELECT y.seq FROM entries y "
+     "    WHERE y.stream_id = s.id ORDER BY y.seq DESC OFFSET $1::bigint LIMIT 1) "
+     "  LIMIT $2::bigint) AS d "
+     "WHERE e.stream_id = d.stream_id AND e.seq = d.seq"},
+    {"herald_drop_orphans",
+     "DELETE FROM notifications WHERE id = ANY (ARRAY(SELECT n.id FROM notifications n "
+     "  WHERE n.id < $1::bigint AND NOT EXISTS "
+     "  (SELECT 1 FROM entries e WHERE e.notification_id = n.id) LIMIT $2::bigint))"},
     {"herald_ping", "SELECT 1"},
 };
 

@@ -25,7 +25,13 @@ enum class Stmt : std::size_t {
   purge_entries,    // one bounded batch of expired entries
   purge_notes,      // one bounded batch of expired notifications
   purge_keys,       // one bounded batch of old idempotency keys
-  ping,             // readiness
+  put_preferences,  // one user's preferences, replaced (migration 4)
+  delete_preferences,  // one user's preferences, gone (= empty)
+  get_preferences,  // the preferences of a list of users
+  trim_old,         // one bounded batch of inbox entries of old notifications
+  trim_many,        // one bounded batch of inbox entries beyond the newest N
+  drop_orphans,     // one bounded batch of old notifications no entry holds
+  ping,             // readiness; stays last: it ends every connection's setup (tests see it)
   count_,           // number of statements (not a statement)
 };
 

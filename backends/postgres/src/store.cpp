@@ -135,6 +135,62 @@ class Purge : public std::enable_shared_from_this<Purge> {
   std::uint64_t entries_ = 0;
 };
 
+// Names joined by '\n' and back (muted types and topics hold no control character).
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : "\n") + n;
+  return out;
+}
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<UserPreferences> preferences_of(const PGresult* r) {
+  std::vector<UserPreferences> out;
+  for (int row = 0; row < PQntuples(r); ++row) {
+    UserPreferences u;
+    u.user = get_text(r, row, 0);
+    u.preferences.muted_types = split(get_text(r, row, 1));
+    u.preferences.muted_topics = split(get_text(r, row, 2));
+    u.preferences.critical_only = get_bool(r, row, 3);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+// One step of trim_inboxes: inbox entries of old notifications (and then old notifications
+// no entry holds), then, if the batch is not full yet, entries beyond the newest N. Each
+// statement is bounded by the step's limit and is its own transaction.
+void trim_step(const std::shared_ptr<Pool>& pool, const InboxRetention& rule,
+               Completion<std::uint64_t> done) {
+  auto by_count = [pool, rule](std::uint64_t removed, Completion<std::uint64_t> finish) {
+    if (rule.max_entries == 0 || removed >= rule.limit) return finish(removed);
+    Job job;
+    job.queries.push_back(Query{Stmt::trim_many, {page(rule.max_entries), page(rule.limit - removed)}});
+    job.done = [removed, finish = std::move(finish)](JobResult r) mutable {
+      if (!r.ok()) return finish(r.status());
+      finish(removed + affected(r.value()[0].get()));
+    };
+    pool->submit(std::move(job));
+  };
+  if (rule.before_id == 0) return by_count(0, std::move(done));
+  const std::string cut = std::to_string(to_db(rule.before_id));
+  Job job;
+  job.queries.push_back(Query{Stmt::trim_old, {cut, page(rule.limit)}});
+  job.queries.push_back(Query{Stmt::drop_orphans, {cut, page(rule.limit)}});
+  job.done = [by_count, done = std::move(done)](JobResult r) mutable {
+    if (!r.ok()) return done(r.status());
+    by_count(affected(r.value()[0].get()), std::move(done));
+  };
+  pool->submit(std::move(job));
+}
+
 class PostgresStoreImpl final : public PostgresStore {
  public:
   PostgresStoreImpl(asio::io_context& io, PostgresOptions options, Epoch epoch)
@@ -269,6 +325,29 @@ class PostgresStoreImpl final : public PostgresStore {
 
   void purge_expired(TimePoint now, Completion<std::uint64_t> done) override {
     std::make_shared<Purge>(pool_, now, options_, std::move(done))->run();
+  }
+
+  void set_preferences(UserId user, Preferences p, Done done) override {
+    Query q = p.empty() ? Query{Stmt::delete_preferences, {std::move(user)}}
+                        : Query{Stmt::put_preferences,
+                                {std::move(user), joined(p.muted_types), joined(p.muted_topics),
+                                 p.critical_only ? "true" : "false"}};
+    run<void>(std::move(done), {std::move(q)}, [](Results&) { return Result<void>(); });
+  }
+
+  void preferences(std::vector<UserId> users,
+                   Completion<std::vector<UserPreferences>> done) override {
+    ArrayLiteral list;
+    for (const UserId& u : users) list.add_text(u);
+    run<std::vector<UserPreferences>>(
+        std::move(done), {{Stmt::get_preferences, {std::move(list).finish()}}},
+        [](Results& r) -> Result<std::vector<UserPreferences>> {
+          return preferences_of(r[0].get());
+        });
+  }
+
+  void trim_inboxes(InboxRetention rule, Completion<std::uint64_t> done) override {
+    trim_step(pool_, rule, std::move(done));
   }
 
  private:

@@ -155,7 +155,9 @@ TEST_CASE("PostgresStore: migration 3 keeps an older schema's idempotency keys a
 
   auto store = env.make_store(schema);
   CHECK(store->epoch() == 42);
-  CHECK(env.query("SELECT max(version) FROM " + quoted + ".schema_migrations") == "3");
+  // Migrated to the latest (3 and every later one).
+  CHECK(env.query("SELECT max(version) FROM " + quoted + ".schema_migrations") ==
+        std::to_string(detail::migrations().back().version));
   // The old key is the empty scope's, and matches any request (it has no fingerprint).
   AppendRequest retry = request({StreamId::inbox("a")}, note(8, {}, "order-1"));
   retry.fingerprint = "f";

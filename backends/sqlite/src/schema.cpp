@@ -79,6 +79,19 @@ CREATE TABLE dead_letters (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 2: preferences per user (issue 17) and the index inbox retention by age scans
+// (entries by notification id: Snowflake ids are ordered by creation time). Muted names are
+// joined by '\n' (types and topics hold no control character).
+const char* const kSchemaV2 = R"sql(
+CREATE TABLE preferences (
+  user_id TEXT PRIMARY KEY,
+  muted_types TEXT NOT NULL,
+  muted_topics TEXT NOT NULL,
+  critical_only INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX entries_by_notification ON entries (notification_id);
+)sql";
+
 // A random nonzero epoch for a new database (64 bits from the system's entropy source).
 Epoch random_epoch() {
   std::random_device device;
@@ -144,6 +157,7 @@ const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "notifications, streams, entries, cursors, subscriptions, dead letters, keys",
        kSchemaV1},
+      {2, "preferences; entries by notification id (inbox retention)", kSchemaV2},
   };
   return list;
 }

@@ -5,6 +5,7 @@
 // MemoryStore's (src/memory_store.cpp), clause by clause.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "herald/sqlite/store.hpp"
 #include "db.hpp"
 #include "schema.hpp"
+#include "user_data.hpp"
 #include "worker.hpp"
 
 namespace herald::sqlite {
@@ -276,6 +278,7 @@ class SqliteStoreImpl final : public SqliteStore {
       : options_(std::move(options)), epoch_(epoch) {
     std::unique_ptr<Db> reader_db = connect(options_);
     reader_db->exec("PRAGMA query_only = 1");
+    any_preferences_ = has_preferences(*reader_db);
     writer_ = std::make_unique<Worker>(connect(options_), Worker::Mode::write,
                                        options_.max_batch, options_.max_queued, "writer");
     reader_ = std::make_unique<Worker>(std::move(reader_db), Worker::Mode::read,
@@ -463,6 +466,35 @@ class SqliteStoreImpl final : public SqliteStore {
     writer_->submit(purge_task(std::move(p)));
   }
 
+  void set_preferences(UserId user, Preferences preferences, Done done) override {
+    // Raised before the write, never lowered while open: a publish that starts after `done`
+    // reads the preferences (a false one only ever means "none anywhere").
+    if (!preferences.empty()) any_preferences_.store(true, std::memory_order_relaxed);
+    write_task<void>(std::move(done), [user = std::move(user), p = std::move(preferences)](
+                                          Db& db) -> Result<void> {
+      put_preferences(db, user, p);
+      return {};
+    });
+  }
+
+  void preferences(std::vector<UserId> users,
+                   Completion<std::vector<UserPreferences>> done) override {
+    read_task<std::vector<UserPreferences>>(
+        std::move(done), [users = std::move(users)](Db& db) -> Result<std::vector<UserPreferences>> {
+          return get_preferences(db, users);
+        });
+  }
+
+  bool any_preferences() const noexcept override {
+    return any_preferences_.load(std::memory_order_relaxed);
+  }
+
+  void trim_inboxes(InboxRetention rule, Completion<std::uint64_t> done) override {
+    write_task<std::uint64_t>(std::move(done), [rule](Db& db) -> Result<std::uint64_t> {
+      return detail::trim_inboxes(db, rule);
+    });
+  }
+
  private:
   // The first column of a keyset page: `key` = ?1, > ?2 (after), LIMIT ?3.
   static std::vector<std::string> texts(Stmt s, const std::string& key, const std::string& after,
@@ -499,6 +531,7 @@ class SqliteStoreImpl final : public SqliteStore {
   const Epoch epoch_;
   std::unique_ptr<Worker> writer_;
   std::unique_ptr<Worker> reader_;
+  std::atomic<bool> any_preferences_{false};  // a user may have preferences
 };
 
 }  // namespace

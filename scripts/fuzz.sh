@@ -9,7 +9,7 @@
 #   --merge    afterwards, merge what the runs found into the committed seed corpus
 #              (tests/fuzz/corpus/<target>), minimized; without it the new inputs stay in
 #              build/fuzz/corpus/<target>
-#   --ci       the bounded CI mode: 15 s per target
+#   --ci       the bounded CI mode: 10 s per target
 #   TARGET…    some targets only (http_request ws_frames …; default: all)
 # Exits non-zero if any target crashed, leaked or timed out; the input that did it is
 # written to build/fuzz/artifacts/<target>/ (replay: build/fuzz/tests/fuzz/fuzz_<target> FILE).
@@ -23,7 +23,7 @@ merge=false
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --ci) seconds=15 ;;
+    --ci) seconds=10 ;;
     --time) seconds="$2"; shift ;;
     --runs) runs="$2"; shift ;;
     --jobs) jobs="$2"; shift ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what herald needs to build and test on Debian 12, only if it is missing.
 # Usage: scripts/deps.sh [--tests]    (as root, or with sudo available)
-#   --tests: also what the client tests need (Chromium, Node.js, their npm packages)
+#   --tests: also what the client tests need (Chromium, Node.js, their npm packages) and
+#            what the fuzz targets need (clang-14, libclang-rt-14-dev)
 set -euo pipefail
 
 # redis-server, postgresql and nginx-light are for the tests (they start private instances
@@ -13,10 +14,11 @@ packages=(g++ cmake make pkgconf python3 libasio-dev nlohmann-json3-dev doctest-
 
 # The client tests (tests/clients, HERALD_CLIENT_TESTS): chromium, and Node 20+ with npm.
 # A node or npm already on PATH (e.g. NodeSource's, which brings npm) is kept.
+# The fuzz targets (scripts/fuzz.sh, HERALD_FUZZ): clang 14 and its libFuzzer runtime.
 tests=false
 [ "${1:-}" = "--tests" ] && tests=true
 if $tests; then
-  packages+=(chromium)
+  packages+=(chromium clang-14 libclang-rt-14-dev)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -217,6 +217,16 @@ Result<Request> parse_join(const json& j) {
   return r;
 }
 
+// Client text quoted in a message: bytes other than printable ASCII become '?', so that the
+// message stays UTF-8 (it becomes a close reason, which must be: RFC 6455 §5.5.1). A valid
+// name is printable ASCII: nothing a client needs to see is lost.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7E) c = '?';
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std::size_t max) {
@@ -245,7 +255,7 @@ Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std
     }
     p.topic = std::string(name);
     if (!valid_name(p.topic) || p.topic[0] == '$')
-      return bad("topics: invalid entry '" + std::string(entry.substr(0, 64)) +
+      return bad("topics: invalid entry '" + printable(entry.substr(0, 64)) +
                  "' (name, name@seq or name@seq.epoch; names are 1..200 printable ASCII, not "
                  "starting with '$')");
     if (!seen.insert(p.topic).second) continue;  // listed again: the first entry stands

@@ -90,6 +90,17 @@ TEST_CASE("server-side topics: the handshake's topics are joined with their posi
   }
 }
 
+// Found by tests/fuzz/handshake_query.cpp: the close reason quoted the bad entry's bytes as
+// they came, so a percent-decoded "%FF" made it invalid UTF-8 (RFC 6455 §5.5.1 forbids it).
+TEST_CASE("server-side topics: a bad entry is quoted in the close reason as printable ASCII") {
+  World w;
+  w.add();
+  auto b = w.connect("u", 0, {{"topics", std::string("ok,y@1.us\x9b\xc2" "a b")}});
+  REQUIRE(b->closed());
+  CHECK(b->close_code() == CloseCode::protocol_error);
+  CHECK(b->close_reason().find("'y@1.us??a b'") != std::string::npos);
+}
+
 TEST_CASE("server-side topics: subscribing over REST joins live sessions on every instance - "
           "unsubscribing leaves only server-joined topics") {
   World w;

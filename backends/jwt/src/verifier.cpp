@@ -2,6 +2,7 @@
 // algorithm and key are chosen here first (never by the token alone), and the claims are
 // checked here after.
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -54,13 +55,16 @@ struct JwtFree {
   void operator()(jwt_t* j) const { jwt_free(j); }
 };
 
-// A NumericDate claim in whole seconds; nullopt if absent; throws if it is no number.
+// A NumericDate claim in whole seconds; nullopt if absent; throws if it is no number. Saturated
+// to the seconds a TimePoint holds (1677..2262), as from_unix_ms does, so that a far "exp"
+// (a year 9999 sentinel) means "the latest time" and the arithmetic on it cannot overflow.
 std::optional<std::int64_t> seconds_claim(const json& claims, const char* name) {
   auto it = claims.find(name);
   if (it == claims.end()) return std::nullopt;
   if (!it->is_number() || !std::isfinite(it->get<double>()))
     throw std::invalid_argument(std::string("'") + name + "' is not a number");
-  return static_cast<std::int64_t>(std::floor(it->get<double>()));
+  constexpr double kMin = kMinUnixMs / 1000, kMax = kMaxUnixMs / 1000;
+  return static_cast<std::int64_t>(std::clamp(std::floor(it->get<double>()), kMin, kMax));
 }
 
 bool audience_matches(const json& aud, const std::string& wanted) {
@@ -102,7 +106,7 @@ std::optional<Refused> check_claims(const json& claims, const JwtOptions& option
       !valid_name(claims["sub"].get<std::string>()))
     return Refused{Refusal::subject, "missing or invalid sub"};
   out.user = claims["sub"].get<std::string>();
-  if (exp) out.expires_at = TimePoint(std::chrono::seconds(*exp));
+  if (exp) out.expires_at = from_unix_ms(*exp * 1000);
   auto topics = claims.find(options.topics_claim);
   if (topics == claims.end()) return std::nullopt;
   if (!topics->is_array()) return Refused{Refusal::malformed, "the topics claim is not an array"};

@@ -105,6 +105,20 @@ TEST_CASE("time claims: exp, nbf and iat with leeway") {
   CHECK(count(*v, "not_yet_valid") == 2);
 }
 
+// Found by tests/fuzz/jwt.cpp: an exp past 2262 overflowed the TimePoint it became (UB).
+TEST_CASE("time claims beyond the clock's range saturate: a far exp means the latest time") {
+  auto v = hmac_verifier();
+  for (const json& far : {json(19000100000), json(1e300), json(9223372036854775807LL)}) {
+    Result<Claims> r = v->verify(sign(JWT_ALG_HS256, kSecret, {{"sub", "alice"}, {"exp", far}}));
+    REQUIRE(r.ok());
+    CHECK(to_unix_ms(*r->expires_at) == kMaxUnixMs / 1000 * 1000);
+  }
+  CHECK(refused(*v, sign(JWT_ALG_HS256, kSecret, {{"sub", "alice"}, {"exp", -1e300}})) ==
+        "token expired");
+  CHECK(refused(*v, sign(JWT_ALG_HS256, kSecret, {{"sub", "alice"}, {"nbf", 1e300}})) ==
+        "token not yet valid");
+}
+
 TEST_CASE("issuer and audience, when configured - aud a string or an array") {
   JwtOptions o;
   o.issuer = "https://id.example";

@@ -811,6 +811,9 @@ void Conn::on_frame(const WsMessagePtr& message) {
   if (!message) return;
   switch (message->get_opcode()) {
     case ws_opcode::text:
+      if (!ends_on_whole_utf8(message->get_payload()))  // see frames.hpp: 1007
+        return protocol_error(websocketpp::processor::error::make_error_code(
+            websocketpp::processor::error::invalid_utf8));
       if (!session_open()) return;  // closing: data frames are dropped
       if (ConnectionHandler* h = core_->handler())
         h->on_message(shared_from_this(), std::move(message->get_raw_payload()));
@@ -840,19 +843,9 @@ void Conn::on_frame(const WsMessagePtr& message) {
 void Conn::on_close_frame(const std::string& payload) {
   if (closed_reported_) return;
   if (closing_) return finish_session(close_code_, close_reason_, {});
-  WsErrorCode ec;
-  std::uint16_t code = websocketpp::close::extract_code(payload, ec);
-  std::string reason;
-  if (!ec) reason = websocketpp::close::extract_reason(payload, ec);
-  if (ec) {
-    code = ws_close::protocol_error;
-    reason = "invalid close frame";
-  } else if (code == ws_close::no_status) {
-    code = ws_close::normal;
-    reason.clear();
-  }
-  const std::string answer = close_frame(code, reason);
-  finish_session(static_cast<CloseCode>(code), std::move(reason), answer);
+  CloseEcho echo = echo_close(payload);
+  const std::string answer = close_frame(echo.code, echo.reason);
+  finish_session(static_cast<CloseCode>(echo.code), std::move(echo.reason), answer);
 }
 
 // Unreadable client input: close with the matching code (1002, 1007 or 1009) without

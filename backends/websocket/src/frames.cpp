@@ -1,5 +1,7 @@
 #include "frames.hpp"
 
+#include <algorithm>
+
 #include "wspp.hpp"
 
 namespace herald::websocket::detail {
@@ -50,6 +52,29 @@ std::string close_frame(std::uint16_t code, const std::string& reason) {
   payload.push_back(static_cast<char>(code & 0xFF));
   payload += cut_utf8(reason, kMaxControlPayload - 2);
   return control_frame(Opcode::close, payload);
+}
+
+CloseEcho echo_close(const std::string& payload) {
+  WsErrorCode ec;
+  CloseEcho echo;
+  echo.code = websocketpp::close::extract_code(payload, ec);
+  if (!ec) echo.reason = websocketpp::close::extract_reason(payload, ec);
+  if (ec) return {ws_close::protocol_error, "invalid close frame"};
+  if (echo.code == ws_close::no_status) return {ws_close::normal, ""};
+  return echo;
+}
+
+bool ends_on_whole_utf8(const std::string& text) {
+  // The last lead byte, and whether exactly the bytes its character needs follow it:
+  // 0xxxxxxx stands alone, 110xxxxx takes 1 more, 1110xxxx 2, 11110xxx 3.
+  const std::size_t reach = std::min<std::size_t>(text.size(), 4);
+  for (std::size_t back = 1; back <= reach; ++back) {
+    const auto c = static_cast<unsigned char>(text[text.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: the lead is further back
+    const std::size_t length = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    return back == length;
+  }
+  return text.empty();  // continuation bytes without a lead
 }
 
 bool FrameCache::wire_for(const Frame& frame, WireFrame& out) {

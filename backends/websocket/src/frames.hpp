@@ -34,6 +34,22 @@ std::string control_frame(Opcode opcode, const std::string& payload);
 /// A close frame with `code` and `reason` (cut to 123 bytes at a UTF-8 boundary).
 std::string close_frame(std::uint16_t code, const std::string& reason);
 
+/// The code and reason that answer a client's close frame `payload` (RFC 6455 §5.5.1): its
+/// own, echoed; 1000 and no reason if it had no code; 1002 "invalid close frame" if its code
+/// or reason is invalid.
+struct CloseEcho {
+  std::uint16_t code = 1000;
+  std::string reason;
+};
+CloseEcho echo_close(const std::string& payload);
+
+/// True if `text` does not end inside a UTF-8 sequence. websocketpp 0.8.2 validates a text
+/// message's bytes as they arrive but checks that the last character is whole only for an
+/// unfragmented message (it looks at the opcode of the last frame, which is a continuation
+/// otherwise); a text message it hands over is valid UTF-8 once this holds too. Looks at
+/// the last 4 bytes only.
+bool ends_on_whole_utf8(const std::string& text);
+
 /// Turns Frames into WireFrames, framing a shared body once.
 ///
 /// A frame with an empty head is a complete frame text shared by many sessions (a fan-out):

@@ -1,5 +1,6 @@
 #include "sse.hpp"
 
+#include <charconv>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -14,12 +15,13 @@ bool starts_with(const std::string& text, const char* prefix) {
   return text.rfind(prefix, 0) == 0;
 }
 
-// Decimal digits only (seqs and epochs).
+// Decimal digits only, of a number that fits in 64 bits (seqs and epochs), as the engine
+// reads since and epoch: an id the engine would refuse is ignored here instead.
 bool decimal(const std::string& text) {
-  if (text.empty() || text.size() > 20) return false;
-  for (char c : text)
-    if (c < '0' || c > '9') return false;
-  return true;
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, value);
+  return !text.empty() && ec == std::errc() && p == end;
 }
 
 std::uint64_t seq_of(const json& v) {

@@ -198,6 +198,16 @@ TEST_CASE("sse: topics on the URL are joined - their positions are in the ids an
   CHECK(next_seqs(again, 2) == std::vector<Seq>{3, 4});
 }
 
+// Found by tests/fuzz/sse_position.cpp: a seq of 20 digits over 2^64 passed the id's check,
+// and the engine then closed every reconnection ("since must be a seq number").
+TEST_CASE("sse: a Last-Event-ID whose seq does not fit in 64 bits is ignored") {
+  WsWorld w;
+  REQUIRE(w.notify({"alice"}).ok());
+  SseClient c(w.port(), "/sse?userId=alice", {"Last-Event-ID: 18446744073709551616.1"});
+  open_stream(c);
+  CHECK(next_seqs(c, 1) == std::vector<Seq>{1});  // from the start, as without an id
+}
+
 TEST_CASE("sse: heartbeats are comments - POSTs need JSON and a live stream's path - a refused "
           "client reads the close event") {
   ServerOptions o = test_server_options();

@@ -299,6 +299,18 @@ TEST_CASE("a payload length that is not minimally encoded closes the session wit
   CHECK(eventually([&] { return w.sessions() == 0; }));
 }
 
+// Found by tests/fuzz/ws_frames.cpp: websocketpp checks that a text message ends on a whole
+// UTF-8 character only when it is one frame; fragmented, a cut character went through.
+TEST_CASE("a fragmented text message that ends inside a UTF-8 character closes with 1007") {
+  WsWorld w;
+  auto c = connect_user(w, "cut");
+  REQUIRE(c->send_frame(kText, R"({"op":"ping","rid":")", false));
+  REQUIRE(c->send_frame(0x0, "\xC3\xA9\xF0\x9F", true));  // é, then half of an emoji
+  CHECK(c->wait_closed());
+  CHECK(c->close_code() == 1007);
+  CHECK(eventually([&] { return w.sessions() == 0; }));
+}
+
 TEST_CASE("idle_timeout closes a session that answers nothing with 4009") {
   ServerOptions o = test_server_options();
   o.ping_interval = 100ms;

@@ -53,6 +53,10 @@ class ForwardingStore : public Store {
   void purge_expired(TimePoint n, Completion<std::uint64_t> d) override {
     inner_->purge_expired(n, d);
   }
+  void topics(std::string after, std::size_t limit,
+              Completion<std::vector<TopicCount>> d) override {
+    inner_->topics(std::move(after), limit, d);
+  }
 
  protected:
   std::shared_ptr<Store> inner_;

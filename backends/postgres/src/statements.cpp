@@ -81,6 +81,12 @@ const StatementDef kStatements[kStatementCount] = {
     {"herald_purge_keys",
      "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys "
      "  WHERE created_ms < $1::bigint LIMIT $2::bigint))"},
+    // GROUP BY over the primary key (topic, user_id): EXPLAIN shows a GroupAggregate over an
+    // Index Only Scan that stops after LIMIT groups (400k rows, 20k topics, a page of 100:
+    // 2,001 index entries read, 1 ms), whatever the number of topics after the page.
+    {"herald_topics",
+     "SELECT topic, count(*) FROM subscriptions WHERE topic > $1::text "
+     "GROUP BY topic ORDER BY topic LIMIT $2::bigint"},
     {"herald_ping", "SELECT 1"},
 };
 

@@ -25,7 +25,8 @@ enum class Stmt : std::size_t {
   purge_entries,    // one bounded batch of expired entries
   purge_notes,      // one bounded batch of expired notifications
   purge_keys,       // one bounded batch of old idempotency keys
-  ping,             // readiness
+  topics,           // keyset page of topics with their subscriber counts
+  ping,             // readiness (prepared last: tests recognise a finished setup by it)
   count_,           // number of statements (not a statement)
 };
 

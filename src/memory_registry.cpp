@@ -114,6 +114,25 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     });
   }
 
+  void report_load(InstanceId instance, InstanceLoad load, Done done) override {
+    run(done, [&]() -> Result<void> {
+      if (instances_.count(instance) != 0) loads_[instance] = load;
+      return {};
+    });
+  }
+
+  void instance_loads(Completion<std::vector<InstanceStatus>> done) override {
+    run(done, [&]() -> Result<std::vector<InstanceStatus>> {
+      std::vector<InstanceStatus> out;
+      out.reserve(instances_.size());
+      for (const auto& entry : instances_) {  // sorted
+        auto load = loads_.find(entry.first);
+        out.push_back({entry.first, load == loads_.end() ? InstanceLoad{} : load->second});
+      }
+      return out;
+    });
+  }
+
  private:
   // Reads the clock before `work`, all under the lock.
   template <class T, class Work>
@@ -163,6 +182,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   std::vector<UserId> erase_instance(const InstanceId& instance) {
     instances_.erase(instance);
     std::vector<UserId> last;
+    loads_.erase(instance);
     auto ids = by_instance_.find(instance);
     if (ids == by_instance_.end()) return last;
     const std::set<SessionId> doomed = std::move(ids->second);
@@ -199,6 +219,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
   bool available_ = true;
   TimePoint now_{};                            // clock() at the start of the current call
   std::map<InstanceId, TimePoint> instances_;  // instance -> expiry
+  std::map<InstanceId, InstanceLoad> loads_;   // of live instances that reported one
   std::unordered_map<SessionId, SessionRecord> sessions_;
   std::unordered_map<UserId, std::set<SessionId>> by_user_;  // ascending session ids per user
   std::map<InstanceId, std::set<SessionId>> by_instance_;

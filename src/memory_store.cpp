@@ -298,6 +298,19 @@ class MemoryStoreImpl final : public MemoryStore {
     });
   }
 
+  void topics(std::string after, std::size_t limit,
+              Completion<std::vector<TopicCount>> done) override {
+    run(done, [&]() -> Result<std::vector<TopicCount>> {
+      std::vector<TopicCount> page;
+      // unsubscribe erases a topic's set when its last subscriber leaves: every count >= 1
+      for (auto it = subscribers_.upper_bound(after);
+           it != subscribers_.end() && page.size() < limit; ++it) {
+        page.push_back(TopicCount{it->first, it->second.size()});
+      }
+      return page;
+    });
+  }
+
  private:
   template <class T, class Work>
   void run(const Completion<T>& done, Work&& work) {

@@ -82,8 +82,9 @@ export interface Subscribed {
 }
 
 export declare class HeraldError extends Error {
-  /** The server's error code (protocol.md), "unauthorized" / "token_expired" /
-   * "protocol_error" for a refusing close, "timeout", "closed", or "http_<status>". */
+  /** The server's error code (protocol.md), "unauthorized" / "disconnected" /
+   * "token_expired" / "protocol_error" for a refusing close, "timeout", "closed", or
+   * "http_<status>". */
   code: string;
   rid?: string;
   status?: number;

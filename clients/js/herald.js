@@ -19,6 +19,7 @@ const EVENTS = ["notification", "connected", "disconnected", "error", "reset"];
 const FATAL_CLOSES = new Map([
   [1002, "protocol_error"],
   [4001, "unauthorized"],
+  [4010, "disconnected"], // by an administrator: not even a fresh token reconnects
   [4011, "token_expired"],
 ]);
 
@@ -318,7 +319,7 @@ class Client {
 
   _onClose(code, reason) {
     const fatal = FATAL_CLOSES.get(code);
-    const renewable = typeof this._o.token === "function" && code !== 1002;
+    const renewable = typeof this._o.token === "function" && code !== 1002 && code !== 4010;
     if (fatal) {
       this._emit(
         "error",

@@ -18,26 +18,15 @@
 #include <utility>
 #include <vector>
 
+#include "admin_api.hpp"
 #include "http_util.hpp"
 #include "preferences_body.hpp"
 #include "publish_body.hpp"
 #include "rest_auth.hpp"
+#include "rest_routes.hpp"
 #include "static_files.hpp"
 
 namespace herald::server {
-
-using json = nlohmann::ordered_json;
-
-struct RestApi::Call {
-  Engine& engine;
-  const RestOptions& options;
-  const ReadinessProbe& ready;
-  HttpStats& stats;
-  HttpRequest request;
-  std::vector<std::string> params;  // the `*` segments of the matched route, decoded
-  Respond respond;
-  Principal principal = {};  // who is calling (rest_auth.hpp), set once authorized
-};
 
 void HttpStats::count(int status) noexcept {
   const int cls = status / 100;
@@ -53,39 +42,7 @@ using Call = RestApi::Call;
 constexpr const char* kReadyUser = "$readyz";
 
 // ---------------------------------------------------------------------------------------
-// Responses
-
-// A response whose body is JSON text already written.
-HttpResponse json_text_response(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-std::string dump(const json& body) {
-  return body.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-HttpResponse json_response(int status, const json& body) {
-  return json_text_response(status, dump(body));
-}
-
-json error_json(const Problem& p) {
-  json e = {{"code", p.code}};
-  if (!p.field.empty()) e["field"] = p.field;
-  e["message"] = p.message;
-  return e;
-}
-
-HttpResponse error_response(const Problem& p) {
-  HttpResponse r = json_response(p.status, {{"error", error_json(p)}});
-  r.headers = p.headers;
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------
-// Paths and query parameters
+// Paths and query parameters (responses and the shared parameters: rest_routes.hpp)
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -143,76 +100,12 @@ std::optional<std::vector<std::string>> segments(const HttpRequest& r) {
   return out;
 }
 
-// Reads an optional integer query parameter in [lo, hi] into `out`.
-std::optional<Problem> int_param(const HttpRequest& r, const char* name, std::int64_t lo,
-                                 std::int64_t hi, std::int64_t& out) {
-  auto it = r.query.find(name);
-  if (it == r.query.end()) return std::nullopt;
-  const std::string& text = it->second;
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
-    return bad_field(name, std::string(name) + " must be an integer in " + std::to_string(lo) +
-                               ".." + std::to_string(hi));
-  out = v;
-  return std::nullopt;
-}
-
 std::optional<Seq> parse_seq(const std::string& text) {
   Seq v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0)
     return std::nullopt;
   return v;
-}
-
-std::optional<Problem> check_user(const std::string& user) {
-  if (valid_name(user)) return std::nullopt;
-  return bad_field("userId", "user id must be 1..200 printable ASCII characters without space");
-}
-
-std::optional<Problem> check_topic(const std::string& topic) {
-  if (valid_name(topic) && topic.front() != '$') return std::nullopt;
-  return bad_field("topic",
-                   "topic must be 1..200 printable ASCII characters without space, not "
-                   "starting with '$'");
-}
-
-// The JSON body of a request that must carry one; nullopt after responding with the error.
-// Request bodies are read with simdjson's DOM (one pass, UTF-8 validated, nothing copied
-// until a field is taken); responses are written with nlohmann. Contract: the element
-// lives in this thread's parser, valid until the next read_body on the same thread, so a
-// route takes what it needs from it before it returns (routes never nest).
-std::optional<simdjson::dom::element> read_body(Call& c) {
-  const std::string& body = c.request.body;
-  if (body.size() > c.options.max_body_bytes) {
-    c.respond(
-        error_response({413,
-                        "payload_too_large",
-                        "body",
-                        "the body is " + std::to_string(body.size()) + " bytes; the limit is " +
-                            std::to_string(c.options.max_body_bytes),
-                        {}}));
-    return std::nullopt;
-  }
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto error = parser.parse(body).get(root)) {
-    c.respond(error_response(bad_field(
-        "body", std::string("malformed JSON: ") + simdjson::error_message(error), "invalid_json")));
-    return std::nullopt;
-  }
-  return root;
-}
-
-// Runs `fn(value)` for a successful engine result, else answers with its error.
-template <class T, class Fn>
-std::function<void(Result<T>)> on_ok(Call& c, Fn fn) {
-  return [respond = c.respond, problem = StatusMapper(c.engine.options()),
-          fn = std::move(fn)](Result<T> r) mutable {
-    if (!r.ok()) return respond(error_response(problem(r.status(), "")));
-    respond(fn(std::move(r.value())));
-  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -388,20 +281,18 @@ void get_unread_count(Call& c) {
 
 // {"ids":[seq,…]} (alias "seqs") or {"all":true}; nullopt after responding with the error.
 std::optional<std::vector<Seq>> read_seqs_body(Call& c) {
-  auto body = read_body(c);
-  if (!body) return std::nullopt;
+  std::optional<simdjson::dom::object> members =
+      read_object(c, "{\"ids\":[seq,…]} or {\"all\":true}");
+  if (!members) return std::nullopt;
   auto fail = [&](const char* field, const std::string& message) {
     c.respond(error_response(bad_field(field, message)));
     return std::nullopt;
   };
-  simdjson::dom::object members;
-  if (body->get_object().get(members) != simdjson::SUCCESS)
-    return fail("body", "expected {\"ids\":[seq,…]} or {\"all\":true}");
   simdjson::dom::element ids_value, all;
-  const char* key = members.at_key("ids").get(ids_value) == simdjson::SUCCESS    ? "ids"
-                    : members.at_key("seqs").get(ids_value) == simdjson::SUCCESS ? "seqs"
-                                                                                 : nullptr;
-  if (members.at_key("all").get(all) == simdjson::SUCCESS) {
+  const char* key = members->at_key("ids").get(ids_value) == simdjson::SUCCESS    ? "ids"
+                    : members->at_key("seqs").get(ids_value) == simdjson::SUCCESS ? "seqs"
+                                                                                  : nullptr;
+  if (members->at_key("all").get(all) == simdjson::SUCCESS) {
     if (key) return fail("all", "give either ids or all, not both");
     bool yes = false;
     if (all.get_bool().get(yes) != simdjson::SUCCESS || !yes)
@@ -505,29 +396,12 @@ void put_preferences(Call& c) {
   });
 }
 
-// The `limit` of a keyset page: 1..max_page, 100 (or max_page if smaller) when not given.
-std::optional<Problem> page_limit(const Call& c, std::int64_t& limit) {
-  const auto max_page = static_cast<std::int64_t>(c.engine.options().max_page);
-  limit = std::min<std::int64_t>(100, max_page);
-  return int_param(c.request, "limit", 1, max_page, limit);
-}
-
-// The `next` cursor of a keyset page: its last key when the page is full, else null.
-template <class Key>
-json next_cursor(const std::vector<Key>& page, std::int64_t limit) {
-  if (page.empty() || page.size() < static_cast<std::size_t>(limit)) return nullptr;
-  return json(page.back());
-}
-
 void get_subscriptions(Call& c) {
   const std::string user = c.params[0];
   if (auto p = check_user(user)) return c.respond(error_response(*p));
   std::int64_t limit = 0;
-  if (auto p = page_limit(c, limit)) return c.respond(error_response(*p));
   std::string after;
-  if (auto it = c.request.query.find("after"); it != c.request.query.end()) after = it->second;
-  if (!after.empty() && !valid_name(after))
-    return c.respond(error_response(bad_field("after", "after must be a topic name")));
+  if (auto p = topic_page(c, limit, after)) return c.respond(error_response(*p));
   c.engine.subscriptions(
       user, after, limit,
       on_ok<std::vector<std::string>>(c, [user, limit](std::vector<std::string> topics) {
@@ -743,6 +617,10 @@ const Route kRoutes[] = {
     {"PUT", "users/*/preferences", put_preferences, Access::user},
     {"GET", "users/*/presence", get_presence, Access::server},
     {"GET", "topics/*/subscribers", get_subscribers, Access::server},
+    {"POST", "admin/users/*/disconnect", admin::post_disconnect, Access::server},
+    {"GET", "admin/users/*/sessions", get_presence, Access::server},  // the same answer
+    {"GET", "admin/topics", admin::get_topics, Access::server},
+    {"GET", "admin/instances", admin::get_instances, Access::server},
     {"GET", "healthz", get_healthz, Access::open},
     {"GET", "readyz", get_readyz, Access::open},
     {"GET", "metrics", get_metrics, Access::metrics},

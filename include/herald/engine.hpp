@@ -128,6 +128,12 @@ struct PresenceEvent {
   InstanceId instance;
 };
 
+/// What Engine::disconnect asked to close.
+struct DisconnectResult {
+  std::size_t local = 0;   // the user's sessions on this instance, closed
+  std::size_t remote = 0;  // the user's sessions on other instances as the Registry knew them
+};
+
 /// Inbox history page (newest first) or topic history page.
 struct HistoryQuery {
   Seq before = kSeqMax;    // entries with seq < before
@@ -211,6 +217,27 @@ class HERALD_API Engine {
   void on_event(std::function<void(const OutcomeEvent&)> callback);
   /// Sets the host's check of every topic a session subscribes to (empty: none).
   void authorize_subscribe(SubscribeAuthorizer authorizer);
+
+  // --- administration (src/engine/admin.cpp)
+
+  /// Closes every session of `user` on every instance with CloseCode::disconnected and
+  /// `reason` (empty: "disconnected by an administrator"; else at most 123 bytes of
+  /// printable ASCII, the limit of a WebSocket close reason). The Registry is asked first:
+  /// if it fails, nothing is closed (Errc::unavailable; retry). Then the sessions here are
+  /// closed and the other instances are told through the Broker (at most once, like every
+  /// relay); if that publish fails, `done` gets Errc::unavailable although the sessions here
+  /// were closed (a retry is harmless). Sessions opened afterwards are not affected: to keep
+  /// a user out, also revoke its credentials.
+  void disconnect(UserId user, std::string reason,
+                  std::function<void(Result<DisconnectResult>)> done);
+  /// Topics with stored subscriptions (Engine::subscribe) and name > `after` (byte order),
+  /// ascending, at most `limit` (1..EngineOptions::max_page), each with its number of
+  /// subscribers: keyset paging like subscribers(); `after` is empty or a valid topic name.
+  void topics(std::string after, std::int64_t limit,
+              std::function<void(Result<std::vector<TopicCount>>)> done);
+  /// The live instances with the load each reported at its last heartbeat (every
+  /// registry_ttl / 3): the figures are that old at most.
+  void instances(std::function<void(Result<std::vector<InstanceStatus>>)> done);
 
   /// Stops accepting, drains in-flight publishes (up to shutdown_timeout), closes sessions
   /// with going_away, deregisters the instance and stops the broker. Then `done`.

@@ -1,6 +1,7 @@
 #pragma once
 // Registry: sessions and presence. Which user is online, on which instance.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,22 @@ struct Location {
 struct Departure {
   UserId user;
   InstanceId instance;  // the expired instance
+};
+
+/// What an instance reports about itself with every heartbeat (Engine: registry_ttl / 3), for
+/// operators: the figures are as of that report.
+struct InstanceLoad {
+  std::uint64_t sessions = 0;      // authenticated sessions
+  std::uint64_t connections = 0;   // open connections, sessions and those still authenticating
+  std::uint64_t queued_bytes = 0;  // bytes sent to sessions and not yet written by the transport
+  TimePoint started_at{};          // when the engine started
+  TimePoint reported_at{};         // when these figures were taken (the engine's clock)
+};
+
+/// A live instance and its last reported load (a default InstanceLoad until it reported).
+struct InstanceStatus {
+  InstanceId instance;
+  InstanceLoad load;
 };
 
 /// Contract:
@@ -61,6 +78,13 @@ class HERALD_API Registry {
   virtual void sessions(UserId user, Completion<std::vector<SessionRecord>> done) = 0;
   /// The live instances.
   virtual void instances(Completion<std::vector<InstanceId>> done) = 0;
+
+  /// Records the load of a live instance, replacing its previous one; the load goes with the
+  /// instance (expiry, remove_instance). For an instance that is not live it does nothing
+  /// (a late report cannot leave a record behind).
+  virtual void report_load(InstanceId instance, InstanceLoad load, Done done) = 0;
+  /// The live instances, ascending by id, each with its last reported load.
+  virtual void instance_loads(Completion<std::vector<InstanceStatus>> done) = 0;
 };
 
 }  // namespace herald

@@ -89,6 +89,12 @@ struct InboxRetention {
   std::size_t limit = 1000;
 };
 
+/// A topic with stored subscriptions and how many users follow it.
+struct TopicCount {
+  std::string topic;
+  std::uint64_t subscribers = 0;  // >= 1
+};
+
 /// Contract for every method:
 /// - asynchronous: returns at once; `done` is called exactly once, on the engine's executor
 ///   (Completion does the posting), with a value or a Status;
@@ -165,6 +171,12 @@ class HERALD_API Store {
   /// entry is gone discards it). trimmed_through is not raised: a removed inbox entry is
   /// like a deleted one (Store::remove), not a lost history.
   virtual void trim_inboxes(InboxRetention rule, Completion<std::uint64_t> done) = 0;
+
+  /// Topics with at least one subscriber and name > `after` (byte order), ascending, at most
+  /// `limit` (keyset paging), each with its number of subscribers. The cost of a page grows
+  /// with the subscribers of the topics on it (they are counted), not with the other topics.
+  virtual void topics(std::string after, std::size_t limit,
+                      Completion<std::vector<TopicCount>> done) = 0;
 };
 
 }  // namespace herald

@@ -30,6 +30,7 @@ enum class CloseCode : std::uint16_t {
   unauthorized = 4001,    // authenticator rejected the handshake
   slow_consumer = 4008,   // outbound queue over its bound: reconnect and resume by cursor
   idle_timeout = 4009,    // no frame within the idle timeout
+  disconnected = 4010,    // closed by the host (Engine::disconnect, herald-server's admin API)
   token_expired = 4011,   // the session's credential expired and no fresh one came in time
 };
 

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "engine/checks.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/envelope.hpp"
 
@@ -116,6 +117,7 @@ void Engine::Impl::start(std::function<void(Status)> done) {
   };
   auto running = [done](Impl& self) {
     self.state_ = State::running;
+    self.started_at_ = self.executor_->now();
     self.heartbeat();
     self.sweep();
     done({});
@@ -173,6 +175,7 @@ void Engine::Impl::heartbeat() {
                          for (auto& [conn, s] : self.sessions_)
                            if (s->phase == Session::Phase::live) self.register_session(s->record);
                        }));
+  report_load();  // after the heartbeat: the instance is live when the load arrives
   std::weak_ptr<Impl> weak_self = shared_from_this();
   heartbeat_timer_ = executor_->schedule(options_.registry_ttl / 3, [weak_self] {
     if (auto self = weak_self.lock()) self->heartbeat();
@@ -278,41 +281,6 @@ void Engine::shutdown(std::function<void()> done) {
   impl_->post([done = std::move(done)](Impl& self) mutable { self.shutdown(std::move(done)); });
 }
 
-namespace {
-
-// Runs a store/registry query after checking its arguments, on the executor.
-template <class T, class Call>
-void query(const std::shared_ptr<Engine::Impl>& impl, Status check,
-           std::function<void(Result<T>)> done, Call call) {
-  impl->post([check = std::move(check), done = std::move(done), call = std::move(call)](
-                 Engine::Impl& self) mutable {
-    if (!check.ok()) return done(check);
-    call(self, self.completion<T>([done](Engine::Impl&, Result<T> r) { done(std::move(r)); }));
-  });
-}
-
-Status check_user(const UserId& user) {
-  if (valid_name(user)) return {};
-  return Status(Errc::invalid_argument, "invalid user id: 1..200 printable ASCII characters");
-}
-
-Status check_topic(const std::string& topic) {
-  if (valid_name(topic) && topic[0] != '$') return {};
-  return Status(Errc::invalid_argument,
-                "invalid topic: 1..200 printable ASCII characters, not starting with '$'");
-}
-
-Status check_limit(std::int64_t limit, std::size_t max_page) {
-  if (limit >= 1 && static_cast<std::uint64_t>(limit) <= max_page) return {};
-  return Status(Errc::invalid_argument, "limit must be 1.." + std::to_string(max_page));
-}
-
-Status check_seqs(const std::vector<Seq>& seqs) {
-  if (seqs.size() <= 10'000) return {};
-  return Status(Errc::invalid_argument, "at most 10000 seqs per call");
-}
-
-}  // namespace
 
 void Engine::history(StreamId stream, HistoryQuery q, std::function<void(Result<HistoryPage>)> done) {
   Status check = stream.is_inbox() ? check_user(stream.name()) : Status{};

@@ -241,6 +241,14 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   std::shared_ptr<Session> find(Connection* c) const;
   std::weak_ptr<Session> weak(Session& s) const;
   void register_session(const SessionRecord& record);
+
+  // --- administration (admin.cpp)
+  TimePoint started_at_{};  // when start() finished, for InstanceLoad::started_at
+  void disconnect(const UserId& user, const std::string& reason, Completion<DisconnectResult> done);
+  std::size_t close_user(const UserId& user, const std::string& reason);
+  bool admin_message(const std::string& payload);
+  void report_load();
+  InstanceLoad load() const;
 };
 
 }  // namespace herald

@@ -99,6 +99,24 @@ Result<MembershipMessage> decode_membership(const std::string& payload) {
   }
 }
 
+// Shape: {"disconnect":{"user":…,"reason":…},"from":…}
+std::string encode(const DisconnectMessage& m) {
+  return json{{"disconnect", {{"user", m.user}, {"reason", m.reason}}}, {"from", m.from}}.dump();
+}
+
+Result<DisconnectMessage> decode_disconnect(const std::string& payload) {
+  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("disconnect"))
+    return Status(Errc::not_found, "not a disconnect message");
+  try {  // as for envelopes: only a bug or foreign traffic makes these throw
+    const json& d = j["disconnect"];
+    return DisconnectMessage{d.at("user").get<std::string>(), d.at("reason").get<std::string>(),
+                             j.at("from").get<std::string>()};
+  } catch (const std::exception&) {
+    return Status(Errc::internal, "malformed disconnect message from the broker");
+  }
+}
+
 std::string instance_channel(const InstanceId& instance) { return "herald:instance:" + instance; }
 std::string all_instances_channel() { return "herald:all"; }
 std::string topic_channel(const std::string& topic) { return "herald:topic:" + topic; }

@@ -47,6 +47,19 @@ std::string encode(const MembershipMessage& message);
 /// Errc::not_found if `payload` is not a membership message (e.g. an envelope).
 Result<MembershipMessage> decode_membership(const std::string& payload);
 
+/// An administrator's disconnect of a user (Engine::disconnect): every instance closes that
+/// user's sessions with CloseCode::disconnected and `reason`. Relayed on
+/// all_instances_channel(), at most once.
+struct DisconnectMessage {
+  UserId user;
+  std::string reason;
+  InstanceId from;
+};
+
+std::string encode(const DisconnectMessage& message);
+/// Errc::not_found if `payload` is not a disconnect message.
+Result<DisconnectMessage> decode_disconnect(const std::string& payload);
+
 /// Broker channel names.
 std::string instance_channel(const InstanceId& instance);  // entries for one instance
 std::string all_instances_channel();                       // fallback: every instance

@@ -503,6 +503,7 @@ void Engine::Impl::on_broker_message(const std::string& channel, const std::stri
     Result<MembershipMessage> m = decode_membership(payload);
     if (m.ok() && m->from != options_.instance_id) join_or_leave(m->user, m->topic, m->joined);
     if (m.status().code() != Errc::not_found) return;
+    if (admin_message(payload)) return;
   }
   Result<Envelope> e = decode_envelope(payload);
   if (!e.ok() || e->from == options_.instance_id) return;  // ours were delivered locally

@@ -5,6 +5,7 @@
 // the point.
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +79,16 @@ class RegistryCase {
     return ok_value(
         h.wait<std::vector<InstanceId>>([&](auto done) { registry->instances(done); }, "instances"),
         "instances");
+  }
+  void report_load(const InstanceId& instance, const InstanceLoad& load) {
+    require_ok(h.wait<void>([&](auto done) { registry->report_load(instance, load, done); },
+                            "report_load"),
+               "report_load");
+  }
+  std::vector<InstanceStatus> instance_loads() {
+    return ok_value(h.wait<std::vector<InstanceStatus>>(
+                        [&](auto done) { registry->instance_loads(done); }, "instance_loads"),
+                    "instance_loads");
   }
 
   static SessionRecord record(const SessionId& session, const UserId& user,
@@ -336,6 +347,67 @@ TEST_CASE("Registry: sessions of an expired instance do not come back with a new
   CHECK(c.locate({"alice"}).empty());
   c.add("s2", "alice", "i1");
   CHECK(c.session_ids("alice") == std::vector<SessionId>{"s2"});
+}
+
+// ---- instance loads ----
+
+namespace {
+
+InstanceLoad load_of(std::uint64_t sessions, std::uint64_t queued_bytes, Duration reported) {
+  return InstanceLoad{sessions, sessions + 1, queued_bytes, t0, t0 + reported};
+}
+
+// The fields of a load as text, so that a mismatch prints readably.
+std::string text(const InstanceLoad& l) {
+  return std::to_string(l.sessions) + "/" + std::to_string(l.connections) + "/" +
+         std::to_string(l.queued_bytes) + "/" + std::to_string(to_unix_ms(l.started_at)) + "/" +
+         std::to_string(to_unix_ms(l.reported_at));
+}
+
+std::vector<std::pair<InstanceId, std::string>> texts(const std::vector<InstanceStatus>& all) {
+  std::vector<std::pair<InstanceId, std::string>> out;
+  for (const InstanceStatus& s : all) out.emplace_back(s.instance, text(s.load));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Registry: instance_loads lists live instances with their last reported load") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("i2");
+  c.heartbeat("i1");
+  c.report_load("i2", load_of(3, 1'000, 5s));
+  c.report_load("i2", load_of(5, 2'048, 8s));  // replaces the first
+  c.report_load("ghost", load_of(9, 9, 9s));   // not live: not kept
+  using Rows = std::vector<std::pair<InstanceId, std::string>>;
+  CHECK(texts(c.instance_loads()) ==
+        Rows{{"i1", text(InstanceLoad{})}, {"i2", text(load_of(5, 2'048, 8s))}});
+
+  c.heartbeat("ghost");  // live now, and without the report it sent before
+  CHECK(texts(c.instance_loads()) == Rows{{"ghost", text(InstanceLoad{})},
+                                          {"i1", text(InstanceLoad{})},
+                                          {"i2", text(load_of(5, 2'048, 8s))}});
+}
+
+TEST_CASE("Registry: a load goes with its instance - removed or expired") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("stays");
+  c.heartbeat("leaves");
+  c.heartbeat("dies", 1s);
+  for (const char* i : {"stays", "leaves", "dies"}) c.report_load(i, load_of(2, 64, 1s));
+  c.remove_instance("leaves");
+  fixture().expire(1500ms);
+  using Rows = std::vector<std::pair<InstanceId, std::string>>;
+  CHECK(texts(c.instance_loads()) == Rows{{"stays", text(load_of(2, 64, 1s))}});
+
+  c.heartbeat("stays");  // collects the expired instance
+  c.heartbeat("leaves");
+  c.heartbeat("dies");   // both come back without the load of their previous life
+  CHECK(texts(c.instance_loads()) == Rows{{"dies", text(InstanceLoad{})},
+                                          {"leaves", text(InstanceLoad{})},
+                                          {"stays", text(load_of(2, 64, 1s))}});
 }
 
 }  // namespace herald::conformance

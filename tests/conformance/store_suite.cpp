@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "conformance/harness.hpp"
@@ -103,6 +104,11 @@ class StoreCase {
         h.wait<std::vector<UserId>>(
             [&](auto done) { store->subscribers(topic, after, limit, done); }, "subscribers"),
         "subscribers");
+  }
+  std::vector<TopicCount> topics(const std::string& after, std::size_t limit) {
+    return ok_value(h.wait<std::vector<TopicCount>>(
+                        [&](auto done) { store->topics(after, limit, done); }, "topics"),
+                    "topics");
   }
   std::vector<std::string> subscriptions(const UserId& user, const std::string& after = {},
                                          std::size_t limit = 1'000) {
@@ -1059,6 +1065,61 @@ TEST_CASE("Store: concurrent multi-stream appends are atomic and ordered alike i
   const std::vector<NotificationId> in_y = order(y);
   CHECK(in_x.size() == kTotal);
   CHECK(in_x == in_y);
+}
+
+// ---- topics ----
+
+namespace {
+
+using Counts = std::vector<std::pair<std::string, std::uint64_t>>;
+
+Counts counts(const std::vector<TopicCount>& page) {
+  Counts out;
+  for (const TopicCount& t : page) out.emplace_back(t.topic, t.subscribers);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Store: topics lists subscribed topics with their subscriber counts, paged by name") {
+  if (!have_store()) return;
+  StoreCase c;
+  CHECK(c.topics("", 10).empty());
+  for (const char* user : {"u1", "u2", "u3"}) c.subscribe(user, "news");
+  c.subscribe("u1", "cats");
+  for (const char* user : {"u1", "u2"}) c.subscribe(user, "dogs");
+  c.subscribe("u2", "gone");
+  c.unsubscribe("u2", "gone");  // no subscriber left: not listed
+  c.unsubscribe("u3", "news");
+
+  CHECK(counts(c.topics("", 10)) == Counts{{"cats", 1}, {"dogs", 2}, {"news", 2}});
+  CHECK(counts(c.topics("", 2)) == Counts{{"cats", 1}, {"dogs", 2}});
+  CHECK(counts(c.topics("dogs", 2)) == Counts{{"news", 2}});
+  CHECK(counts(c.topics("d", 1)) == Counts{{"dogs", 2}});  // `after` need not be a topic
+  CHECK(c.topics("news", 10).empty());
+  CHECK(c.topics("", 0).empty());
+}
+
+TEST_CASE("Store: topics pages through many topics, each exactly once") {
+  if (!have_store()) return;
+  StoreCase c;
+  Counts expected;
+  for (int i = 0; i < 30; ++i) {
+    const std::string topic = "t" + std::to_string(100 + i);
+    for (int u = 0; u <= i % 4; ++u) c.subscribe("user" + std::to_string(u), topic);
+    expected.emplace_back(topic, i % 4 + 1);
+  }
+  Counts seen;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    const std::vector<TopicCount> page = c.topics(after, 7);
+    CHECK(page.size() <= 7);
+    Counts got = counts(page);
+    seen.insert(seen.end(), got.begin(), got.end());
+    if (page.size() < 7) break;
+    after = page.back().topic;
+  }
+  CHECK(seen == expected);
 }
 
 }  // namespace herald::conformance

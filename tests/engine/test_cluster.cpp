@@ -36,6 +36,12 @@ class HeldLocate final : public Registry {
     inner_->sessions(std::move(u), std::move(d));
   }
   void instances(Completion<std::vector<InstanceId>> d) override { inner_->instances(std::move(d)); }
+  void report_load(InstanceId i, InstanceLoad l, Done d) override {
+    inner_->report_load(std::move(i), l, std::move(d));
+  }
+  void instance_loads(Completion<std::vector<InstanceStatus>> d) override {
+    inner_->instance_loads(std::move(d));
+  }
 
   bool hung = false;
   std::size_t held() const { return held_.size(); }

@@ -16,28 +16,9 @@
 using namespace herald::server::test;
 
 #ifdef HERALD_SERVER_WITH_JWT
-#include <jwt.h>
+#include "jwt_tokens.hpp"
 
 namespace {
-
-const std::string kKey = "backend=0123456789abcdef0123";
-const std::string kKeySecret = "0123456789abcdef0123";
-const std::string kSecret = "jwt-secret-0123456789abcdef-0123456789";
-
-long now_s() { return static_cast<long>(std::time(nullptr)); }
-
-std::string sign(const json& claims, const std::string& secret = kSecret) {
-  jwt_t* j = nullptr;
-  jwt_new(&j);
-  jwt_add_grants_json(j, claims.dump().c_str());
-  jwt_set_alg(j, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
-              static_cast<int>(secret.size()));
-  char* text = jwt_encode_str(j);
-  std::string out = text ? text : "";
-  std::free(text);
-  jwt_free(j);
-  return out;
-}
 
 json user(const std::string& sub, long ttl = 600) {
   return {{"sub", sub}, {"aud", "herald"}, {"exp", now_s() + ttl}};
@@ -65,21 +46,21 @@ TEST_CASE("JWT: tokens by header and ?token= connect and receive - bad tokens ge
   ServerProcess s({"--api-key", kKey, "--jwt-secret", kSecret, "--jwt-audience", "herald"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   CHECK(s.log().find("auth=keys+jwt") != std::string::npos);
-  auto alice = with_bearer(s.port(), sign(user("alice")));
+  auto alice = with_bearer(s.port(), sign_hs256(user("alice")));
   REQUIRE(alice->ok());
   CHECK(alice->next_op("welcome")["user"] == "alice");
-  auto bob = session(s.port(), "token=" + sign(user("bob")), nullptr);
+  auto bob = session(s.port(), "token=" + sign_hs256(user("bob")), nullptr);
   HttpClient h(s.port());
   const json note = {{"to", {{"users", {"alice", "bob"}}}}, {"type", "t"}, {"data", 1}};
   CHECK(h.request("POST", "/notify", note.dump(), bearer(kKeySecret)).status == 202);
   CHECK(notes(*alice, "inbox:alice", 1).size() == 1);
   CHECK(notes(*bob, "inbox:bob", 1).size() == 1);
 
-  refused(s.port(), sign(user("eve"), kSecret + "-forged"));
-  refused(s.port(), sign(user("eve", -3600)));
+  refused(s.port(), sign_hs256(user("eve"), kSecret + "-forged"));
+  refused(s.port(), sign_hs256(user("eve", -3600)));
   json wrong_aud = user("eve");
   wrong_aud["aud"] = "elsewhere";
-  refused(s.port(), sign(wrong_aud));
+  refused(s.port(), sign_hs256(wrong_aud));
   WsClient none(s.port(), "/ws?userId=eve");  // no token at all
   REQUIRE(none.ok());
   CHECK(none.wait_closed());
@@ -97,7 +78,7 @@ TEST_CASE("JWT: a user's token reaches only that user's data and the topics it g
   CHECK(s.log().find("auth=jwt") != std::string::npos);
   json claims = user("alice");
   claims["topics"] = {"room:*"};
-  const std::string token = sign(claims);
+  const std::string token = sign_hs256(claims);
   HttpClient h(s.port());
   CHECK(h.request("GET", "/users/alice/unread-count", "", bearer(token)).status == 200);
   CHECK(h.request("GET", "/users/bob/unread-count", "", bearer(token)).status == 403);
@@ -124,20 +105,20 @@ TEST_CASE("JWT: refresh keeps a session past its token's exp - without it the se
                    "--token-grace", "1"});
   REQUIRE_MESSAGE(s.port() != 0, s.log());
   const json short_lived = {{"sub", "kim"}, {"exp", now_s() + 2}};
-  auto kept = with_bearer(s.port(), sign(short_lived));
-  auto dropped = with_bearer(s.port(), sign(short_lived));
+  auto kept = with_bearer(s.port(), sign_hs256(short_lived));
+  auto dropped = with_bearer(s.port(), sign_hs256(short_lived));
   REQUIRE(kept->ok());
   REQUIRE(dropped->ok());
   REQUIRE(kept->next_op("welcome").is_object());
   REQUIRE(dropped->next_op("welcome").is_object());
 
   // Another user's token is refused and changes nothing.
-  kept->send_text(json{{"op", "refresh"}, {"token", sign(user("lee"))}, {"rid", "x"}}.dump());
+  kept->send_text(json{{"op", "refresh"}, {"token", sign_hs256(user("lee"))}, {"rid", "x"}}.dump());
   json error = kept->next_op("error");
   CHECK(error["rid"] == "x");
   CHECK(error["code"] == "unauthorized");
   const long exp = now_s() + 600;
-  kept->send_text(json{{"op", "refresh"}, {"token", sign({{"sub", "kim"}, {"exp", exp}})},
+  kept->send_text(json{{"op", "refresh"}, {"token", sign_hs256({{"sub", "kim"}, {"exp", exp}})},
                        {"rid", "r"}}.dump());
   json refreshed = kept->next_op("refreshed");
   CHECK(refreshed["rid"] == "r");
@@ -166,16 +147,7 @@ std::string ec_key(const std::string& dir, const std::string& name) {
 }
 
 std::string sign_es256(const json& claims, const std::string& private_pem) {
-  jwt_t* j = nullptr;
-  jwt_new(&j);
-  jwt_add_grants_json(j, claims.dump().c_str());
-  jwt_set_alg(j, JWT_ALG_ES256, reinterpret_cast<const unsigned char*>(private_pem.data()),
-              static_cast<int>(private_pem.size()));
-  char* text = jwt_encode_str(j);
-  std::string out = text ? text : "";
-  std::free(text);
-  jwt_free(j);
-  return out;
+  return sign_jwt(claims, JWT_ALG_ES256, private_pem);
 }
 
 TEST_CASE("JWT: SIGHUP re-reads the public key - an unusable file keeps the old one") {

@@ -84,7 +84,11 @@ TEST_CASE("a user's token reaches that user's own data only") {
                         Case{"DELETE", "/users/bob/subscriptions/room:1", ""},
                         Case{"GET", "/users/bob/presence", ""},
                         Case{"GET", "/users/alice/presence", ""},
-                        Case{"GET", "/topics/room:1/subscribers", ""}}) {
+                        Case{"GET", "/topics/room:1/subscribers", ""},
+                        Case{"POST", "/admin/users/alice/disconnect", ""},
+                        Case{"GET", "/admin/users/alice/sessions", ""},
+                        Case{"GET", "/admin/topics", ""},
+                        Case{"GET", "/admin/instances", ""}}) {
     CAPTURE(c.method);
     CAPTURE(c.target);
     Reply r = send(a, c.method, c.target, "tok-alice", c.body);
@@ -159,4 +163,21 @@ TEST_CASE("preferences: a user reads and writes their own, a server key anyone's
   CHECK(send(a, "GET", "/users/alice/preferences", kKey).status() == 200);
   CHECK(send(a, "GET", "/users/alice/preferences", "").status() == 401);
   CHECK(send(a, "PUT", "/users/alice/preferences", "", body).status() == 401);
+}
+
+TEST_CASE("admin routes need an API key: none 401, a user's token 403 - development mode opens "
+          "them like every route") {
+  Api a(World::defaults(), secured());
+  for (const char* target : {"/admin/topics", "/admin/instances", "/admin/users/bob/sessions"}) {
+    CAPTURE(target);
+    CHECK(send(a, "GET", target, "").status() == 401);
+    CHECK(send(a, "GET", target, "tok-bob").status() == 403);
+    CHECK(send(a, "GET", target, kKey).status() == 200);
+  }
+  CHECK(send(a, "POST", "/admin/users/bob/disconnect", "tok-bob").status() == 403);
+  CHECK(send(a, "POST", "/admin/users/bob/disconnect", kKey).status() == 200);
+
+  Api open;
+  CHECK(open("GET", "/admin/instances").status() == 200);
+  CHECK(open("POST", "/admin/users/bob/disconnect").status() == 200);
 }

@@ -63,6 +63,10 @@ class ForwardingStore : public Store {
   void trim_inboxes(InboxRetention r, Completion<std::uint64_t> d) override {
     inner_->trim_inboxes(r, d);
   }
+  void topics(std::string after, std::size_t limit,
+              Completion<std::vector<TopicCount>> d) override {
+    inner_->topics(std::move(after), limit, d);
+  }
 
  protected:
   std::shared_ptr<Store> inner_;

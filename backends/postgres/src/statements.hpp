@@ -31,6 +31,7 @@ enum class Stmt : std::size_t {
   trim_old,         // one bounded batch of inbox entries of old notifications
   trim_many,        // one bounded batch of inbox entries beyond the newest N
   drop_orphans,     // one bounded batch of old notifications no entry holds
+  topics,           // keyset page of topics with their subscriber counts
   ping,             // readiness; stays last: it ends every connection's setup (tests see it)
   count_,           // number of statements (not a statement)
 };

@@ -350,6 +350,21 @@ class PostgresStoreImpl final : public PostgresStore {
     trim_step(pool_, rule, std::move(done));
   }
 
+  void topics(std::string after, std::size_t limit,
+              Completion<std::vector<TopicCount>> done) override {
+    run<std::vector<TopicCount>>(
+        std::move(done), {{Stmt::topics, {std::move(after), page(limit)}}},
+        [](Results& r) -> Result<std::vector<TopicCount>> {
+          const PGresult* rows = r[0].get();
+          std::vector<TopicCount> out;
+          out.reserve(static_cast<std::size_t>(PQntuples(rows)));
+          for (int row = 0; row < PQntuples(rows); ++row)
+            out.push_back({get_text(rows, row, 0),
+                           static_cast<std::uint64_t>(get_i64(rows, row, 1))});
+          return out;
+        });
+  }
+
  private:
   using Results = std::vector<PgResult>;
 

@@ -5,6 +5,8 @@
 //   P sessions             hash: session id -> JSON [user, instance, connected_at_ms]
 //   P user:<user>          set of that user's session ids
 //   P instance:<instance>  set of that instance's session ids
+//   P loads                hash: instance -> its last InstanceLoad, "sessions connections
+//                          queued_bytes started_ms reported_ms" (decimal numbers)
 // A session is live iff its instance's expiry is in the future. Every operation is one call
 // of one Lua script (atomic, one round trip); the script is loaded once per connection
 // and called by its SHA (EVAL again if Redis forgot it, e.g. after a restart).
@@ -22,6 +24,7 @@
 #include <algorithm>  // standard headers first: Asio picks its allocator by what they define
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +70,7 @@ local function drop_instance(instance, out)
     out[#out + 1] = user
     out[#out + 1] = instance
   end
+  redis.call('HDEL', P .. 'loads', instance)
 end
 
 local live = {}
@@ -142,9 +146,37 @@ elseif op == 'sessions' then -- user: flat [session, user, instance, connected_a
   return out
 elseif op == 'instances' then
   return redis.call('ZRANGEBYSCORE', INSTANCES, '(' .. now, '+inf')
+elseif op == 'report_load' then -- instance, load: kept only for a live instance
+  if is_live(ARGV[3]) then redis.call('HSET', P .. 'loads', ARGV[3], ARGV[4]) end
+  return 1
+elseif op == 'instance_loads' then -- flat [instance, load or '', ...]
+  local out = {}
+  for _, instance in ipairs(redis.call('ZRANGEBYSCORE', INSTANCES, '(' .. now, '+inf')) do
+    out[#out + 1] = instance
+    out[#out + 1] = redis.call('HGET', P .. 'loads', instance) or ''
+  end
+  return out
 end
 return redis.error_reply('herald registry: unknown operation ' .. tostring(op))
 )lua";
+
+// InstanceLoad as the registry keeps it: "sessions connections queued_bytes started_ms
+// reported_ms".
+std::string load_text(const InstanceLoad& l) {
+  return std::to_string(l.sessions) + " " + std::to_string(l.connections) + " " +
+         std::to_string(l.queued_bytes) + " " + std::to_string(to_unix_ms(l.started_at)) + " " +
+         std::to_string(to_unix_ms(l.reported_at));
+}
+
+// The load of load_text(); a default one for "" (not reported yet) or another shape.
+InstanceLoad parse_load(const std::string& text) {
+  std::istringstream in(text);
+  std::uint64_t sessions = 0, connections = 0, queued = 0;
+  std::int64_t started_ms = 0, reported_ms = 0;
+  if (!(in >> sessions >> connections >> queued >> started_ms >> reported_ms)) return {};
+  return InstanceLoad{sessions, connections, queued, from_unix_ms(started_ms),
+                      from_unix_ms(reported_ms)};
+}
 
 // The strings of an array reply; false if the reply has another shape.
 bool strings_of(const Reply& reply, std::vector<std::string>& out) {
@@ -256,6 +288,31 @@ class RegistryImpl final : public RedisRegistry,
         if (!strings_of(*r, names)) return done(bad_reply(*r));
         std::sort(names.begin(), names.end());
         done(std::move(names));
+      });
+    });
+  }
+
+  void report_load(InstanceId instance, InstanceLoad load, Done done) override {
+    on_strand([instance = std::move(instance), load,
+               done = std::move(done)](RegistryImpl& self) mutable {
+      self.call({"report_load", instance, load_text(load)}, status_of(std::move(done)));
+    });
+  }
+
+  void instance_loads(Completion<std::vector<InstanceStatus>> done) override {
+    on_strand([done = std::move(done)](RegistryImpl& self) mutable {
+      self.call({"instance_loads"}, [done = std::move(done)](Result<Reply> r) {
+        std::vector<std::string> flat;
+        if (!r.ok()) return done(r.status());
+        if (!strings_of(*r, flat) || flat.size() % 2 != 0) return done(bad_reply(*r));
+        std::vector<InstanceStatus> out;
+        out.reserve(flat.size() / 2);
+        for (std::size_t i = 0; i < flat.size(); i += 2)
+          out.push_back({std::move(flat[i]), parse_load(flat[i + 1])});
+        std::sort(out.begin(), out.end(), [](const InstanceStatus& a, const InstanceStatus& b) {
+          return a.instance < b.instance;
+        });
+        done(std::move(out));
       });
     });
   }

@@ -81,6 +81,11 @@ const char* const kDeadLetters =
     "SELECT user_id, seq, notification_id, attempts, at_ms, reason FROM dead_letters "
     "WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 const char* const kRemoveDeadLetter = "DELETE FROM dead_letters WHERE user_id = ?1 AND seq = ?2";
+// The primary key (topic, user_id) is the table's order (WITHOUT ROWID): the groups come in
+// topic order and the scan stops after LIMIT of them.
+const char* const kTopics =
+    "SELECT topic, count(*) FROM subscriptions WHERE topic > ?1 GROUP BY topic ORDER BY topic "
+    "LIMIT ?2";
 // purge_expired, in this order, each step in batches (WITHOUT ROWID tables: by key).
 const char* const kPurgeSteps[] = {
     "DELETE FROM entries WHERE (stream_id, seq) IN "
@@ -493,6 +498,19 @@ class SqliteStoreImpl final : public SqliteStore {
     write_task<std::uint64_t>(std::move(done), [rule](Db& db) -> Result<std::uint64_t> {
       return detail::trim_inboxes(db, rule);
     });
+  }
+
+  void topics(std::string after, std::size_t limit,
+              Completion<std::vector<TopicCount>> done) override {
+    read_task<std::vector<TopicCount>>(
+        std::move(done),
+        [after = std::move(after), limit](Db& db) -> Result<std::vector<TopicCount>> {
+          std::vector<TopicCount> out;
+          Stmt s = db.prepare(kTopics);
+          s.bind(1, after).bind(2, clamp_limit(limit));
+          while (s.step()) out.push_back({s.text(0), static_cast<std::uint64_t>(s.i64(1))});
+          return out;
+        });
   }
 
  private:

@@ -37,12 +37,14 @@ json to_user(const std::string& user, const std::string& type = "message") {
 }
 
 // "<event> <user>" of each delivered event, in arrival order.
-std::vector<std::string> kinds(const WebhookReceiver& hook) {
+std::vector<std::string> kinds(const Requests& requests) {
   std::vector<std::string> out;
-  for (const json& e : hook.delivered())
+  for (const json& e : WebhookReceiver::delivered(requests))
     out.push_back(e["event"].get<std::string>() + " " + e["user"].get<std::string>());
   return out;
 }
+
+std::vector<std::string> kinds(const WebhookReceiver& hook) { return kinds(hook.requests()); }
 
 std::size_t count(const std::vector<std::string>& v, const std::string& item) {
   return static_cast<std::size_t>(std::count(v.begin(), v.end(), item));
@@ -50,7 +52,7 @@ std::size_t count(const std::vector<std::string>& v, const std::string& item) {
 
 // Waits until `item` was delivered at least once.
 bool heard(WebhookReceiver& hook, const std::string& item) {
-  return hook.wait_for([&](const Requests&) { return count(kinds(hook), item) > 0; });
+  return hook.wait_for([&](const Requests& r) { return count(kinds(r), item) > 0; });
 }
 
 // The value of a Prometheus metric line "name value" in `text`; -1 if absent.

@@ -58,7 +58,8 @@ class WebhookReceiver {
     return requests_;
   }
 
-  /// Waits until `done(requests)` holds, at most `limit`. False on timeout.
+  /// Waits until `done(requests)` holds, at most `limit`. False on timeout. `done` runs
+  /// under the receiver's lock: use its argument, not requests() or delivered().
   bool wait_for(const std::function<bool(const std::vector<Request>&)>& done,
                 std::chrono::milliseconds limit = std::chrono::milliseconds(20'000)) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -66,11 +67,13 @@ class WebhookReceiver {
   }
 
   /// The events of the requests answered 2xx, in arrival order.
-  std::vector<nlohmann::json> delivered() const {
+  std::vector<nlohmann::json> delivered() const { return delivered(requests()); }
+  static std::vector<nlohmann::json> delivered(const std::vector<Request>& requests) {
     std::vector<nlohmann::json> out;
-    for (const Request& r : requests()) {
+    for (const Request& r : requests) {
       if (r.answered < 200 || r.answered > 299) continue;
-      for (const auto& e : nlohmann::json::parse(r.body)["events"]) out.push_back(e);
+      const nlohmann::json body = nlohmann::json::parse(r.body);  // outlives the loop
+      for (const auto& e : body["events"]) out.push_back(e);
     }
     return out;
   }

@@ -356,6 +356,14 @@ class RegistryImpl final : public RedisRegistry,
     };
   }
 
+  static Callback status_of(Done done) {
+    return [done = std::move(done)](Result<Reply> r) {
+      if (!r.ok()) return done(r.status());
+      if (r->is_error()) return done(bad_reply(*r));
+      done(Status::ok_status());
+    };
+  }
+
   static std::vector<std::string> add_args(const SessionRecord& s) {
     return {"add_session", s.session, s.user, s.instance, std::to_string(to_unix_ms(s.connected_at))};
   }

@@ -116,7 +116,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
 
   void report_load(InstanceId instance, InstanceLoad load, Done done) override {
     run(done, [&]() -> Result<void> {
-      if (instances_.count(instance) != 0) loads_[instance] = load;
+      if (live(instance)) loads_[instance] = load;
       return {};
     });
   }
@@ -126,6 +126,7 @@ class MemoryRegistryImpl final : public MemoryRegistry {
       std::vector<InstanceStatus> out;
       out.reserve(instances_.size());
       for (const auto& entry : instances_) {  // sorted
+        if (!live(entry.first)) continue;  // expired, not yet collected by a heartbeat
         auto load = loads_.find(entry.first);
         out.push_back({entry.first, load == loads_.end() ? InstanceLoad{} : load->second});
       }

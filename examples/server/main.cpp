@@ -342,6 +342,9 @@ bool loopback(const std::string& bind) {
 
 websocket::ServerOptions server_options(const Config& c) {
   websocket::ServerOptions o;
+  // Thread 1 runs the engine, the backends and a share of the connections; each other
+  // thread is a loop of the server's own with its share (shared-nothing, see server.hpp).
+  o.io_threads = c.threads - 1;
   o.bind = c.bind;
   o.port = static_cast<std::uint16_t>(c.port);
   o.max_connections = c.max_connections;
@@ -508,6 +511,10 @@ class Service {
   }
 
   int exit_code() const { return exit_code_.load(); }
+  /// After the io_context stopped: the transport's own threads stop too (see serve()).
+  void stop_threads() {
+    if (server_) server_->stop_threads();
+  }
 
  private:
   void forward(HttpRequest& r, Respond& respond) {
@@ -683,7 +690,8 @@ class Service {
 };
 
 int serve(const Config& config) {
-  asio::io_context io(static_cast<int>(config.threads));
+  // One thread runs this io_context; the server's own loops are the other threads.
+  asio::io_context io(1);
   Service service(io, config);
   try {
     service.start();
@@ -691,10 +699,8 @@ int serve(const Config& config) {
     std::cerr << "herald-server: " << e.what() << "\n";
     return 2;
   }
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < config.threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
-  for (std::thread& t : threads) t.join();
+  service.stop_threads();  // before the engine goes: no connection calls into it after this
   return service.exit_code();
 }
 

@@ -174,7 +174,11 @@ void Lane::push(Outgoing item) {
   }
   // defer: a continuation of the sender's handler (see AsioExecutor::post): no io thread is
   // woken just to run the drain.
-  asio::defer(strand, [self = shared_from_this()] { self->drain(); });
+  if (!sender_) return asio::defer(strand, [self = shared_from_this()] { self->drain(); });
+  // Another thread's loop: wake it once the sender's handler is done (see sender_).
+  asio::defer(sender_->get_executor(), [self = shared_from_this()] {
+    asio::post(self->strand, [self] { self->drain(); });
+  });
 }
 
 // Hands the batch over, then lets each connection write once for all it got. A batch of
@@ -213,7 +217,13 @@ class Lane::Cork {
 };
 
 void Lane::post_write_out() {
-  asio::post(strand, [cork = Cork(shared_from_this())]() mutable { cork.run()->write_out(); });
+  auto write = [cork = Cork(shared_from_this())]() mutable { cork.run()->write_out(); };
+  if (!sender_) return asio::post(strand, std::move(write));
+  // On a loop of its own, a round is the sender's: the loop would be through its own rounds
+  // long before the sender queued its next fan-out, and write each frame alone.
+  asio::post(sender_->get_executor(), [lane = strand, write = std::move(write)]() mutable {
+    asio::post(lane, std::move(write));
+  });
 }
 
 // The cork's end (posted only while corked): takes what was queued since (a drain still

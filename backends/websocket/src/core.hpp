@@ -17,6 +17,7 @@
 #include "admission.hpp"
 #include "frames.hpp"
 #include "herald/websocket/server.hpp"
+#include "loops.hpp"
 #include "wspp.hpp"
 
 namespace herald::websocket::detail {
@@ -44,7 +45,9 @@ struct Outgoing {
   CloseCode code = CloseCode::normal;
 };
 
-/// A group of connections served on one strand (their sockets' and timers' executor).
+/// A group of connections served on one strand (their sockets' and timers' executor): a
+/// strand of the host's io_context, or of one of the Server's own loops (then the loop's
+/// thread is the only one that ever runs it).
 /// Senders queue frames per lane; one posted task hands the whole batch to the lane's
 /// connections, then each connection writes once for all it got. A fan-out to N sessions
 /// thus costs one post per lane, not one per session, and frames that arrive together
@@ -52,7 +55,10 @@ struct Outgoing {
 /// (corked while more fan-outs arrive), so that consecutive fan-outs share socket writes too.
 class Lane : public std::enable_shared_from_this<Lane> {
  public:
-  explicit Lane(asio::io_context& io) : strand(asio::make_strand(io)) {}
+  /// `sender`: for a lane on one of the Server's own loops, the host's io_context, whose
+  /// thread sends (the engine runs there); null for a lane on the host's io_context.
+  explicit Lane(asio::io_context& io, asio::io_context* sender = nullptr)
+      : strand(asio::make_strand(io)), sender_(sender) {}
   /// Any thread. Items of one connection are handed over in push order.
   void push(Outgoing item);
 
@@ -71,6 +77,11 @@ class Lane : public std::enable_shared_from_this<Lane> {
   void end_batches();
   std::size_t hand_over();
 
+  /// A push defers the drain through the sender's io_context: the drain is posted to this
+  /// lane's loop once the sender's current handler is done, so a fan-out crosses threads in
+  /// one batch and one wake-up, rather than being drained piecemeal (and written a frame
+  /// per socket write) while the sender is still queuing it.
+  asio::io_context* const sender_;
   std::mutex mutex_;
   std::vector<Outgoing> queued_;              // guarded by mutex_
   bool posted_ = false;                       // a drain is queued; guarded by mutex_
@@ -98,6 +109,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void stop_accepting(Done done);
   /// Stops accepting and aborts every connection (on their strands).
   void close_all();
+  /// Stops the Server's own loops once each ran what its lane queued before (the closes of
+  /// close_all), then Loops::join; nothing without loops. Not from a loop. Idempotent.
+  void stop_loops();
 
   ServerStats stats() const;
 
@@ -147,7 +161,12 @@ class Core : public std::enable_shared_from_this<Core> {
   std::atomic<ConnectionHandler*> handler_{nullptr};
   WsEndpoint endpoint_;
   const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
-  std::vector<std::shared_ptr<Lane>> lanes_;      // one per core; fixed after construction
+  /// ServerOptions::io_threads loops; null without. Before lanes_: their strands and the
+  /// connections' sockets must go before the io_contexts they belong to.
+  const std::unique_ptr<Loops> loops_;
+  /// One per core on the host's io_context without loops_; with them, one on the host's
+  /// io_context and one per loop. Fixed after construction.
+  std::vector<std::shared_ptr<Lane>> lanes_;
   std::size_t next_lane_ = 0;                     // round robin; accept strand only
   const Strand accept_strand_;  // serializes the acceptors; immutable, usable from any thread
   std::vector<std::unique_ptr<Listener>> listeners_;  // fixed after construction

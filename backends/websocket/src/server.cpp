@@ -27,14 +27,23 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
       admission(options),
       tls(options.tls.enabled() ? std::make_shared<TlsContext>(options.tls) : nullptr),
       messages_(std::make_shared<WsMsgManager>()),
+      loops_(options.io_threads ? std::make_unique<Loops>(options.io_threads) : nullptr),
       accept_strand_(asio::make_strand(io_context)) {
   // The plain port, unless TLS takes it; then TLS's own port, if it has one.
   const bool tls_only = tls && !options.tls.port;
   listeners_.push_back(std::make_unique<Listener>(accept_strand_, options.port, tls_only));
   if (tls && options.tls.port)
     listeners_.push_back(std::make_unique<Listener>(accept_strand_, *options.tls.port, true));
-  const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
+  if (loops_) {
+    // The host's thread serves a share too: it runs the engine, whose own deliveries to
+    // this lane then need no hand-off to another thread.
+    lanes_.push_back(std::make_shared<Lane>(io_context));
+    for (std::size_t i = 0; i < loops_->size(); ++i)
+      lanes_.push_back(std::make_shared<Lane>(loops_->io(i), &io_context));
+  } else {
+    const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
+  }
   endpoint_.set_max_message_size(options.max_frame_bytes);
   endpoint_.set_user_agent("");  // no Server header: one header less kept per session
 }
@@ -166,6 +175,17 @@ void Core::close_all() {
   for (auto& conn : all) conn->abort_async(CloseCode::going_away, "server closing");
 }
 
+void Core::stop_loops() {
+  if (!loops_) return;
+  // Through each lane's strand: behind the closes close_all() queued there (a strand may
+  // hold them back from its io_context's queue while it runs other handlers).
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    asio::io_context& loop = loops_->io(i);
+    asio::post(lanes_[i + 1]->strand, [&loop] { loop.stop(); });
+  }
+  loops_->join();
+}
+
 void Core::add(Conn* conn, const std::shared_ptr<Conn>& shared) {
   std::lock_guard<std::mutex> lock(mutex_);
   conns_.emplace(conn, shared);
@@ -231,7 +251,10 @@ class ServerImpl final : public Server {
  public:
   ServerImpl(asio::io_context& io, ServerOptions options, HttpHandler http)
       : core_(std::make_shared<Core>(io, std::move(options), std::move(http))) {}
-  ~ServerImpl() override { core_->close_all(); }
+  ~ServerImpl() override {
+    core_->close_all();
+    core_->stop_loops();
+  }
 
   void start(ConnectionHandler& handler, Done done) override {
     core_->start(handler, std::move(done));
@@ -246,6 +269,7 @@ class ServerImpl final : public Server {
   std::size_t connections() const override { return core_->admission.open(); }
   ServerStats stats() const override { return core_->stats(); }
   void close_all() override { core_->close_all(); }
+  void stop_threads() override { core_->stop_loops(); }
 
  private:
   std::shared_ptr<Core> core_;
@@ -264,6 +288,7 @@ void check(const ServerOptions& o) {
     fail("stomp_path must start with '/' and differ from websocket_path");
   if (!o.sse_path.empty() && o.sse_path == o.stomp_path) fail("sse_path and stomp_path must differ");
   if (o.max_connections == 0) fail("max_connections must be >= 1");
+  if (o.io_threads > 1024) fail("io_threads must be <= 1024 (one per core is the aim)");
   if (o.max_frame_bytes < 125) fail("max_frame_bytes must be >= 125");
   if (o.max_header_bytes < 256) fail("max_header_bytes must be >= 256");
   if (o.ping_interval.count() < 0 || o.idle_timeout.count() < 0)

@@ -321,3 +321,48 @@ TEST_CASE("an HTTP request pipelined before an upgrade is answered first") {
   io.stop();
   t.join();
 }
+
+TEST_CASE("io_threads: destroying the server with sessions open stops its own threads - a connection the handler still holds stays safe to use") {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread host([&io] { io.run(); });  // one thread, as io_threads asks of the host
+  auto executor = make_asio_executor(io);
+  Recorder recorder;
+  ServerOptions o = test_server_options();
+  o.io_threads = 2;
+  auto server = Server::create(io, o, nullptr);
+  auto started = await<Result<void>>([&](auto done) {
+    server->start(recorder, Done(executor, [done](Result<void> r) { done(r); }));
+  });
+  REQUIRE(started);
+  REQUIRE(started->ok());
+  // Connections go to the lanes round robin, the host's first: this one takes it, so the
+  // session below is on one of the server's own loops.
+  TestSocket first;
+  REQUIRE(first.connect(server->port()));
+  WsClient c(server->port(), "/ws?x=1");
+  REQUIRE(c.ok());
+  REQUIRE(recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = recorder.connection();
+  conn->send(Frame{"before", nullptr});
+  auto got = c.next_frame();
+  REQUIRE(got);
+  CHECK(got->payload == "before");
+
+  // The closes queued by the destructor still run on the loops before they stop: the
+  // session is reported closed (1001) by the time the destructor returns.
+  server.reset();
+  CHECK(recorder.wait([](Recorder& r) { return r.closed_ == 1; }, 0ms));
+  CHECK(recorder.code_ == CloseCode::going_away);
+  CHECK(c.wait_closed());  // aborted: the socket is closed without a close frame
+  // Its loop is gone; the connection object is not: sends and closes are dropped.
+  conn->send(Frame{"after", nullptr});
+  conn->close(CloseCode::normal, "late");
+  CHECK_FALSE(c.next_frame(100ms));
+  conn.reset();
+  CHECK(recorder.wait([](Recorder& r) { return r.closed_ == 1 && r.violations_ == 0; }));
+
+  guard.reset();
+  io.stop();
+  host.join();
+}

@@ -64,8 +64,17 @@ inline constexpr bool kSanitized = true;
 inline constexpr bool kSanitized = false;
 #endif
 
+/// HERALD_TEST_IO_THREADS=N gives every server of these tests N threads of its own
+/// (ServerOptions::io_threads): CMake registers the suite twice, as "websocket:" without
+/// and as "websocket-loops:" with 2, so every case also runs on the shared-nothing loops.
+inline unsigned test_io_threads() {
+  const char* n = std::getenv("HERALD_TEST_IO_THREADS");
+  return n ? static_cast<unsigned>(std::strtoul(n, nullptr, 10)) : 0;
+}
+
 inline ServerOptions test_server_options() {
   ServerOptions o;
+  o.io_threads = test_io_threads();
   o.port = 0;
   o.close_timeout = Millis(2000);
   return o;

@@ -121,6 +121,15 @@ struct ServerOptions {
   std::size_t socket_send_buffer = 0;
   /// TLS (HTTPS and WSS); without a certificate the server speaks plain HTTP and WebSocket.
   TlsOptions tls;
+  /// Threads of the Server's own, each running an event loop (an io_context) that owns a
+  /// share of the connections: their sockets, timers and send queues are touched by that
+  /// thread only, and a frame sent to many connections is handed to each loop once per
+  /// batch. The host's io_context serves a share too, so run it on ONE thread: io_threads =
+  /// cores − 1 uses every core with no two threads sharing a connection (herald-server's
+  /// --threads N sets N − 1). 0: no threads of its own; every connection is on the host's
+  /// io_context, spread over one strand per core, and the host may run it on any number of
+  /// threads.
+  unsigned io_threads = 0;
 };
 
 /// Counters of one server, readable from any thread.
@@ -147,10 +156,13 @@ struct ServerStats {
 /// The listening server. It is a herald::Transport (give it to the Engine in Backends) and
 /// serves HTTP through `http`.
 ///
-/// Threading: the io_context may be run by any number of threads. Connections are spread
-/// over one strand per core (a lane); a connection's work is serialized on its lane's
-/// strand, and frames sent to many connections are handed to each lane in one batch.
-/// Every method is thread-safe.
+/// Threading: connections are spread over lanes; a connection's work is serialized on its
+/// lane's strand, and frames sent to many connections are handed to each lane in one batch.
+/// With ServerOptions::io_threads = 0 the lanes are one strand per core on the host's
+/// io_context, which may be run by any number of threads. With io_threads = N the lanes are
+/// one on the host's io_context (run it on one thread) and one per own loop, each loop run
+/// by its own thread (shared-nothing: no connection is served by two threads). Every method
+/// is thread-safe.
 ///
 /// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
 /// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session
@@ -162,7 +174,8 @@ struct ServerStats {
 ///
 /// Lifetime: the ConnectionHandler given to start() must stay alive until close_all() has
 /// run and the connections have closed (connections() == 0), or until the io_context is
-/// stopped. Destroying the Server closes everything, like close_all().
+/// stopped and stop_threads() returned. Destroying the Server closes everything, like
+/// close_all(), and stops its threads.
 class HERALD_API Server : public Transport {
  public:
   /// Throws herald::Error if the options are invalid (TLS: if the certificate or key cannot
@@ -187,6 +200,12 @@ class HERALD_API Server : public Transport {
   /// accepting. Open sessions get on_closed (1001). Returns at once; connections() reaches
   /// 0 once the io_context ran the closes.
   virtual void close_all() = 0;
+  /// Stops the Server's own threads (ServerOptions::io_threads) once each ran what was
+  /// queued before the call (e.g. the closes of close_all()); after it returns none of them
+  /// calls the ConnectionHandler again. Call it before the handler (the engine) is
+  /// destroyed; the destructor calls it too. Not from a ConnectionHandler call. Connections
+  /// still held by the engine stay valid (closed, sends dropped) until it lets them go.
+  virtual void stop_threads() = 0;
 };
 
 }  // namespace herald::websocket

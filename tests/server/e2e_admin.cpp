@@ -52,9 +52,10 @@ json admin_call(HttpClient& h, const std::string& method, const std::string& tar
 
 // Asks `GET target` with the API key until `ok(status, body)` holds, for at most 10 s (the
 // servers change state on their own timers: heartbeats, a session's close on another
-// instance). Like eventually_get (e2e_helpers.hpp), with the API key.
-bool eventually(HttpClient& h, const std::string& target,
-                const std::function<bool(int, const json&)>& ok) {
+// instance). Like eventually_get (e2e_helpers.hpp), with the API key. (Used only by the
+// cluster case, which needs Redis and PostgreSQL: maybe unused in other builds.)
+[[maybe_unused]] bool eventually(HttpClient& h, const std::string& target,
+                                const std::function<bool(int, const json&)>& ok) {
   const auto until = std::chrono::steady_clock::now() + Millis(10'000);
   for (;;) {
     auto r = h.request("GET", target, "", kAdmin);
@@ -65,7 +66,7 @@ bool eventually(HttpClient& h, const std::string& target,
 }
 
 // The instances of GET /admin/instances as "id:sessions" ("id:-" before a first report).
-std::set<std::string> loads(const json& answer) {
+[[maybe_unused]] std::set<std::string> loads(const json& answer) {
   std::set<std::string> out;
   if (!answer.is_object() || !answer.contains("instances")) return out;
   for (const json& i : answer["instances"])

@@ -95,7 +95,11 @@ TEST_CASE("JWT: a user's token reaches only that user's data and the topics it g
   CHECK(error["rid"] == "t");
   CHECK(error["code"] == "forbidden");
   alice->send_text(R"({"op":"subscribe","topic":"room:2","rid":"r"})");
-  CHECK(alice->next_op("subscribed")["rid"] == "r");  // the session stayed open
+  // The stored subscription to room:1 is announced by a `subscribed` without rid, whenever
+  // the user's subscriptions were read: skip it.
+  json subscribed = alice->next_op("subscribed");
+  if (subscribed.is_object() && !subscribed.contains("rid")) subscribed = alice->next_op("subscribed");
+  CHECK(subscribed["rid"] == "r");  // the session stayed open
   CHECK(!alice->closed());
   CHECK(s.stop() == 0);
 }

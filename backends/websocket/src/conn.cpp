@@ -221,8 +221,9 @@ void Lane::post_write_out() {
   if (!sender_) return asio::post(strand, std::move(write));
   // On a loop of its own, a round is the sender's: the loop would be through its own rounds
   // long before the sender queued its next fan-out, and write each frame alone.
-  asio::post(sender_->get_executor(), [lane = strand, write = std::move(write)]() mutable {
-    asio::post(lane, std::move(write));
+  // (The lambda holds the lane, never a copy of its strand: see Loops::share.)
+  asio::post(sender_->get_executor(), [self = shared_from_this(), write = std::move(write)]() mutable {
+    asio::post(self->strand, std::move(write));
   });
 }
 

@@ -55,13 +55,19 @@ struct Outgoing {
 /// (corked while more fan-outs arrive), so that consecutive fan-outs share socket writes too.
 class Lane : public std::enable_shared_from_this<Lane> {
  public:
-  /// `sender`: for a lane on one of the Server's own loops, the host's io_context, whose
-  /// thread sends (the engine runs there); null for a lane on the host's io_context.
-  explicit Lane(asio::io_context& io, asio::io_context* sender = nullptr)
-      : strand(asio::make_strand(io)), sender_(sender) {}
+  /// A lane on the host's io_context.
+  explicit Lane(asio::io_context& io) : strand(asio::make_strand(io)), sender_(nullptr) {}
+  /// A lane on one of the Server's own loops (kept alive by the lane, see Loops::share);
+  /// `sender`: the host's io_context, whose thread sends (the engine runs there).
+  Lane(std::shared_ptr<asio::io_context> loop, asio::io_context& sender)
+      : loop_(std::move(loop)), strand(asio::make_strand(*loop_)), sender_(&sender) {}
   /// Any thread. Items of one connection are handed over in push order.
   void push(Outgoing item);
 
+ private:
+  const std::shared_ptr<asio::io_context> loop_;  // before strand: it must outlive it
+
+ public:
   const Strand strand;  // immutable, usable from any thread
   /// Bytes this lane's connections have waiting to be written (ServerStats::buffered_bytes).
   /// Written by the connections on the strand, read from any thread.

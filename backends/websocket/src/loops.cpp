@@ -5,7 +5,7 @@ namespace herald::websocket::detail {
 Loops::Loops(unsigned count) {
   for (unsigned i = 0; i < count; ++i) {
     auto loop = std::make_unique<Loop>();
-    Context& context = loop->context;
+    Context& context = *loop->context;
     loop->thread = std::thread([&context] { context.run(); });
     loops_.push_back(std::move(loop));
   }
@@ -13,7 +13,7 @@ Loops::Loops(unsigned count) {
 
 Loops::~Loops() {
   if (joined_) return;
-  for (auto& loop : loops_) loop->context.stop();
+  for (auto& loop : loops_) loop->context->stop();
   join();
 }
 
@@ -26,7 +26,7 @@ void Loops::join() {
   }
   // Every loop is stopped before any handler is destroyed: destroying one (a connection)
   // may release the last reference to a strand or socket of another loop.
-  for (auto& loop : loops_) loop->context.shutdown();
+  for (auto& loop : loops_) loop->context->shutdown();
 }
 
 }  // namespace herald::websocket::detail

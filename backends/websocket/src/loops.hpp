@@ -18,18 +18,23 @@ class Loops {
  public:
   /// Starts `count` threads, each running its own io_context.
   explicit Loops(unsigned count);
-  /// Stops every loop at once, join(), then the io_contexts go.
+  /// Stops every loop at once unless join() ran, then joins; the io_contexts go with the
+  /// last of their sharers (share()).
   ~Loops();
   Loops(const Loops&) = delete;
   Loops& operator=(const Loops&) = delete;
 
   std::size_t size() const { return loops_.size(); }
-  asio::io_context& io(std::size_t i) { return loops_[i]->context; }
+  asio::io_context& io(std::size_t i) { return *loops_[i]->context; }
+  /// Shares loop i's io_context: whatever holds a strand, socket or timer of it must also
+  /// hold this, so the io_context goes after them (a handler still queued on the host's
+  /// io_context may hold a lane past the Server and this object).
+  std::shared_ptr<asio::io_context> share(std::size_t i) { return loops_[i]->context; }
 
   /// Joins each loop's thread once its io_context was stopped (the caller queues the stop
   /// where it orders it after the work that must still run: Core::stop_loops), then destroys
-  /// the handlers still pending without running them. The io_contexts stay until this
-  /// object goes, so a connection that outlives the stop (held by the engine) still has a
+  /// the handlers still pending without running them. The io_contexts stay as long as they
+  /// are shared, so a connection that outlives the stop (held by the engine) still has a
   /// valid socket and strand. Idempotent; never from a loop's own thread.
   void join();
 
@@ -42,8 +47,8 @@ class Loops {
     using asio::execution_context::shutdown;
   };
   struct Loop {
-    Context context;
-    asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
+    std::shared_ptr<Context> context = std::make_shared<Context>();
+    asio::executor_work_guard<asio::io_context::executor_type> guard{context->get_executor()};
     std::thread thread;
   };
 

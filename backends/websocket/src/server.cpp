@@ -39,7 +39,7 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
     // this lane then need no hand-off to another thread.
     lanes_.push_back(std::make_shared<Lane>(io_context));
     for (std::size_t i = 0; i < loops_->size(); ++i)
-      lanes_.push_back(std::make_shared<Lane>(loops_->io(i), &io_context));
+      lanes_.push_back(std::make_shared<Lane>(loops_->share(i), io_context));
   } else {
     const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));

@@ -56,9 +56,10 @@ inline std::size_t rss_bytes() {
   return 0;
 }
 
-/// Under AddressSanitizer freed memory waits in a quarantine, so RSS says nothing about
-/// what the server holds: memory bounds then rest on ServerStats::buffered_bytes alone.
-#if defined(__SANITIZE_ADDRESS__)
+/// Under AddressSanitizer freed memory waits in a quarantine (and ThreadSanitizer keeps
+/// shadow memory and histories), so RSS says nothing about what the server holds: memory
+/// bounds then rest on ServerStats::buffered_bytes alone.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kSanitized = true;
 #else
 inline constexpr bool kSanitized = false;

@@ -23,4 +23,12 @@ inline std::string lower(std::string_view s) {
   return out;
 }
 
+/// ASCII case-insensitive equality, without a lower-cased copy.
+inline bool equals_lower(std::string_view s, std::string_view lower_case) {
+  if (s.size() != lower_case.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != lower_case[i]) return false;
+  return true;
+}
+
 }  // namespace herald::server

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "compact_json.hpp"
+
 namespace herald::server {
 
 Problem bad_field(std::string field, std::string message, std::string code) {
@@ -182,7 +184,7 @@ std::optional<Problem> read_native(const object& body, const element& to, Publis
     return bad_field("type", "type must be a string such as \"blog.posted\"");
   r.type.assign(type);
   element data;
-  if (body.at_key("data").get(data) == simdjson::SUCCESS) r.data = simdjson::minify(data);
+  if (body.at_key("data").get(data) == simdjson::SUCCESS) r.data = compact_json(data);
   if (auto sender = member(body, "sender"))
     if (auto p = read_id(*sender, "sender", r.sender)) return p;
   if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
@@ -219,7 +221,9 @@ std::optional<Problem> read_seed003(const object& body, PublishRequest& r) {
   auto message = member(body, "message");
   if (!message || !message->is_string()) return bad_field("message", "message must be a string");
   r.type = "message";
-  r.data = "{\"message\":" + simdjson::minify(*message) + "}";
+  r.data = "{\"message\":";
+  append_compact(r.data, *message);
+  r.data += '}';
   if (auto sender = member(body, "userId"))
     if (auto p = read_id(*sender, "userId", r.sender)) return p;
   if (auto p = read_string(body, "idempotencyKey", r.idempotency_key)) return p;
@@ -271,6 +275,7 @@ std::optional<Problem> read_publish(const element& body, const EngineOptions& li
     p = read_seed003(members, out.request);
   }
   if (p) return p;
+  out.request.data_is_json = true;  // written above from the parsed body
   return check_limits(out, limits);
 }
 

@@ -67,7 +67,8 @@ struct ParsedPublish {
 /// ({"userId", "message", "target", "type": "private"|"room"|"broadcast", "idempotencyKey"}).
 /// Checks every field the engine would check (and the `data` size against `limits`) so that the
 /// returned Problem names the field. `body` is a parsed (so valid UTF-8) JSON value; `data`
-/// is copied out as compact JSON text with its members in the order they were sent.
+/// is copied out as compact JSON text with its members in the order they were sent, and
+/// marked so (PublishRequest::data_is_json): the engine does not parse it again.
 std::optional<Problem> read_publish(const simdjson::dom::element& body, const EngineOptions& limits,
                                     ParsedPublish& out);
 

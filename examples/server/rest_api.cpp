@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "admin_api.hpp"
+#include "herald/json_text.hpp"
 #include "http_util.hpp"
 #include "preferences_body.hpp"
 #include "publish_body.hpp"
@@ -114,10 +115,18 @@ std::optional<Seq> parse_seq(const std::string& text) {
 // One publish's outcome as JSON text, written directly (no JSON document is built on this
 // path, which runs once per notification): {"id":"…","duplicate":…,"recipients":…}.
 std::string publish_text(const PublishResult& r) {
-  return "{\"id\":\"" + std::to_string(r.id) +
-         "\",\"duplicate\":" + (r.duplicate ? "true" : "false") +
-         ",\"recipients\":" + std::to_string(r.streams_written) +
-         ",\"muted\":" + std::to_string(r.muted) + "}";
+  std::string out;
+  out.reserve(128);  // one allocation: the longest answer is ~110 bytes
+  out += "{\"id\":\"";
+  append_json_integer(out, r.id);
+  out += "\",\"duplicate\":";
+  out += r.duplicate ? "true" : "false";
+  out += ",\"recipients\":";
+  append_json_integer(out, r.streams_written);
+  out += ",\"muted\":";
+  append_json_integer(out, r.muted);
+  out += '}';
+  return out;
 }
 
 // The Idempotency-Key header of a single publish gives its key; when the body names one as
@@ -138,12 +147,12 @@ void publish_one(Call& c, const simdjson::dom::element& body) {
   if (auto p = read_publish(body, c.engine.options(), parsed)) return c.respond(error_response(*p));
   if (auto p = apply_key_header(c.request, parsed.request)) return c.respond(error_response(*p));
   parsed.request.principal = c.principal;
-  auto problem = StatusMapper(c.engine.options());
-  c.engine.publish(std::move(parsed.request), [respond = c.respond, problem,
-                                               names = parsed.names](Result<PublishResult> r) {
-    if (!r.ok())
-      return respond(error_response(problem(r.status(), publish_field(r.status(), *names))));
-    respond(json_text_response(202, publish_text(r.value())));
+  Engine& engine = c.engine;
+  engine.publish(std::move(parsed.request), [respond = c.respond, &engine,
+                                             names = parsed.names](Result<PublishResult> r) {
+    if (r.ok()) return respond(json_text_response(202, publish_text(r.value())));
+    const StatusMapper problem(engine.options());
+    respond(error_response(problem(r.status(), publish_field(r.status(), *names))));
   });
 }
 
@@ -688,9 +697,10 @@ std::optional<Problem> check_host(const HttpRequest& r, const RestOptions& o) {
 // So every POST, and every other request with a body, must say application/json.
 std::optional<Problem> check_content_type(const HttpRequest& r) {
   if (r.method != "POST" && r.body.empty()) return std::nullopt;
-  const std::string type = lower(header(r, "content-type"));
-  if (trim(std::string_view(type).substr(0, type.find(';'))) == "application/json")
+  const std::string& given = header(r, "content-type");
+  if (equals_lower(trim(std::string_view(given).substr(0, given.find(';'))), "application/json"))
     return std::nullopt;
+  const std::string type = lower(given);
   return Problem{415, "unsupported_media_type", "Content-Type",
                  "send the body as Content-Type: application/json" +
                      (type.empty() ? std::string() : " (got '" + type + "')"),
@@ -788,13 +798,22 @@ void dispatch(Call& c) {
                             {{"Allow", allow}}}));
 }
 
-// Wraps `respond` so that it runs at most once and counts the status.
+// Wraps `respond` so that it runs at most once and counts the status. One allocation: the
+// wrapper holds a single shared_ptr, which std::function keeps inline, and copies of it
+// (the routes take some) share the one state.
 Respond guarded(Respond respond, std::shared_ptr<HttpStats> stats) {
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  return [respond = std::move(respond), stats = std::move(stats), done](HttpResponse r) {
-    if (done->exchange(true)) return;
-    stats->count(r.status);
-    respond(std::move(r));
+  struct Once {
+    Respond respond;
+    std::shared_ptr<HttpStats> stats;
+    std::atomic<bool> done{false};
+  };
+  auto once = std::make_shared<Once>();
+  once->respond = std::move(respond);
+  once->stats = std::move(stats);
+  return [once](HttpResponse r) {
+    if (once->done.exchange(true)) return;
+    once->stats->count(r.status);
+    once->respond(std::move(r));
   };
 }
 

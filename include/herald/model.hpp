@@ -138,6 +138,12 @@ struct PublishRequest {
   Target target;
   std::string type;
   std::string data = "null";  // JSON text
+  /// Set by a host that already parsed `data` and wrote it back itself as one JSON value
+  /// (herald-server does, from the request body it parsed): the engine then skips its own
+  /// JSON check of `data`, which would read the text a second time. A contract, not a hint:
+  /// `data` given with this flag and not valid JSON (UTF-8 included) reaches the Store and
+  /// every client as it is. The size limit still applies. Leave it false when in doubt.
+  bool data_is_json = false;
   std::string sender;
   std::optional<TimePoint> expires_at;
   /// Optional, at most 200 characters without control characters. Unique per principal

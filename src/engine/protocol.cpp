@@ -5,48 +5,13 @@
 #include <string_view>
 #include <nlohmann/json.hpp>
 
+#include "herald/json_text.hpp"
+
 namespace herald::protocol {
 
 using nlohmann::json;
 
 namespace {
-
-// The letter of the two-character JSON escape of control character `c`, or 0 if it has none.
-char short_escape(char c) {
-  switch (c) {
-    case '\b': return 'b';
-    case '\f': return 'f';
-    case '\n': return 'n';
-    case '\r': return 'r';
-    case '\t': return 't';
-    default: return 0;
-  }
-}
-
-// Appends `text` as a JSON string literal, escaped as nlohmann::json::dump() escapes it
-// (quote, backslash, control characters); other bytes are copied (the transport checks
-// UTF-8). Never throws: it runs once per delivered frame.
-void append_quoted(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += '"';
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte >= 0x20) {
-      out += c;
-    } else if (const char letter = short_escape(c)) {
-      out += '\\';
-      out += letter;
-    } else {
-      out += "\\u00";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    }
-  }
-  out += '"';
-}
 
 json info_json(const StreamInfo& info) {
   return {{"epoch", std::to_string(info.epoch)}, {"head", info.head}};
@@ -83,17 +48,17 @@ std::shared_ptr<const std::string> notification_body(const Notification& n) {
   std::string s;
   s.reserve(96 + n.type.size() + n.data.size() + n.sender.size());
   s += "\"id\":\"";
-  s += std::to_string(n.id);
+  append_json_integer(s, n.id);
   s += "\",\"type\":";
-  append_quoted(s, n.type);
+  append_json_string(s, n.type);
   s += ",\"data\":";
   s += n.data;  // validated JSON text, embedded as is
   if (!n.sender.empty()) {
     s += ",\"sender\":";
-    append_quoted(s, n.sender);
+    append_json_string(s, n.sender);
   }
   s += ",\"created_at\":";
-  s += std::to_string(to_unix_ms(n.created_at));
+  s += std::to_string(to_unix_ms(n.created_at));  // 13 digits: no allocation
   if (n.expires_at) {
     s += ",\"expires_at\":";
     s += std::to_string(to_unix_ms(*n.expires_at));
@@ -104,16 +69,21 @@ std::shared_ptr<const std::string> notification_body(const Notification& n) {
 
 std::string notification_head(const StreamId& stream, Seq seq, Epoch epoch,
                               std::uint32_t attempt) {
-  std::string s = "{\"op\":\"notification\",\"stream\":";
-  append_quoted(s, stream.str());
+  // Sized once: this runs once per frame of every inbox delivery.
+  std::string s;
+  s.reserve(128 + stream.name().size());  // all of it unless the name needs escapes
+  s += "{\"op\":\"notification\",\"stream\":\"";
+  s += stream.is_inbox() ? "inbox:" : "topic:";  // StreamId::str(), without its copy
+  append_json_escaped(s, stream.name());
+  s += '"';
   s += ",\"seq\":";
-  s += std::to_string(seq);
+  append_json_integer(s, seq);
   s += ",\"epoch\":\"";
-  s += std::to_string(epoch);
+  append_json_integer(s, epoch);
   s += '"';
   if (attempt > 1) {
     s += ",\"attempt\":";
-    s += std::to_string(attempt);
+    append_json_integer(s, attempt);
   }
   s += ',';
   return s;

@@ -325,7 +325,8 @@ Status Engine::Impl::validate(PublishRequest& r) const {
     return Status(Errc::payload_too_large, "data is " + std::to_string(r.data.size()) +
                                                " bytes; the limit is " +
                                                std::to_string(options_.max_payload_bytes));
-  if (!nlohmann::json::accept(r.data)) return Status(Errc::invalid_json, "data is not valid JSON");
+  if (!r.data_is_json && !nlohmann::json::accept(r.data))
+    return Status(Errc::invalid_json, "data is not valid JSON");
   if (!r.sender.empty() && !valid_name(r.sender)) return invalid("invalid sender id");
   if (r.idempotency_key.size() > 200 || !printable(r.idempotency_key))
     return invalid("idempotency_key must be at most 200 characters without control characters");

@@ -251,6 +251,25 @@ TEST_CASE("bad input gets a clear status - nothing is stored or delivered - the 
   CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{1});
 }
 
+TEST_CASE("data_is_json: the host's JSON text is stored as given - the size limit still holds") {
+  EngineOptions o = World::defaults();
+  o.max_payload_bytes = 100;
+  World w(o);
+  w.add();
+  PublishRequest r;
+  r.target = Target::to_users({"u"});
+  r.type = "t";
+  r.data = R"({"b":[1,2],"a":"\u00e9"})";
+  r.data_is_json = true;  // as herald-server sets it for data it parsed itself
+  REQUIRE(w.publish(r).ok());
+  auto page = w.ask<HistoryPage>([&](auto cb) { w.engine().history(StreamId::inbox("u"), {}, cb); });
+  REQUIRE(page->entries.size() == 1);
+  CHECK(page->entries[0].notification->data == R"({"b":[1,2],"a":"\u00e9"})");
+
+  r.data = std::string(101, ' ') + "1";
+  CHECK(w.publish(r).status().code() == Errc::payload_too_large);
+}
+
 TEST_CASE("store unavailable: publish fails retryably and nothing is claimed") {
   World w;
   w.add();

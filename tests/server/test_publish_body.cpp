@@ -101,6 +101,7 @@ TEST_CASE("read_publish: seed-003 and native forms map onto PublishRequest") {
   CHECK(p.request.target.kind == Target::Kind::followers);
   CHECK(p.request.target.topic == "alice");
   CHECK(p.request.data == R"([1,{"a":null}])");
+  CHECK(p.request.data_is_json);  // written from the parsed body: the engine does not re-parse
   CHECK(p.request.idempotency_key == "k");
   CHECK(to_unix_ms(*p.request.expires_at) == 1893456000000);
   CHECK(p.names == &kNativeFields);

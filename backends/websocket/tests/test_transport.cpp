@@ -366,3 +366,42 @@ TEST_CASE("io_threads: destroying the server with sessions open stops its own th
   io.stop();
   host.join();
 }
+
+TEST_CASE("frames that are not UTF-8 are dropped but reported written - the valid ones around them arrive in order") {
+  TransportWorld w;
+  WsClient c(w.server->port(), "/ws?x=1");
+  REQUIRE(c.ok());
+  REQUIRE(w.recorder.wait([](Recorder& r) { return r.opened_; }));
+  auto conn = w.recorder.connection();
+  // Invalid bytes before, inside and after whole 8-byte words of ASCII, a sequence cut at
+  // the end, an overlong encoding; valid two-, three- and four-byte characters likewise.
+  const std::vector<std::pair<std::string, bool>> texts = {
+      {"plain ascii only", true},
+      {"\xff", false},
+      {"12345678\xff", false},
+      {"1234567890123456\xc3", false},
+      {"123456789012345\xc3\xa9 ok", true},
+      {"1234567\xe2\x82\xac and more ascii after the euro", true},
+      {"12345678901234567\xf0\x9f\x98\x80", true},
+      {"overlong \xc0\xaf", false},
+      {"surrogate \xed\xa0\x80", false},
+      {"", true},
+  };
+  std::size_t total = 0;
+  for (const auto& entry : texts) {
+    const Frame f{"", std::make_shared<const std::string>(entry.first)};
+    total += f.size();
+    conn->send(f);
+  }
+  for (const auto& [text, valid] : texts) {
+    if (!valid) continue;
+    auto got = c.next_frame();
+    REQUIRE(got);
+    CHECK(got->payload == text);
+  }
+  CHECK(w.recorder.wait([&](Recorder& r) { return r.written_ == total; }));
+  conn->send(Frame{"last", nullptr});
+  auto last = c.next_frame();
+  REQUIRE(last);
+  CHECK(last->payload == "last");  // nothing invalid arrived before it
+}

@@ -242,9 +242,16 @@ void Lane::write_out() {
 }
 
 // Lets each connection that got items write once for all of them.
+// The connections' on_written reports are held back until all of them wrote: the engine
+// then takes them in one task, rather than one per socket write interleaved with the
+// writes (and, from a loop of the Server's own, its thread is woken once per batch).
 void Lane::end_batches() {
+  holding_reports_ = true;
   for (const std::shared_ptr<Conn>& conn : taken_) conn->end_batch();
   taken_.clear();
+  holding_reports_ = false;
+  for (const std::shared_ptr<Conn>& conn : held_) conn->release_report();
+  held_.clear();
 }
 
 // Hands the queued items to their connections in order; items of a connection that is gone
@@ -920,12 +927,24 @@ void Conn::finish_session(CloseCode code, std::string reason, const std::string&
 
 void Conn::report_written(std::size_t bytes) {
   if (bytes == 0 || !opened_ || closed_reported_) return;
+  if (lane_.holding_reports()) {  // see Lane::end_batches
+    if (held_bytes_ == 0) lane_.hold_report(shared_from_this());
+    held_bytes_ += bytes;
+    return;
+  }
+  if (ConnectionHandler* h = core_->handler()) h->on_written(shared_from_this(), bytes);
+}
+
+void Conn::release_report() {
+  const std::size_t bytes = std::exchange(held_bytes_, 0);
+  if (bytes == 0 || closed_reported_) return;
   if (ConnectionHandler* h = core_->handler()) h->on_written(shared_from_this(), bytes);
 }
 
 void Conn::report_closed(CloseCode code, std::string reason) {
   gone_.store(true, std::memory_order_release);
   if (!opened_ || closed_reported_) return;
+  release_report();  // what was written is reported before the close, as ever
   closed_reported_ = true;
   if (ConnectionHandler* h = core_->handler())
     h->on_closed(shared_from_this(), code, std::move(reason));

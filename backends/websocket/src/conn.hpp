@@ -52,6 +52,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   /// handed over the whole batch. On the strand.
   bool take(Outgoing& item);
   void end_batch();
+  /// Makes the on_written report held back during Lane::end_batches. On the strand.
+  void release_report();
 
   // herald::Connection — any thread, never blocks.
   void send(Frame frame) override;
@@ -222,6 +224,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   std::vector<asio::const_buffer> unwritten_;  // what is left of inflight_ to write
   std::size_t out_bytes_ = 0;                  // bytes waiting or being written
   std::size_t counted_bytes_ = 0;              // out_bytes_ as lane_.buffered counts it
+  std::size_t held_bytes_ = 0;                 // written, report held (Lane::end_batches)
 
   TimePoint wake_ = TimePoint::max();  // when the pending timer wait fires
   TimePoint last_rx_;                  // last bytes received

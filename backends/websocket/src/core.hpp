@@ -63,6 +63,10 @@ class Lane : public std::enable_shared_from_this<Lane> {
       : loop_(std::move(loop)), strand(asio::make_strand(*loop_)), sender_(&sender) {}
   /// Any thread. Items of one connection are handed over in push order.
   void push(Outgoing item);
+  /// While the lane lets its connections write (end_batches), they hold their on_written
+  /// reports back and register here; each is made once all of them wrote. On the strand.
+  bool holding_reports() const { return holding_reports_; }
+  void hold_report(std::shared_ptr<Conn> conn) { held_.push_back(std::move(conn)); }
 
  private:
   const std::shared_ptr<asio::io_context> loop_;  // before strand: it must outlive it
@@ -94,6 +98,8 @@ class Lane : public std::enable_shared_from_this<Lane> {
   std::vector<Outgoing> draining_;            // the batch being handed over; strand only
   std::vector<std::shared_ptr<Conn>> taken_;  // connections that got items; strand only
   bool corked_ = false;                       // a write_out is queued; strand only
+  bool holding_reports_ = false;              // in end_batches; strand only
+  std::vector<std::shared_ptr<Conn>> held_;   // reports held back; strand only
   int rounds_ = 0;                            // rounds corked so far; strand only
   std::size_t arrived_ = 0;                   // items taken during this round; strand only
 };

@@ -166,8 +166,8 @@ struct ServerStats {
 ///
 /// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
 /// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session
-/// stays open. on_written reports, per completed socket write, the sum of frame.size() of
-/// the frames that write completed; frames dropped by a close with 4008 (slow consumer, from
+/// stays open. on_written reports the sum of frame.size() of the frames completed by a
+/// socket write (or by the writes of one batch of sends, reported together); frames dropped by a close with 4008 (slow consumer, from
 /// the handler or from max_buffered_bytes) are never written and never reported. A session
 /// whose socket fails or vanishes, or that send_timeout cuts, reports on_closed with 1006
 /// (abnormal closure), or with the code of the close it was waiting on.

@@ -11,7 +11,8 @@
 #                                    (taskset lists; on a larger machine give the generator
 #                                    cores of its own, else it competes with the server)
 #   RUNS=3                           runs per thread count (each line is printed)
-#   LOAD_ARGS="--connections 2000"   more herald_ws_load options
+#   LOAD_ARGS="--connections 5000"   more herald_ws_load options (they come last and win;
+#                                    the burst is 1,000 broadcasts: 2,000,000 deliveries)
 # On this 2-vCPU VM the generator shares the server's cores: read docs/performance.md.
 set -euo pipefail
 build=${1:?usage: bench/scaling.sh BUILD_DIR [THREADS...]}
@@ -44,7 +45,7 @@ for t in "${threads[@]}"; do
     wait_port "$port"
     # shellcheck disable=SC2086  # LOAD_ARGS is a list of options
     out=$("${load_pin[@]}" "$load" --port "$port" --server-pid "$pid" --connections 2000 \
-          --scenarios burst,unicast ${LOAD_ARGS:-})
+          --burst-messages 1000 --scenarios burst,unicast ${LOAD_ARGS:-})
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
     echo "== threads $t, run $run"
     echo "$out" | grep -E '^(broadcast burst|unicast:)'

@@ -1,7 +1,6 @@
 #include "http.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <utility>
 
@@ -20,8 +19,11 @@ RequestParser& self(http_parser* p) {
   return *static_cast<RequestParser*>(p->data);
 }
 
+// ASCII only, as HTTP's names and tokens are (std::tolower is a call per byte and depends
+// on the locale).
 std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
 }
 

@@ -11,7 +11,7 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr std::chrono::milliseconds kMaxBackoff{1000};
+constexpr std::chrono::milliseconds kMaxReconnectBackoff{1000};
 // The server pings every 25 s: a connection silent for longer than this is dead.
 constexpr std::chrono::seconds kIdle{60};
 
@@ -191,7 +191,7 @@ void InboxClient::drop(int close_code) {
   if (socket_) socket_->close(ignored);
   idle_timer_.cancel();
   const auto jittered = backoff_ / 2 + std::chrono::milliseconds(rng_() % (backoff_.count() + 1));
-  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  backoff_ = std::min(backoff_ * 2, kMaxReconnectBackoff);
   retry_timer_.expires_after(jittered);
   retry_timer_.async_wait([self = shared_from_this()](asio::error_code e) {
     if (!e && !self->stopped_) self->connect();

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{5};
 constexpr std::chrono::milliseconds kLate{100};
-constexpr std::chrono::milliseconds kMaxBackoff{2000};
+constexpr std::chrono::milliseconds kMaxRetryBackoff{2000};
 
 // Worth another attempt: the server may take it later (5xx: store or Redis unavailable,
 // shutting down; 408, 429). Any other answer would be the same again.
@@ -116,11 +116,11 @@ void Publisher::on_result(const std::shared_ptr<Job>& job, const HttpResult& r) 
   close(job);
 }
 
-// After the job's backoff with ±50 % jitter, doubling up to kMaxBackoff.
+// After the job's backoff with ±50 % jitter, doubling up to kMaxRetryBackoff.
 void Publisher::retry_later(const std::shared_ptr<Job>& job) {
   const auto wait =
       job->backoff / 2 + std::chrono::milliseconds(rng_() % (job->backoff.count() + 1));
-  job->backoff = std::min(job->backoff * 2, kMaxBackoff);
+  job->backoff = std::min(job->backoff * 2, kMaxRetryBackoff);
   auto timer = std::make_shared<asio::steady_timer>(io_, wait);
   timer->async_wait([this, job, timer](asio::error_code) { attempt(job); });
 }

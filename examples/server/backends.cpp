@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "herald/memory.hpp"
+#include "http_util.hpp"
 #ifdef HERALD_SERVER_WITH_REDIS
 #include "herald/redis/redis.hpp"
 #endif
@@ -18,10 +19,6 @@
 
 namespace herald::server {
 namespace {
-
-bool starts_with(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
 
 #ifdef HERALD_SERVER_WITH_REDIS
 void use_redis(asio::io_context& io, const std::shared_ptr<Executor>& executor,

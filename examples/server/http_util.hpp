@@ -1,5 +1,5 @@
 #pragma once
-// Small helpers over websocket::HttpRequest shared by the REST API's files.
+// Small helpers over websocket::HttpRequest and strings shared by the server's files.
 
 #include <cctype>
 #include <string>
@@ -14,6 +14,11 @@ inline const std::string& header(const websocket::HttpRequest& r, const char* na
   static const std::string none;
   auto it = r.headers.find(name);
   return it == r.headers.end() ? none : it->second;
+}
+
+/// Whether `s` begins with `prefix`.
+inline bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
 }
 
 /// ASCII lower case.

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "compact_json.hpp"
+#include "http_util.hpp"
 
 namespace herald::server {
 
@@ -61,10 +62,6 @@ namespace {
 
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-bool starts_with(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
 
 // The member `key` of `o`; nullopt when it is absent or null.
 std::optional<element> member(const object& o, std::string_view key) {

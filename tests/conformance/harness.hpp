@@ -80,6 +80,17 @@ class Harness {
   std::shared_ptr<Executor> executor_;
 };
 
+/// A fixed time for the suites: whole milliseconds, so server backends round-trip it
+/// exactly.
+inline const TimePoint t0 = from_unix_ms(1'750'000'000'000);
+
+/// The seqs first..last.
+inline std::vector<Seq> range(Seq first, Seq last) {
+  std::vector<Seq> out;
+  for (Seq s = first; s <= last; ++s) out.push_back(s);
+  return out;
+}
+
 /// An append of `n` to `streams`; its idempotency key (if any) is remembered for
 /// `dedup_window` (0: not at all).
 inline AppendRequest append_request(std::vector<StreamId> streams,

@@ -18,7 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const TimePoint t0 = from_unix_ms(1'750'000'000'000);
 constexpr Duration kLong = 10min;  // outlives any case, however slow the backend
 
 class RegistryCase {

@@ -21,8 +21,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Times are whole milliseconds, so server backends round-trip them exactly.
-const TimePoint t0 = from_unix_ms(1'750'000'000'000);
 
 // A fresh store and typed wrappers that wait for each call and require it to succeed.
 class StoreCase {
@@ -157,12 +155,6 @@ class StoreCase {
 std::vector<Seq> seqs_of(const ReadResult& r) {
   std::vector<Seq> out;
   for (const Entry& e : r.entries) out.push_back(e.seq);
-  return out;
-}
-
-std::vector<Seq> range(Seq first, Seq last) {
-  std::vector<Seq> out;
-  for (Seq s = first; s <= last; ++s) out.push_back(s);
   return out;
 }
 

@@ -12,7 +12,6 @@
 namespace herald::conformance {
 namespace {
 
-const TimePoint t0 = from_unix_ms(1'750'000'000'000);
 
 // A fresh store and typed wrappers that wait for each call and require it to succeed.
 struct UserDataCase {
@@ -81,11 +80,6 @@ const UserPreferences* find(const std::vector<UserPreferences>& all, const UserI
   return nullptr;
 }
 
-std::vector<Seq> range(Seq first, Seq last) {
-  std::vector<Seq> out;
-  for (Seq s = first; s <= last; ++s) out.push_back(s);
-  return out;
-}
 
 }  // namespace
 

@@ -15,8 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const TimePoint t0 = from_unix_ms(1'750'000'000'000);
-
 std::shared_ptr<const Notification> note(NotificationId id, std::string key = {}) {
   auto n = std::make_shared<Notification>();
   n->id = id;

@@ -38,10 +38,6 @@ std::string token_of(const std::string& user) {
   return sign_hs256({{"sub", user}, {"aud", "herald"}, {"exp", now_s() + 600}});
 }
 
-HttpClient::Headers bearer(const std::string& token) {
-  return {{"Authorization", "Bearer " + token}};
-}
-
 // The answer of an admin call made with the API key; checks its status.
 json admin_call(HttpClient& h, const std::string& method, const std::string& target,
                 const std::string& body = "", int status = 200) {

@@ -85,4 +85,23 @@ inline bool eventually_get(HttpClient& h, const std::string& target,
   }
 }
 
+// The server's Prometheus sample `name` now (GET /metrics); -1 if it has none.
+inline long long metric(HttpClient& h, const std::string& name) {
+  const std::string text = h.request("GET", "/metrics").body;
+  const std::size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
+}
+
+// Asks /metrics until `name` is `value` (bounded: servers count on their own timers, or
+// after the answer a client already has).
+inline bool metric_becomes(HttpClient& h, const std::string& name, long long value) {
+  const auto until = std::chrono::steady_clock::now() + Millis(15'000);
+  while (metric(h, name) != value) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(Millis(20));
+  }
+  return true;
+}
+
 }  // namespace herald::server::test

@@ -68,14 +68,6 @@ bool eventually(const std::function<bool()>& ok, Millis limit = Millis(30'000)) 
   return true;
 }
 
-// A sample of GET /metrics; -1000 when it is missing.
-long long metric(HttpClient& h, const std::string& name) {
-  auto r = h.request("GET", "/metrics");
-  const std::size_t at = r.body.find("\n" + name + " ");
-  if (at == std::string::npos) return -1000;
-  return std::stoll(r.body.substr(at + name.size() + 2));
-}
-
 // Every `data.n` in the user's inbox (all pages), as a multiset: duplicates show.
 std::multiset<int> stored_ns(HttpClient& h, const std::string& user) {
   std::multiset<int> out;

@@ -30,8 +30,6 @@ std::unique_ptr<WsClient> with_bearer(std::uint16_t port, const std::string& tok
   return std::make_unique<WsClient>(port, "/ws", o);
 }
 
-HttpClient::Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
-
 // The handshake is refused: upgraded, then closed with 4001.
 void refused(std::uint16_t port, const std::string& token) {
   auto c = std::make_unique<WsClient>(port, "/ws?token=" + token);

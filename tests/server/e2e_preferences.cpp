@@ -18,24 +18,6 @@ json notify(HttpClient& h, const std::string& user, const std::string& type, boo
   return post(h, "/notify", body);
 }
 
-// The value of a counter line `name value` in the /metrics text; -1 if absent.
-long long metric(HttpClient& h, const std::string& name) {
-  const std::string text = h.request("GET", "/metrics").body;
-  const std::size_t at = text.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(text.substr(at + name.size() + 2));
-}
-
-// Reads /metrics until counter `name` is `value` (bounded: the sweep runs on its own timer).
-bool metric_becomes(HttpClient& h, const std::string& name, long long value) {
-  const auto until = std::chrono::steady_clock::now() + Millis(15'000);
-  while (metric(h, name) != value) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(Millis(50));
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("a muted type is not delivered live nor stored - a critical one is - GET shows the PUT") {

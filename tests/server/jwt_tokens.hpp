@@ -21,6 +21,11 @@ inline const std::string kKey = "backend=0123456789abcdef0123";
 inline const std::string kKeySecret = "0123456789abcdef0123";
 inline const std::string kSecret = "jwt-secret-0123456789abcdef-0123456789";
 
+/// The header that presents `token`.
+inline HttpClient::Headers bearer(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
+
 /// `claims` signed with `key` by `alg` (an HMAC secret, or a private key in PEM).
 inline std::string sign_jwt(const json& claims, jwt_alg_t alg, const std::string& key) {
   jwt_t* j = nullptr;

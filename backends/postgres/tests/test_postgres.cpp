@@ -25,8 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using conformance::Harness;
 using conformance::ok_value;
-
-const TimePoint t0 = from_unix_ms(1'750'000'000'000);
+using conformance::t0;
 
 std::shared_ptr<const Notification> note(NotificationId id, std::optional<TimePoint> expires = {},
                                          std::string key = {}) {

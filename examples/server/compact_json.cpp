@@ -1,9 +1,5 @@
 #include "compact_json.hpp"
 
-#include <charconv>
-#include <cstdint>
-#include <string_view>
-
 #include "herald/json_text.hpp"
 
 namespace herald::server {

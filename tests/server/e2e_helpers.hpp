@@ -85,12 +85,16 @@ inline bool eventually_get(HttpClient& h, const std::string& target,
   }
 }
 
-// The server's Prometheus sample `name` now (GET /metrics); -1 if it has none.
-inline long long metric(HttpClient& h, const std::string& name) {
-  const std::string text = h.request("GET", "/metrics").body;
+// The value of the Prometheus sample `name` in a /metrics text; -1 if it has none.
+inline long long metric(const std::string& text, const std::string& name) {
   const std::size_t at = text.find("\n" + name + " ");
   if (at == std::string::npos) return -1;
   return std::stoll(text.substr(at + name.size() + 2));
+}
+
+// The server's Prometheus sample `name` now (GET /metrics); -1 if it has none.
+inline long long metric(HttpClient& h, const std::string& name) {
+  return metric(h.request("GET", "/metrics").body, name);
 }
 
 // Asks /metrics until `name` is `value` (bounded: servers count on their own timers, or

@@ -167,10 +167,11 @@ struct ServerStats {
 /// WebSocket sessions: text frames go to ConnectionHandler::on_message. Binary frames are
 /// answered with an error frame {"op":"error","code":"invalid_argument",…} and the session
 /// stays open. on_written reports the sum of frame.size() of the frames completed by a
-/// socket write (or by the writes of one batch of sends, reported together); frames dropped by a close with 4008 (slow consumer, from
-/// the handler or from max_buffered_bytes) are never written and never reported. A session
-/// whose socket fails or vanishes, or that send_timeout cuts, reports on_closed with 1006
-/// (abnormal closure), or with the code of the close it was waiting on.
+/// socket write (or by the writes of one batch of sends, reported together); frames dropped
+/// by a close with 4008 (slow consumer, from the handler or from max_buffered_bytes) are
+/// never written and never reported. A session whose socket fails or vanishes, or that
+/// send_timeout cuts, reports on_closed with 1006 (abnormal closure), or with the code of
+/// the close it was waiting on.
 ///
 /// Lifetime: the ConnectionHandler given to start() must stay alive until close_all() has
 /// run and the connections have closed (connections() == 0), or until the io_context is

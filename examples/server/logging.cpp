@@ -61,4 +61,15 @@ std::string quote(std::string_view value) {
   return out + '"';
 }
 
+void log_request(std::string_view method, std::string_view path, std::string_view remote,
+                 int status, std::chrono::steady_clock::time_point start) {
+  const auto level = status >= 500 ? spdlog::level::warn : spdlog::level::debug;
+  if (!spdlog::should_log(level)) return;
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  spdlog::log(level, "event=http method={} path={} status={} us={} remote={}", method, quote(path),
+              status, us, quote(remote));
+}
+
 }  // namespace herald::server

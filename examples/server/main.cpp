@@ -364,24 +364,6 @@ websocket::ServerOptions server_options(const Config& c) {
   return o;
 }
 
-// Logs a request when it is answered: 5xx at warn, the rest at debug (off by default, so
-// the hot path costs one level check).
-Respond access_log(const HttpRequest& r, Respond respond) {
-  const bool debug = spdlog::should_log(spdlog::level::debug);
-  return [respond = std::move(respond), debug, method = r.method, path = r.path, remote = r.remote,
-          start = std::chrono::steady_clock::now()](HttpResponse res) {
-    const int status = res.status;
-    respond(std::move(res));
-    if (status < 500 && !debug) return;
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    spdlog::log(status >= 500 ? spdlog::level::warn : spdlog::level::debug,
-                "event=http method={} path={} status={} us={} remote={}", method, quote(path),
-                status, us, quote(remote));
-  };
-}
-
 // The transport's counters in Prometheus text.
 std::string transport_metrics(const websocket::Server& server) {
   const websocket::ServerStats s = server.stats();
@@ -525,8 +507,7 @@ class Service {
       busy.body = R"({"error":{"code":"unavailable","message":"starting"}})";
       return respond(std::move(busy));
     }
-    Respond logged = access_log(r, std::move(respond));
-    api->handle(std::move(r), std::move(logged));
+    api->handle(std::move(r), std::move(respond));  // which logs the answer (log_request)
   }
 
   void on_started(const Status& s) {

@@ -21,6 +21,7 @@
 #include "admin_api.hpp"
 #include "herald/json_text.hpp"
 #include "http_util.hpp"
+#include "logging.hpp"
 #include "preferences_body.hpp"
 #include "publish_body.hpp"
 #include "rest_auth.hpp"
@@ -72,8 +73,9 @@ std::optional<std::string> percent_decode(std::string_view in) {
 }
 
 std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> out;
   if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  std::vector<std::string_view> out;
+  out.reserve(static_cast<std::size_t>(std::count(path.begin(), path.end(), '/')) + 1);
   for (;;) {
     const std::size_t slash = path.find('/');
     out.push_back(path.substr(0, slash));
@@ -86,14 +88,17 @@ std::vector<std::string_view> split(std::string_view path) {
 // an encoded "/" (%2F) stays inside its segment (topic names may contain "/"); otherwise
 // from the transport's decoded path. nullopt: a malformed escape.
 std::optional<std::vector<std::string>> segments(const HttpRequest& r) {
+  const bool origin_form = !r.target.empty() && r.target.front() == '/';
+  std::string_view raw(origin_form ? r.target : r.path);
+  if (origin_form) raw = raw.substr(0, raw.find_first_of("?#"));
+  const std::vector<std::string_view> parts = split(raw);
   std::vector<std::string> out;
-  if (r.target.empty() || r.target.front() != '/') {
-    for (std::string_view s : split(r.path)) out.emplace_back(s);
+  out.reserve(parts.size());
+  if (!origin_form) {
+    for (std::string_view s : parts) out.emplace_back(s);
     return out;
   }
-  std::string_view raw(r.target);
-  raw = raw.substr(0, raw.find_first_of("?#"));
-  for (std::string_view s : split(raw)) {
+  for (std::string_view s : parts) {
     auto decoded = percent_decode(s);
     if (!decoded) return std::nullopt;
     out.push_back(std::move(*decoded));
@@ -148,7 +153,7 @@ void publish_one(Call& c, const simdjson::dom::element& body) {
   if (auto p = apply_key_header(c.request, parsed.request)) return c.respond(error_response(*p));
   parsed.request.principal = c.principal;
   Engine& engine = c.engine;
-  engine.publish(std::move(parsed.request), [respond = c.respond, &engine,
+  engine.publish(std::move(parsed.request), [respond = std::move(c.respond), &engine,
                                              names = parsed.names](Result<PublishResult> r) {
     if (r.ok()) return respond(json_text_response(202, publish_text(r.value())));
     const StatusMapper problem(engine.options());
@@ -644,19 +649,19 @@ PathSubjects path_subjects(const Route& route, const std::vector<std::string>& p
   return s;
 }
 
-bool match(const char* pattern, const std::vector<std::string>& segs,
+// Whether `segs` has the pattern's segments ("*": any one, taken into `params`). Walks the
+// pattern in place: no route costs an allocation before it matches.
+bool match(std::string_view pattern, const std::vector<std::string>& segs,
            std::vector<std::string>& params) {
-  std::vector<std::string_view> parts = split(pattern);
-  if (parts.size() != segs.size()) return false;
   params.clear();
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i] == "*") {
-      params.push_back(segs[i]);
-    } else if (parts[i] != segs[i]) {
-      return false;
-    }
+  for (std::size_t i = 0;; ++i) {
+    const std::size_t slash = pattern.find('/');
+    const std::string_view part = pattern.substr(0, slash);
+    if (i == segs.size() || (part != "*" && part != segs[i])) return false;
+    if (part == "*") params.push_back(segs[i]);
+    if (slash == std::string_view::npos) return i + 1 == segs.size();
+    pattern.remove_prefix(slash + 1);
   }
-  return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -779,7 +784,7 @@ void dispatch(Call& c) {
   }
   for (const ExtraRoute& route : c.options.extra_routes) {
     std::vector<std::string> params;
-    if (method != route.method || !match(route.pattern.c_str(), *segs, params)) continue;
+    if (method != route.method || !match(route.pattern, *segs, params)) continue;
     if (auto p = authorize(c.options.auth, route.access, c.request, {}, c.stats.auth, c.principal))
       return c.respond(error_response(*p));
     if (auto p = check_content_type(c.request)) return c.respond(error_response(*p));
@@ -798,22 +803,32 @@ void dispatch(Call& c) {
                             {{"Allow", allow}}}));
 }
 
-// Wraps `respond` so that it runs at most once and counts the status. One allocation: the
-// wrapper holds a single shared_ptr, which std::function keeps inline, and copies of it
-// (the routes take some) share the one state.
-Respond guarded(Respond respond, std::shared_ptr<HttpStats> stats) {
+// Wraps `respond` so that it runs at most once, counts the status and logs the request when
+// it is answered: 5xx at warn, the rest at debug (off by default, so the hot path costs one
+// level check). One allocation for all of it. Copies of the wrapper share that state, but a
+// std::function copies a functor that holds a shared_ptr to the heap (libstdc++ keeps only
+// trivially copyable functors inline): routes move `respond` where they can.
+Respond guarded(Respond respond, std::shared_ptr<HttpStats> stats, const HttpRequest& r) {
   struct Once {
     Respond respond;
     std::shared_ptr<HttpStats> stats;
+    std::string method, path, remote;  // for the log line
+    std::chrono::steady_clock::time_point start;
     std::atomic<bool> done{false};
   };
   auto once = std::make_shared<Once>();
   once->respond = std::move(respond);
   once->stats = std::move(stats);
-  return [once](HttpResponse r) {
+  once->method = r.method;
+  once->path = r.path;
+  once->remote = r.remote;
+  once->start = std::chrono::steady_clock::now();
+  return [once](HttpResponse res) {
     if (once->done.exchange(true)) return;
-    once->stats->count(r.status);
-    once->respond(std::move(r));
+    const int status = res.status;
+    once->stats->count(status);
+    once->respond(std::move(res));
+    log_request(once->method, once->path, once->remote, status, once->start);
   };
 }
 
@@ -844,13 +859,8 @@ RestApi::RestApi(Engine& engine, ReadinessProbe ready, RestOptions options)
       stats_(std::make_shared<HttpStats>()) {}
 
 void RestApi::handle(HttpRequest request, Respond respond) {
-  Call c{engine_,
-         options_,
-         ready_,
-         *stats_,
-         std::move(request),
-         {},
-         guarded(std::move(respond), stats_)};
+  Call c{engine_, options_, ready_, *stats_, std::move(request), {}, {}};
+  c.respond = guarded(std::move(respond), stats_, c.request);
   try {
     dispatch(c);
   } catch (const std::exception& e) {

@@ -190,6 +190,20 @@ TEST_CASE("HTTP keep-alive: many requests over one connection - errors keep it o
   CHECK(s.stop() == 0);
 }
 
+TEST_CASE("--log-level debug: every answered request is logged once, with its status") {
+  ServerProcess s({"--log-level", "debug"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  post(h, "/notify", seed003(1, "m", "hana", "private"));
+  CHECK(h.request("GET", "/nope").status == 404);
+  CHECK(s.wait_log("event=http method=POST path=/notify status=202 us="));
+  CHECK(s.wait_log("event=http method=GET path=/nope status=404 us="));
+  const std::string log = s.log();
+  CHECK(log.find("remote=127.0.0.1") != std::string::npos);
+  CHECK(log.find("path=/notify status=202") == log.rfind("path=/notify status=202"));
+  CHECK(s.stop() == 0);
+}
+
 TEST_CASE("SIGTERM: sessions get close 1001 and the process exits 0") {
   ServerProcess s({});
   REQUIRE_MESSAGE(s.port() != 0, s.log());

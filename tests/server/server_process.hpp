@@ -44,14 +44,17 @@ class ServerProcess : public herald::test::ChildProcess {
     std::vector<std::string> argv{HERALD_SERVER_BINARY};
     bool dev_auth = true;
     bool memory = true;
+    bool level = false;  // the test sets --log-level itself
     for (const std::string& a : args) {
+      if (a == "--log-level") level = true;
       if (a.rfind("--api-key", 0) == 0 || a.rfind("--jwt", 0) == 0 || a == kNoDevAuth)
         dev_auth = false;
       if (a.rfind("--store", 0) == 0 || a.rfind("--postgres", 0) == 0 || a == kDefaultStore)
         memory = false;
     }
     if (dev_auth) argv.push_back("--dev-auth");
-    if (with_port) argv.insert(argv.end(), {"--port", "0", "--log-level", "info"});
+    if (with_port) argv.insert(argv.end(), {"--port", "0"});
+    if (with_port && !level) argv.insert(argv.end(), {"--log-level", "info"});
     if (memory) argv.insert(argv.end(), {"--store", "memory"});
     for (const std::string& a : args)
       if (a != kNoDevAuth && a != kDefaultStore) argv.push_back(a);

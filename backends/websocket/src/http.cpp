@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "herald/json_text.hpp"
 
 namespace herald::websocket::detail {
 
@@ -261,25 +264,34 @@ void split_target(const std::string& target, std::string& path,
 
 std::string serialize(const HttpResponse& response, bool close, bool http10_keep_alive,
                       bool head_only) {
+  // One allocation: every part's size is known before the first is written. The fixed
+  // texts below take at most 72 bytes, the status and the length at most 3 + 20 digits.
+  const char* reason = reason_phrase(response.status);
+  std::size_t size = 96 + std::strlen(reason) + response.content_type.size() +
+                     (head_only ? 0 : response.body.size());
+  for (const auto& [name, value] : response.headers) size += name.size() + value.size() + 4;
   std::string out;
-  out.reserve(128 + response.body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(response.status);
-  out += ' ';
-  out += reason_phrase(response.status);
-  out += "\r\n";
-  if (!response.content_type.empty()) out += "Content-Type: " + response.content_type + "\r\n";
+  out.reserve(size);
+  out.append("HTTP/1.1 ");
+  append_json_integer(out, response.status);
+  out.append(" ").append(reason).append("\r\n");
+  if (!response.content_type.empty())
+    out.append("Content-Type: ").append(response.content_type).append("\r\n");
   // RFC 9110 §8.6: no Content-Length in a 1xx or 204 answer (they never have a body).
-  if (response.status >= 200 && response.status != 204)
-    out += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
-  for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
-  if (close) {
-    out += "Connection: close\r\n";
-  } else if (http10_keep_alive) {
-    out += "Connection: keep-alive\r\n";
+  if (response.status >= 200 && response.status != 204) {
+    out.append("Content-Length: ");
+    append_json_integer(out, response.body.size());
+    out.append("\r\n");
   }
-  out += "\r\n";
-  if (!head_only) out += response.body;
+  for (const auto& [name, value] : response.headers)
+    out.append(name).append(": ").append(value).append("\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (http10_keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  if (!head_only) out.append(response.body);
   return out;
 }
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herald/model.hpp"
+
 namespace herald::websocket::detail {
 
 using nlohmann::json;
@@ -38,6 +40,18 @@ std::string_view op_of(const std::string& frame) {
   const std::size_t end = frame.find('"', from);
   if (end == std::string::npos) return {};
   return std::string_view(frame).substr(from, end - from);
+}
+
+// "<topic>@<seq>[.<epoch>]", as id() writes each topic's position: a name the engine would
+// join (not one of its own '$' topics) and numbers it would read.
+bool topic_position(std::string_view entry) {
+  const std::size_t at = entry.rfind('@');
+  if (at == std::string_view::npos) return false;
+  const std::string name(entry.substr(0, at));
+  const std::string_view position = entry.substr(at + 1);
+  const std::size_t dot = position.find('.');
+  return valid_name(name) && name[0] != '$' && decimal(std::string(position.substr(0, dot))) &&
+         (dot == std::string_view::npos || decimal(std::string(position.substr(dot + 1))));
 }
 
 }  // namespace
@@ -97,11 +111,18 @@ void apply_last_event_id(Handshake& handshake) {
   const std::string seq = inbox.substr(0, dot);
   const std::string epoch = dot == std::string::npos ? "" : inbox.substr(dot + 1);
   if (!decimal(seq) || (dot != std::string::npos && !decimal(epoch))) return;
+  const std::string listed = comma == std::string::npos ? "" : id.substr(comma + 1);
+  for (std::string_view rest = listed; comma != std::string::npos;) {
+    const std::size_t next = rest.find(',');
+    if (!topic_position(rest.substr(0, next))) return;
+    if (next == std::string_view::npos) break;
+    rest.remove_prefix(next + 1);
+  }
   handshake.query["since"] = seq;
   if (!epoch.empty()) handshake.query["epoch"] = epoch;
-  if (comma == std::string::npos) return;
+  if (listed.empty()) return;
   std::string& topics = handshake.query["topics"];
-  topics = id.substr(comma + 1) + (topics.empty() ? "" : "," + topics);
+  topics = listed + (topics.empty() ? "" : "," + topics);
 }
 
 std::string sse_prelude(const std::string& post_path) {

@@ -39,7 +39,9 @@ class SsePositions {
 /// Applies a resume id (`Last-Event-ID`, or the `lastEventId` query parameter of clients
 /// that cannot set headers) to the handshake: the inbox position becomes since/epoch, the
 /// topic positions are put in front of the `topics` parameter (the first entry of a topic
-/// wins). An id that does not parse is ignored: the session starts as without one.
+/// wins). An id that does not parse — its inbox part, or any topic entry not written as
+/// id() writes them — is ignored as a whole: the session starts as without one (so a
+/// forged id cannot get every reconnection of an EventSource refused).
 void apply_last_event_id(Handshake& handshake);
 
 /// The opening of an event stream: the response head, the reconnection delay, and the

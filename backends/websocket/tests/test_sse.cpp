@@ -208,6 +208,31 @@ TEST_CASE("sse: a Last-Event-ID whose seq does not fit in 64 bits is ignored") {
   CHECK(next_seqs(c, 1) == std::vector<Seq>{1});  // from the start, as without an id
 }
 
+// The engine closes a handshake whose topics it cannot parse (1002), and EventSource would
+// reconnect with the same id forever: such an id is ignored as a whole instead.
+TEST_CASE("sse: a Last-Event-ID with a topic entry the server never writes is ignored") {
+  WsWorld w;
+  REQUIRE(w.notify({"alice"}).ok());
+  const std::string epoch = std::to_string(w.store->epoch());
+  const std::vector<std::string> ids = {"1." + epoch + ",$broadcast@3", "1." + epoch + ",room@x",
+                                        "1." + epoch + ",room", "1." + epoch + ",", "1,room@1.y"};
+  for (const std::string& forged : ids) {
+    CAPTURE(forged);
+    SseClient c(w.port(), "/sse?userId=alice&topics=room:2", {"Last-Event-ID: " + forged});
+    open_stream(c);
+    CHECK(next_seqs(c, 1) == std::vector<Seq>{1});  // from the start, as without an id
+    auto joined = c.next_op("subscribed");
+    REQUIRE(joined);
+    CHECK(joined->data["topic"] == "room:2");  // the URL's topics still apply
+  }
+  // The server's own ids (name@seq.epoch) still resume, the topic's included.
+  SseClient c(w.port(), "/sse?userId=alice", {"Last-Event-ID: 1." + epoch + ",room:2@0." + epoch});
+  open_stream(c);
+  auto joined = c.next_op("subscribed");
+  REQUIRE(joined);
+  CHECK(joined->data["topic"] == "room:2");
+}
+
 TEST_CASE("sse: heartbeats are comments - POSTs need JSON and a live stream's path - a refused "
           "client reads the close event") {
   ServerOptions o = test_server_options();

@@ -1,11 +1,11 @@
-// JwtVerifier and jwt_authenticator (herald/jwt/jwt.hpp). libjwt checks the signature; the
-// algorithm and key are chosen here first (never by the token alone), and the claims are
-// checked here after.
+// JwtVerifier and jwt_authenticator (herald/jwt/jwt.hpp). The algorithm and key are chosen
+// here first (never by the token alone); then libjwt checks an HS256 signature, and an RS256
+// or ES256 one is checked with the key parsed when it was read (keys.hpp: libjwt would decode
+// the PEM text again for every token); the claims are checked here after.
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -30,10 +30,6 @@ static_assert(sizeof kRefusalNames / sizeof *kRefusalNames ==
 
 const char* name_of(Alg a) { return a == Alg::hs256 ? "HS256" : a == Alg::rs256 ? "RS256" : "ES256"; }
 
-jwt_alg_t libjwt_alg(Alg a) {
-  return a == Alg::hs256 ? JWT_ALG_HS256 : a == Alg::rs256 ? JWT_ALG_RS256 : JWT_ALG_ES256;
-}
-
 // The token's JOSE header, or null if it is not base64url JSON of an object.
 json header_of(std::string_view token) {
   const std::size_t dot = token.find('.');
@@ -54,6 +50,26 @@ bool three_parts(std::string_view token) {
 struct JwtFree {
   void operator()(jwt_t* j) const { jwt_free(j); }
 };
+
+// Whether libjwt verifies the token as HS256 with `secret`.
+bool hmac_verifies(std::string_view token, const std::string& secret) {
+  jwt_t* raw = nullptr;
+  const std::string text(token);
+  const int rc =
+      jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char*>(secret.data()),
+                 static_cast<int>(secret.size()));
+  std::unique_ptr<jwt_t, JwtFree> decoded(raw);
+  return rc == 0 && decoded && jwt_get_alg(decoded.get()) == JWT_ALG_HS256;
+}
+
+// The claims: the token's payload (its second part) as JSON; null if it is not JSON.
+json payload_of(std::string_view token) {
+  const std::size_t first = token.find('.');
+  const std::size_t second = token.find('.', first + 1);
+  const std::optional<std::string> text =
+      base64url_decode(token.substr(first + 1, second - first - 1));
+  return text ? json::parse(*text, nullptr, false) : json(nullptr);
+}
 
 // A NumericDate claim in whole seconds; nullopt if absent; throws if it is no number. Saturated
 // to the seconds a TimePoint holds (1677..2262), as from_unix_ms does, so that a far "exp"
@@ -164,12 +180,6 @@ Status JwtVerifier::refuse(Refusal reason, std::string why) const {
   return Status(Errc::unauthorized, std::move(why));
 }
 
-// The key a token's header asks for, chosen among the configured ones.
-struct Chosen {
-  std::string key;
-  Alg alg = Alg::hs256;
-};
-
 Result<Claims> JwtVerifier::verify(std::string_view token) const {
   const json header = three_parts(token) ? header_of(token) : json(nullptr);
   if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string())
@@ -182,11 +192,11 @@ Result<Claims> JwtVerifier::verify(std::string_view token) const {
     std::lock_guard<std::mutex> lock(mutex_);
     keys = keys_;
   }
-  Chosen chosen;
   if (alg == "HS256") {
     if (options_.hmac_secret.empty())
       return refuse(Refusal::algorithm, "HS256 tokens are not accepted here");
-    chosen = {options_.hmac_secret, Alg::hs256};
+    if (!hmac_verifies(token, options_.hmac_secret))
+      return refuse(Refusal::signature, "bad signature");
   } else {
     const PublicKey* key = nullptr;
     const bool has_kid = header.contains("kid") && header["kid"].is_string();
@@ -201,19 +211,12 @@ Result<Claims> JwtVerifier::verify(std::string_view token) const {
     }
     if (alg != name_of(key->alg))
       return refuse(Refusal::algorithm, "algorithm '" + alg + "' does not match the key");
-    chosen = {key->pem, key->alg};
+    const std::size_t last = token.rfind('.');
+    const std::optional<std::string> signature = base64url_decode(token.substr(last + 1));
+    if (!signature || !signature_verifies(*key, token.substr(0, last), *signature))
+      return refuse(Refusal::signature, "bad signature");
   }
-  jwt_t* raw = nullptr;
-  const std::string text(token);
-  const int rc = jwt_decode(&raw, text.c_str(),
-                            reinterpret_cast<const unsigned char*>(chosen.key.data()),
-                            static_cast<int>(chosen.key.size()));
-  std::unique_ptr<jwt_t, JwtFree> decoded(raw);
-  if (rc != 0 || !decoded || jwt_get_alg(decoded.get()) != libjwt_alg(chosen.alg))
-    return refuse(Refusal::signature, "bad signature");
-  std::unique_ptr<char, void (*)(void*)> grants(jwt_get_grants_json(decoded.get(), nullptr),
-                                                &std::free);
-  const json claims = json::parse(grants ? grants.get() : "", nullptr, false);
+  const json claims = payload_of(token);
   if (!claims.is_object()) return refuse(Refusal::malformed, "the claims are not a JSON object");
   Claims out;
   if (std::optional<Refused> no = check_claims(claims, options_, out))

@@ -36,6 +36,19 @@ inline std::string b64url(const std::string& bytes) {
   return out;
 }
 
+/// The bytes of base64url text without padding (RFC 7515), decoded by OpenSSL.
+inline std::string b64url_decode(std::string text) {
+  for (char& c : text) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  const std::size_t padding = (4 - text.size() % 4) % 4;
+  text.append(padding, '=');
+  std::string out(text.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n) - padding);  // DecodeBlock keeps pad bytes
+  return out;
+}
+
 /// A generated key pair: PEM texts, and the public half as a JWK (without kid).
 struct KeyPair {
   std::string private_pem;

@@ -168,6 +168,47 @@ TEST_CASE("RS256 and ES256 with PEM keys - algorithm confusion is refused") {
         std::string::npos);
 }
 
+// RS256 and ES256 signatures are checked with OpenSSL and the key parsed at load (not by
+// libjwt): only the exact JWS forms verify, whatever else the third part holds.
+TEST_CASE("RS256 and ES256: a signature of another size or shape is refused") {
+  TempDir dir;
+  const KeyPair rsa = generate("RSA"), ec = generate("EC");
+  JwtOptions ro, eo;
+  ro.public_key_file = dir.write("rsa.pem", rsa.public_pem);
+  eo.public_key_file = dir.write("ec.pem", ec.public_pem);
+  auto rv = JwtVerifier::create(ro), ev = JwtVerifier::create(eo);
+  auto with_signature = [](const std::string& token, const std::string& signature) {
+    return token.substr(0, token.rfind('.') + 1) + signature;
+  };
+  auto signature_of = [](const std::string& token) {
+    return b64url_decode(token.substr(token.rfind('.') + 1));
+  };
+  const std::string rs = sign(JWT_ALG_RS256, rsa.private_pem, claims());
+  const std::string es = sign(JWT_ALG_ES256, ec.private_pem, claims());
+  REQUIRE(refused(*rv, rs).empty());
+  REQUIRE(refused(*ev, es).empty());
+  const std::string raw = signature_of(es);
+  REQUIRE(raw.size() == 64);  // R || S
+  std::string flipped = signature_of(rs);
+  flipped[10] = static_cast<char>(flipped[10] ^ 1);
+  for (const std::string& bad :
+       {with_signature(rs, b64url(flipped)), with_signature(rs, b64url(signature_of(rs) + "x")),
+        with_signature(rs, "*")}) {
+    CAPTURE(bad);
+    CHECK(refused(*rv, bad) == "bad signature");
+  }
+  CHECK(refused(*rv, with_signature(rs, "")) == "malformed token");
+  // R and S as a DER SEQUENCE (OpenSSL's own form) are not the JWS form.
+  std::string der = "\x30\x44\x02\x20" + raw.substr(0, 32) + "\x02\x20" + raw.substr(32);
+  for (const std::string& bad :
+       {with_signature(es, b64url(raw.substr(0, 63))), with_signature(es, b64url(raw + raw)),
+        with_signature(es, b64url(std::string(64, '\0'))), with_signature(es, b64url(der))}) {
+    CAPTURE(bad);
+    CHECK(refused(*ev, bad) == "bad signature");
+  }
+  CHECK(count(*ev, "signature") == 4);
+}
+
 TEST_CASE("JWKS: the kid picks the key - unknown kid refused - reload adds a key") {
   TempDir dir;
   const KeyPair k1 = generate("RSA"), k2 = generate("EC"), k3 = generate("RSA");

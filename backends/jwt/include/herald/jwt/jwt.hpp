@@ -1,7 +1,8 @@
 #pragma once
 // herald::jwt — verifies users' JSON Web Tokens (HS256, RS256, ES256) and turns them into
-// herald's AuthResult. Built with HERALD_WITH_JWT (libjwt over OpenSSL, both private: this
-// header includes neither). Policy and conventions: docs/security.md.
+// herald's AuthResult. Built with HERALD_WITH_JWT (libjwt checks HS256, OpenSSL RS256 and
+// ES256 with keys parsed once; both private: this header includes neither). Policy and
+// conventions: docs/security.md.
 
 #include <array>
 #include <atomic>

@@ -2,6 +2,12 @@
 
 #include "backends.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -55,20 +61,53 @@ std::shared_ptr<Store> make_postgres(asio::io_context& io, const std::string& ur
 #endif
 }
 
-// The SQLite store; null when this herald-server was built without it (the caller decides).
-std::shared_ptr<Store> make_sqlite(const BackendChoice& choice) {
 #ifdef HERALD_SERVER_WITH_SQLITE
+// Two herald-servers on one SQLite file without a shared broker would each deliver live only
+// what was published through it. The first one holds an exclusive lock on PATH-lock for as
+// long as it runs (the kernel drops it when the process ends, however it ends); another one
+// is refused. A separate file: closing a descriptor of the database itself would drop
+// SQLite's own locks on it.
+void claim_sqlite_file(const BackendChoice& choice) {
+  const std::string lock = choice.store.location + "-lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw Error("--store " + choice.store.name() + ": cannot create " + lock + ": " +
+                std::strerror(errno) + ": check that this user may write in its directory");
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;  // kept open: held until the process ends
+  const int error = errno;
+  ::close(fd);
+  if (error != EWOULDBLOCK) {
+    throw Error("--store " + choice.store.name() + ": cannot lock " + lock + ": " +
+                std::strerror(error));
+  }
+  throw Error("--store " + choice.store.name() + ": another herald-server uses this database (" +
+              lock + " is locked): without a shared broker neither would deliver what is " +
+              "published through the other until its clients reconnect. Stop it, give this one " +
+              "its own file, or run every instance with --redis (and --allow-unshared-store)");
+}
+#endif
+
+// The SQLite store; null when this herald-server was built without it (the caller decides).
+std::shared_ptr<Store> make_sqlite(const BackendChoice& choice, ServerBackends& out) {
+#ifdef HERALD_SERVER_WITH_SQLITE
+  if (choice.redis.empty()) claim_sqlite_file(choice);
   sqlite::SqliteOptions options;
   options.path = choice.store.location;
   options.synchronous = choice.sqlite_synchronous == "full" ? sqlite::Synchronous::full
                                                             : sqlite::Synchronous::normal;
   try {
-    return sqlite::open_store(std::move(options));
+    std::shared_ptr<sqlite::SqliteStore> store = sqlite::SqliteStore::open(std::move(options));
+    out.close_store = [weak = std::weak_ptr<sqlite::SqliteStore>(store)] {
+      if (auto s = weak.lock()) s->close();
+    };
+    return store;
   } catch (const Error& e) {
     throw Error("--store " + choice.store.name() + ": " + e.what());
   }
 #else
   (void)choice;
+  (void)out;
   return nullptr;
 #endif
 }
@@ -84,7 +123,7 @@ std::shared_ptr<Store> make_store(asio::io_context& io, const BackendChoice& cho
     case StoreChoice::Kind::sqlite:
       break;
   }
-  if (auto store = make_sqlite(choice)) return store;
+  if (auto store = make_sqlite(choice, out)) return store;
   if (choice.store.given) {
     throw Error("--store " + choice.store.name() +
                 ": this herald-server was built without the SQLite backend; rebuild with "

@@ -50,6 +50,10 @@ struct ServerBackends {
   std::function<std::string()> unready;
   /// What the operator should know about this choice, each logged as a warning.
   std::vector<std::string> warnings;
+  /// Stops the store's own threads once the io_context stopped (the SQLite store): a call
+  /// they finish later then never completes on them, where its completion could hold the
+  /// last reference to the engine and so to the store itself. Empty for the other stores.
+  std::function<void()> close_store;
 };
 
 /// Builds the chosen backends on `io`; broker events go to `executor` (the engine's).

@@ -442,6 +442,7 @@ class Service {
     choice.allow_unshared_store = config_.allow_unshared_store;
     ServerBackends backends = make_backends(io_, executor_, choice);
     backends_ = backends.names;
+    close_store_ = std::move(backends.close_store);
     for (const std::string& w : backends.warnings)
       spdlog::warn("event=store_warning message={}", quote(w));
     // The Server needs the HTTP handler before the Engine exists, and the RestApi needs the
@@ -496,6 +497,7 @@ class Service {
   /// After the io_context stopped: the transport's own threads stop too (see serve()).
   void stop_threads() {
     if (server_) server_->stop_threads();
+    if (close_store_) close_store_();
   }
 
  private:
@@ -663,6 +665,7 @@ class Service {
   std::unique_ptr<ServerIngest> ingest_;  // set on strand_ once the engine started
   std::atomic<const ServerIngest*> ingest_ready_{nullptr};
   std::string backends_;   // names, for the log
+  std::function<void()> close_store_;  // ServerBackends::close_store
   std::string auth_mode_;  // for the log
   std::atomic<RestApi*> api_ready_{nullptr};
   std::atomic<bool> running_{false};
@@ -681,7 +684,9 @@ int serve(const Config& config) {
     return 2;
   }
   io.run();
-  service.stop_threads();  // before the engine goes: no connection calls into it after this
+  // Before the engine goes: no connection calls into it after this, and no store call
+  // completes on a store thread of its own (ServerBackends::close_store).
+  service.stop_threads();
   return service.exit_code();
 }
 

@@ -186,7 +186,12 @@ void Engine::Impl::heartbeat() {
 void Engine::Impl::sweep() {
   if (state_ != State::running) return;
   limiter_.prune(executor_->now());
-  store_->purge_expired(executor_->now(), completion<std::uint64_t>([](Impl&, auto) {}));
+  // Held like a publish: shutdown waits for it, so that its completion never outlives the
+  // executor (a backend that finishes after the host stopped its io_context would otherwise
+  // destroy the completion, and with it the engine and the backend, on its own thread).
+  hold();
+  store_->purge_expired(executor_->now(),
+                        completion<std::uint64_t>([](Impl& self, auto) { self.release(); }));
   apply_retention();
   std::weak_ptr<Impl> weak_self = shared_from_this();
   sweep_timer_ = executor_->schedule(options_.expiry_sweep, [weak_self] {

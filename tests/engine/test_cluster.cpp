@@ -322,6 +322,35 @@ TEST_CASE("graceful shutdown: refuse new work, drain, close with going-away, der
   CHECK(frames(*again)[0]["op"] == "welcome");
 }
 
+// A Store whose purge_expired answers only when the test lets it.
+class HeldPurge final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void purge_expired(TimePoint, Completion<std::uint64_t> done) override {
+    held.push_back(std::move(done));
+  }
+  std::vector<Completion<std::uint64_t>> held;
+};
+
+// A host stops its io_context once shutdown is done: a store call still out then would
+// complete on the store's own thread, and its completion could hold the last reference to
+// the engine (and so to the store, whose destructor joins that thread).
+TEST_CASE("graceful shutdown waits for the sweep's store call") {
+  World w;
+  auto store = std::make_shared<HeldPurge>(w.store);
+  w.engine_store = store;
+  w.add();
+  REQUIRE(store->held.size() == 1);  // the sweep at start
+  bool stopped = false;
+  w.engine(0).shutdown([&] { stopped = true; });
+  w.executor->run();
+  CHECK_FALSE(stopped);
+  store->held.front()(std::uint64_t{0});
+  store->held.clear();
+  w.executor->run();
+  CHECK(stopped);
+}
+
 TEST_CASE("authentication: the host decides the user id or rejects") {
   World w;
   Authenticator by_token = [](const Handshake& hs, std::function<void(AuthResult)> answer) {

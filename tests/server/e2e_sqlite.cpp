@@ -200,6 +200,23 @@ TEST_CASE("herald-server without a store flag keeps its store in ./herald.db") {
   CHECK(get(h2, "/users/cat/notifications")["head"] == 1);
 }
 
+TEST_CASE("a second herald-server on the same SQLite file without --redis is refused") {
+  TempDir dir;
+  const std::vector<std::string> args{"--store", "sqlite:" + dir.path() + "/herald.db"};
+  ServerProcess first(args);
+  REQUIRE_MESSAGE(first.port() != 0, first.log());
+  ServerProcess second(args);
+  CHECK(second.wait(Millis(10'000)) == 2);
+  CHECK(second.log().find("another herald-server uses this database") != std::string::npos);
+  CHECK(second.log().find("--redis") != std::string::npos);
+  // The lock goes with its process, however it ends.
+  CHECK(first.stop(SIGKILL) == 128 + SIGKILL);
+  ServerProcess third(args);
+  REQUIRE_MESSAGE(third.port() != 0, third.log());
+  const int code = third.stop();
+  CHECK_MESSAGE(code == 0, third.log());
+}
+
 #endif  // HERALD_SERVER_WITH_SQLITE
 
 TEST_CASE("--redis with a store other instances cannot share is refused, naming the shared store") {

@@ -239,8 +239,9 @@ class HERALD_API Engine {
   /// registry_ttl / 3): the figures are that old at most.
   void instances(std::function<void(Result<std::vector<InstanceStatus>>)> done);
 
-  /// Stops accepting, drains in-flight publishes (up to shutdown_timeout), closes sessions
-  /// with going_away, deregisters the instance and stops the broker. Then `done`.
+  /// Stops accepting, drains in-flight publishes and the expiry sweep's and retention's
+  /// Store calls (up to shutdown_timeout), closes sessions with going_away, deregisters the
+  /// instance and stops the broker. Then `done`.
   void shutdown(std::function<void()> done);
 
   const InstanceId& instance_id() const;

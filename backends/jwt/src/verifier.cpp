@@ -30,14 +30,12 @@ static_assert(sizeof kRefusalNames / sizeof *kRefusalNames ==
 
 const char* name_of(Alg a) { return a == Alg::hs256 ? "HS256" : a == Alg::rs256 ? "RS256" : "ES256"; }
 
-// The token's JOSE header, or null if it is not base64url JSON of an object.
-json header_of(std::string_view token) {
-  const std::size_t dot = token.find('.');
-  if (dot == std::string_view::npos) return nullptr;
-  const std::optional<std::string> text = base64url_decode(token.substr(0, dot));
-  if (!text) return nullptr;
-  json h = json::parse(*text, nullptr, false);
-  return h.is_object() ? h : json(nullptr);
+// Part `index` of a token (0: the JOSE header, 1: the claims) as JSON; null if it is not
+// base64url JSON. Precondition: three_parts(token).
+json json_part(std::string_view token, int index) {
+  for (int i = 0; i < index; ++i) token.remove_prefix(token.find('.') + 1);
+  const std::optional<std::string> text = base64url_decode(token.substr(0, token.find('.')));
+  return text ? json::parse(*text, nullptr, false) : json(nullptr);
 }
 
 bool three_parts(std::string_view token) {
@@ -60,15 +58,6 @@ bool hmac_verifies(std::string_view token, const std::string& secret) {
                  static_cast<int>(secret.size()));
   std::unique_ptr<jwt_t, JwtFree> decoded(raw);
   return rc == 0 && decoded && jwt_get_alg(decoded.get()) == JWT_ALG_HS256;
-}
-
-// The claims: the token's payload (its second part) as JSON; null if it is not JSON.
-json payload_of(std::string_view token) {
-  const std::size_t first = token.find('.');
-  const std::size_t second = token.find('.', first + 1);
-  const std::optional<std::string> text =
-      base64url_decode(token.substr(first + 1, second - first - 1));
-  return text ? json::parse(*text, nullptr, false) : json(nullptr);
 }
 
 // A NumericDate claim in whole seconds; nullopt if absent; throws if it is no number. Saturated
@@ -181,7 +170,7 @@ Status JwtVerifier::refuse(Refusal reason, std::string why) const {
 }
 
 Result<Claims> JwtVerifier::verify(std::string_view token) const {
-  const json header = three_parts(token) ? header_of(token) : json(nullptr);
+  const json header = three_parts(token) ? json_part(token, 0) : json(nullptr);
   if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string())
     return refuse(Refusal::malformed, "malformed token");
   const std::string alg = header["alg"].get<std::string>();
@@ -216,7 +205,7 @@ Result<Claims> JwtVerifier::verify(std::string_view token) const {
     if (!signature || !signature_verifies(*key, token.substr(0, last), *signature))
       return refuse(Refusal::signature, "bad signature");
   }
-  const json claims = payload_of(token);
+  const json claims = json_part(token, 1);
   if (!claims.is_object()) return refuse(Refusal::malformed, "the claims are not a JSON object");
   Claims out;
   if (std::optional<Refused> no = check_claims(claims, options_, out))

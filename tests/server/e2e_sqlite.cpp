@@ -31,6 +31,12 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+}  // namespace
+
+#ifdef HERALD_SERVER_WITH_SQLITE
+
+namespace {
+
 // Every entry of the user's inbox, oldest first (through the REST pages).
 std::vector<json> inbox(HttpClient& h, const std::string& user) {
   std::vector<json> out;
@@ -49,8 +55,6 @@ json to_user(const std::string& user, int i) {
 }
 
 }  // namespace
-
-#ifdef HERALD_SERVER_WITH_SQLITE
 
 TEST_CASE("SQLite store - a publish answered 202 survives kill -9 of the server, stored once") {
   TempDir dir;

@@ -12,7 +12,8 @@
 #                                    cores of its own, else it competes with the server)
 #   RUNS=3                           runs per thread count (each line is printed)
 #   LOAD_ARGS="--connections 5000"   more herald_ws_load options (they come last and win;
-#                                    the burst is 1,000 broadcasts: 2,000,000 deliveries)
+#                                    the burst is 1,000 broadcasts: 2,000,000 deliveries;
+#                                    "--read-every-ms 100": a cheaper, lazier reader)
 # On this 2-vCPU VM the generator shares the server's cores: read docs/performance.md.
 set -euo pipefail
 build=${1:?usage: bench/scaling.sh BUILD_DIR [THREADS...]}

@@ -132,9 +132,18 @@ class WsClient;
 // costs an epoll_ctl per wake-up, since asio never tries it speculatively; with that and a
 // full search of each frame per key, the generator spent as much CPU per delivery as the
 // server it measures, on the same two cores.)
+//
+// With a read interval (--read-every-ms), the set is drained at most once per interval: the
+// sockets' buffers hold what arrives meanwhile and each recv takes more frames, so the
+// generator's CPU per delivery falls (its wake-ups, recv calls and the ACKs they send are
+// per read, not per frame). For rate runs on a machine where the generator shares the
+// server's cores; the latencies it prints then include up to one interval.
 class Receiver {
  public:
-  explicit Receiver(asio::io_context& io) : epoll_(io, ::epoll_create1(EPOLL_CLOEXEC)) { wait(); }
+  Receiver(asio::io_context& io, std::chrono::milliseconds interval)
+      : epoll_(io, ::epoll_create1(EPOLL_CLOEXEC)), pause_(io), interval_(interval) {
+    wait();
+  }
   void add(int fd, WsClient* client) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -147,12 +156,18 @@ class Receiver {
     epoll_.async_wait(asio::posix::descriptor_base::wait_read, [this](asio::error_code e) {
       if (e) return;
       drain();
-      wait();
+      if (interval_.count() == 0) return wait();
+      pause_.expires_after(interval_);
+      pause_.async_wait([this](asio::error_code e2) {
+        if (!e2) wait();
+      });
     });
   }
   void drain();
 
   asio::posix::stream_descriptor epoll_;
+  asio::steady_timer pause_;
+  std::chrono::milliseconds interval_;
 };
 
 class WsClient : public std::enable_shared_from_this<WsClient> {
@@ -419,6 +434,7 @@ struct Options {
   int redis_port = 0;    // 0: no Redis statistics
   std::string scenarios = "burst,paced,unicast";
   std::string trace;  // file for one line per delivery: scheduled time, latency (us), k
+  int read_every_ms = 0;  // 0: read the clients' sockets as soon as they are ready
 };
 
 // Calls of one Redis command so far (INFO commandstats), or -1 if Redis did not answer.
@@ -524,6 +540,8 @@ int main(int argc, char** argv) {
     else if (k == "--scenarios") o.scenarios = v;
     else if (k == "--http-connections") o.http_connections = std::stoi(v);
     else if (k == "--trace") o.trace = v;
+    else if (k == "--read-every-ms")
+      o.read_every_ms = std::stoi(v);
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
   std::FILE* trace = nullptr;
@@ -561,7 +579,7 @@ int main(int argc, char** argv) {
 
   Tally tally, idle_tally;
   tally.trace = trace;
-  Receiver receiver(io);
+  Receiver receiver(io, std::chrono::milliseconds(o.read_every_ms));
   auto open_clients = [&](int n, const std::string& prefix, Tally& into) {
     std::vector<std::shared_ptr<WsClient>> clients;
     for (int i = 0; i < n; ++i) {

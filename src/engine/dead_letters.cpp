@@ -22,7 +22,8 @@ void Engine::Impl::retry_dead_letter(const UserId& user, Seq seq, Completion<voi
   q.limit = 1;
   q.now = executor_->now();
   store_->read(
-      inbox, q, completion<ReadResult>([user, seq, done](Impl& self, Result<ReadResult> read) {
+      inbox, q,
+      store_completion<ReadResult>([user, seq, done](Impl& self, Result<ReadResult> read) {
         if (!read.ok()) return done(read.status());
         std::optional<Envelope> entry;
         if (!read->entries.empty() && read->entries.front().seq == seq) {
@@ -34,7 +35,7 @@ void Engine::Impl::retry_dead_letter(const UserId& user, Seq seq, Completion<voi
         }
         self.store_->remove_dead_letter(
             user, seq,
-            self.completion<bool>([user, seq, done, entry](Impl& s, Result<bool> removed) {
+            self.store_completion<bool>([user, seq, done, entry](Impl& s, Result<bool> removed) {
               if (!removed.ok()) return done(removed.status());
               const std::string which = "seq " + std::to_string(seq) + " of " + user;
               if (!*removed) return done(Status(Errc::not_found, "no dead letter with " + which));

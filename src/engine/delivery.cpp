@@ -94,43 +94,45 @@ void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
   q.now = executor_->now();
   std::weak_ptr<Session> ws = weak(s);
   StreamId stream = c.stream;
-  store_->read(stream, q, completion<ReadResult>([ws, stream](Impl& self, Result<ReadResult> r) {
-    auto sp = ws.lock();
-    if (!sp || sp->phase != Session::Phase::live) return;
-    Session& session = *sp;
-    StreamCursor* cursor = cursor_of(session, stream);
-    if (!cursor) return;  // left the topic meanwhile
-    cursor->reading = false;
-    if (!r.ok()) {
-      // Store unavailable: try again shortly; the session keeps its position.
-      cursor->behind = true;
-      std::weak_ptr<Impl> wself = self.shared_from_this();
-      self.executor_->schedule(std::chrono::seconds(1), [wself, ws, stream] {
-        auto me = wself.lock();
-        auto s2 = ws.lock();
-        if (!me || !s2) return;
-        if (StreamCursor* c2 = cursor_of(*s2, stream)) me->catch_up(*s2, *c2);
-      });
-      return;
-    }
-    if (!can_resume({cursor->delivered, cursor->epoch}, r->info)) {
-      // The history this cursor points into is gone (store restarted, entries trimmed).
-      self.place(session, *cursor, {cursor->delivered, cursor->epoch}, r->info);
-      return self.catch_up(session, *cursor);
-    }
-    if (r->more) cursor->behind = true;
-    for (const Entry& e : r->entries) {
-      if (e.seq <= cursor->delivered) continue;
-      if (self.queue_busy(session)) {
-        cursor->behind = true;  // the rest is read again once the client has read
-        break;
-      }
-      self.send_entry(session, *cursor, e.seq, e.notification,
-                      protocol::notification_body(*e.notification));
-      if (session.phase != Session::Phase::live) return;  // closed as a slow consumer
-    }
-    self.catch_up(session, *cursor);
-  }));
+  store_->read(stream, q,
+               store_completion<ReadResult>([ws, stream](Impl& self, Result<ReadResult> r) {
+                 auto sp = ws.lock();
+                 if (!sp || sp->phase != Session::Phase::live) return;
+                 Session& session = *sp;
+                 StreamCursor* cursor = cursor_of(session, stream);
+                 if (!cursor) return;  // left the topic meanwhile
+                 cursor->reading = false;
+                 if (!r.ok()) {
+                   // Store unavailable: try again shortly; the session keeps its position.
+                   cursor->behind = true;
+                   std::weak_ptr<Impl> wself = self.shared_from_this();
+                   self.executor_->schedule(std::chrono::seconds(1), [wself, ws, stream] {
+                     auto me = wself.lock();
+                     auto s2 = ws.lock();
+                     if (!me || !s2) return;
+                     if (StreamCursor* c2 = cursor_of(*s2, stream)) me->catch_up(*s2, *c2);
+                   });
+                   return;
+                 }
+                 if (!can_resume({cursor->delivered, cursor->epoch}, r->info)) {
+                   // The history this cursor points into is gone (store restarted, entries
+                   // trimmed).
+                   self.place(session, *cursor, {cursor->delivered, cursor->epoch}, r->info);
+                   return self.catch_up(session, *cursor);
+                 }
+                 if (r->more) cursor->behind = true;
+                 for (const Entry& e : r->entries) {
+                   if (e.seq <= cursor->delivered) continue;
+                   if (self.queue_busy(session)) {
+                     cursor->behind = true;  // the rest is read again once the client has read
+                     break;
+                   }
+                   self.send_entry(session, *cursor, e.seq, e.notification,
+                                   protocol::notification_body(*e.notification));
+                   if (session.phase != Session::Phase::live) return;  // closed as a slow consumer
+                 }
+                 self.catch_up(session, *cursor);
+               }));
 }
 
 // Puts a cursor at `wanted` if the stream's history continues it; otherwise tells the client
@@ -221,11 +223,11 @@ void Engine::Impl::on_ack_timer(Session& s) {
       metrics_.dead_lettered.add();
       DeadLetter letter{s.record.user, it->seq, it->notification->id, it->attempts, now,
                         "not acknowledged after " + std::to_string(it->attempts) + " deliveries"};
-      store_->add_dead_letter(std::move(letter), completion<void>([user = s.record.user,
-                                                                   entry = *it](Impl& self,
-                                                                                Result<void> r) {
-        if (r.ok()) self.dead_lettered(user, entry);
-      }));
+      store_->add_dead_letter(
+          std::move(letter),
+          store_completion<void>([user = s.record.user, entry = *it](Impl& self, Result<void> r) {
+            if (r.ok()) self.dead_lettered(user, entry);
+          }));
       it = s.unacked.erase(it);
       continue;
     }
@@ -268,7 +270,7 @@ void Engine::Impl::store_ack(Session& s) {
   const Seq target = s.ack_wanted;
   std::weak_ptr<Session> ws = weak(s);
   store_->advance_ack_cursor(s.record.user, target,
-                             completion<Seq>([ws, target](Impl& self, Result<Seq> r) {
+                             store_completion<Seq>([ws, target](Impl& self, Result<Seq> r) {
                                auto sp = ws.lock();
                                if (!sp) return;
                                sp->ack_writing = false;

@@ -1,5 +1,6 @@
 // Engine lifecycle (start, heartbeat, sweep, shutdown) and the thin public facade.
 
+#include <algorithm>
 #include <random>
 
 #include "engine/checks.hpp"
@@ -186,12 +187,7 @@ void Engine::Impl::heartbeat() {
 void Engine::Impl::sweep() {
   if (state_ != State::running) return;
   limiter_.prune(executor_->now());
-  // Held like a publish: shutdown waits for it, so that its completion never outlives the
-  // executor (a backend that finishes after the host stopped its io_context would otherwise
-  // destroy the completion, and with it the engine and the backend, on its own thread).
-  hold();
-  store_->purge_expired(executor_->now(),
-                        completion<std::uint64_t>([](Impl& self, auto) { self.release(); }));
+  store_->purge_expired(executor_->now(), store_completion<std::uint64_t>([](Impl&, auto) {}));
   apply_retention();
   std::weak_ptr<Impl> weak_self = shared_from_this();
   sweep_timer_ = executor_->schedule(options_.expiry_sweep, [weak_self] {
@@ -206,6 +202,7 @@ void Engine::Impl::shutdown(std::function<void()> done) {
   }
   bool was_running = state_ == State::running;
   state_ = State::stopping;
+  shutdown_deadline_ = executor_->now() + options_.shutdown_timeout;
   executor_->cancel(heartbeat_timer_);
   executor_->cancel(sweep_timer_);
   if (!was_running) return finish_shutdown(std::move(done));
@@ -243,10 +240,40 @@ void Engine::Impl::finish_shutdown(std::function<void()> done) {
     if (departures.ok())
       for (const Departure& d : *departures) self.user_changed(d.user, false, d.instance);
     self.broker_->stop(self.completion<void>([done](Impl& s, auto) {
-      s.state_ = State::stopped;
-      done();
+      s.after_store_calls([done](Impl& me) {
+        me.state_ = State::stopped;
+        done();
+      });
     }));
   }));
+}
+
+void Engine::Impl::store_call_done() {
+  if (--store_calls_ != 0 || !store_calls_drained_) return;
+  auto drained = std::move(store_calls_drained_);  // never destroy a running function
+  store_calls_drained_ = nullptr;
+  drained();
+}
+
+// Runs `then` once no Store call is in flight, or at the shutdown's deadline (the drain's
+// bound: both waits together take at most shutdown_timeout). Sessions are closed by now, so
+// no new calls come from them; the count only falls.
+void Engine::Impl::after_store_calls(std::function<void(Impl&)> then) {
+  auto once = std::make_shared<bool>(false);
+  auto proceed = [once, then = std::move(then)](Impl& self) {
+    if (*once) return;
+    *once = true;
+    self.store_calls_drained_ = nullptr;
+    then(self);
+  };
+  if (store_calls_ == 0) return proceed(*this);
+  store_calls_drained_ = [this, proceed] { proceed(*this); };
+  std::weak_ptr<Impl> weak_self = shared_from_this();
+  const Duration left = std::max(
+      Duration::zero(), std::chrono::ceil<Duration>(shutdown_deadline_ - executor_->now()));
+  executor_->schedule(left, [weak_self, proceed] {
+    if (auto self = weak_self.lock()) proceed(*self);
+  });
 }
 
 void Engine::Impl::detach() {
@@ -300,21 +327,22 @@ void Engine::history(StreamId stream, HistoryQuery q, std::function<void(Result<
     rq.limit = static_cast<std::size_t>(q.limit);
     rq.order = ReadQuery::Order::descending;
     rq.now = self.executor_->now();
-    self.store_->read(stream, rq, self.completion<ReadResult>([c](Impl&, Result<ReadResult> r) {
-      if (!r.ok()) return c(r.status());
-      HistoryPage page;
-      page.info = r->info;
-      page.entries = std::move(r->entries);
-      page.next_before = r->more && !page.entries.empty() ? page.entries.back().seq : 0;
-      c(std::move(page));
-    }));
+    self.store_->read(
+        stream, rq, self.store_completion<ReadResult>([c](Impl&, Result<ReadResult> r) {
+          if (!r.ok()) return c(r.status());
+          HistoryPage page;
+          page.info = r->info;
+          page.entries = std::move(r->entries);
+          page.next_before = r->more && !page.entries.empty() ? page.entries.back().seq : 0;
+          c(std::move(page));
+        }));
   });
 }
 
 void Engine::unread_count(UserId user, std::function<void(Result<std::uint64_t>)> done) {
   query<std::uint64_t>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
     self.store_->inbox_state(user, self.executor_->now(),
-                             self.completion<InboxState>([c](Impl&, Result<InboxState> r) {
+                             self.store_completion<InboxState>([c](Impl&, Result<InboxState> r) {
                                if (!r.ok()) return c(r.status());
                                c(r->unread);
                              }));
@@ -326,12 +354,12 @@ void Engine::mark_read(UserId user, std::vector<Seq> seqs,
   Status check = check_user(user);
   if (check.ok()) check = check_seqs(seqs);
   query<std::uint64_t>(impl_, check, std::move(done), [user, seqs](Impl& self, auto c) {
-    self.store_->mark_read(user, seqs,
-                           self.completion<std::uint64_t>(
-                               [c, user, seqs](Impl& s, Result<std::uint64_t> r) {
-                                 if (r.ok()) s.read_changed(user, seqs, *r);
-                                 c(std::move(r));
-                               }));
+    self.store_->mark_read(
+        user, seqs,
+        self.store_completion<std::uint64_t>([c, user, seqs](Impl& s, Result<std::uint64_t> r) {
+          if (r.ok()) s.read_changed(user, seqs, *r);
+          c(std::move(r));
+        }));
   });
 }
 
@@ -348,7 +376,7 @@ void Engine::remove(UserId user, std::vector<Seq> seqs,
 void Engine::preferences(UserId user, std::function<void(Result<Preferences>)> done) {
   query<Preferences>(impl_, check_user(user), std::move(done), [user](Impl& self, auto c) {
     self.store_->preferences(
-        {user}, self.completion<std::vector<UserPreferences>>(
+        {user}, self.store_completion<std::vector<UserPreferences>>(
                     [c](Impl&, Result<std::vector<UserPreferences>> r) {
                       if (!r.ok()) return c(r.status());
                       c(r->empty() ? Preferences{} : std::move(r->front().preferences));
@@ -370,11 +398,11 @@ void Engine::subscribe(UserId user, std::string topic, std::function<void(Result
   if (check.ok()) check = check_topic(topic);
   // Stored, then joined live on the user's sessions on every instance.
   query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, Completion<bool> c) {
-    self.store_->subscribe(user, topic, self.completion<bool>([user, topic, c](Impl& me,
-                                                                              Result<bool> r) {
-      if (r.ok()) me.membership_changed(user, topic, true);
-      c(std::move(r));
-    }));
+    self.store_->subscribe(user, topic,
+                           self.store_completion<bool>([user, topic, c](Impl& me, Result<bool> r) {
+                             if (r.ok()) me.membership_changed(user, topic, true);
+                             c(std::move(r));
+                           }));
   });
 }
 
@@ -382,11 +410,11 @@ void Engine::unsubscribe(UserId user, std::string topic, std::function<void(Resu
   Status check = check_user(user);
   if (check.ok()) check = check_topic(topic);
   query<bool>(impl_, check, std::move(done), [user, topic](Impl& self, Completion<bool> c) {
-    self.store_->unsubscribe(user, topic, self.completion<bool>([user, topic, c](Impl& me,
-                                                                                Result<bool> r) {
-      if (r.ok()) me.membership_changed(user, topic, false);
-      c(std::move(r));
-    }));
+    self.store_->unsubscribe(
+        user, topic, self.store_completion<bool>([user, topic, c](Impl& me, Result<bool> r) {
+          if (r.ok()) me.membership_changed(user, topic, false);
+          c(std::move(r));
+        }));
   });
 }
 

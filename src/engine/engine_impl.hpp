@@ -113,6 +113,20 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
                                         Result<T> r) mutable { fn(*self, std::move(r)); });
   }
 
+  /// A completion for a Store call (or a host query): counted in store_calls_ until `fn`
+  /// ran, and shutdown's last step waits for the count to reach 0 (bounded by
+  /// shutdown_timeout). A backend with threads of its own may finish a call late; its posted
+  /// completion must not outlive the executor, or it would be destroyed on that thread,
+  /// with the last reference to the engine and to the backend itself.
+  template <class T, class F>
+  Completion<T> store_completion(F fn) {
+    ++store_calls_;
+    return completion<T>([fn = std::move(fn)](Impl& self, Result<T> r) mutable {
+      fn(self, std::move(r));
+      self.store_call_done();
+    });
+  }
+
   enum class State { created, starting, running, stopping, stopped };
 
   std::shared_ptr<Executor> executor_;
@@ -146,6 +160,9 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   Executor::TimerId heartbeat_timer_ = 0;
   Executor::TimerId sweep_timer_ = 0;
   std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
+  std::size_t store_calls_ = 0;    // store_completion()s not yet run
+  std::function<void()> store_calls_drained_;  // shutdown's last step waiting for them
+  TimePoint shutdown_deadline_{};  // shutdown began + shutdown_timeout: bounds both waits
 
   /// on_written reports wait here and are applied in batches: one posted task for all the
   /// reports that arrive before it runs, instead of one per socket write.
@@ -163,6 +180,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);
   void hold() { ++work_in_flight_; }
   void release();
+  void store_call_done();
+  void after_store_calls(std::function<void(Impl&)> then);
   void heartbeat();
   void sweep();
 

@@ -167,7 +167,7 @@ void append_chunk(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
   std::shared_ptr<InboxRelay> pending = self.locate_ahead(req.streams);
   self.store_->append(
       std::move(req),
-      self.completion<AppendResult>(
+      self.store_completion<AppendResult>(
           [job, pending = std::move(pending)](Engine::Impl& s, Result<AppendResult> r) mutable {
             --job->appending;
             if (!r.ok()) {
@@ -215,47 +215,48 @@ void append_unmuted(Engine::Impl& self, const std::shared_ptr<PublishJob>& job,
   for (const StreamId& s : inboxes) users.push_back(s.name());
   ++job->appending;
   self.store_->preferences(
-      std::move(users),
-      self.completion<std::vector<UserPreferences>>(
-          [job, inboxes = std::move(inboxes)](Engine::Impl& s,
-                                              Result<std::vector<UserPreferences>> r) mutable {
-            --job->appending;
-            if (!r.ok() && !job->failed) job->failed = r.status();
-            if (!job->failed && !job->duplicate_of) {
-              const std::size_t muted = drop_muted(*job, inboxes, *r);
-              job->result.muted += muted;
-              s.metrics_.muted.add(muted);
-              // A first chunk goes even when empty: it records the notification and its key.
-              if (!inboxes.empty() || job->first) append_chunk(s, job, std::move(inboxes));
-            }
-            advance(s, job);
-          }));
+      std::move(users), self.store_completion<std::vector<UserPreferences>>(
+                            [job, inboxes = std::move(inboxes)](
+                                Engine::Impl& s, Result<std::vector<UserPreferences>> r) mutable {
+                              --job->appending;
+                              if (!r.ok() && !job->failed) job->failed = r.status();
+                              if (!job->failed && !job->duplicate_of) {
+                                const std::size_t muted = drop_muted(*job, inboxes, *r);
+                                job->result.muted += muted;
+                                s.metrics_.muted.add(muted);
+                                // A first chunk goes even when empty: it records the notification
+                                // and its key.
+                                if (!inboxes.empty() || job->first)
+                                  append_chunk(s, job, std::move(inboxes));
+                              }
+                              advance(s, job);
+                            }));
 }
 
 void read_subscribers(Engine::Impl& self, const std::shared_ptr<PublishJob>& job) {
   const std::size_t chunk = self.options_.fanout_chunk;
   job->reading = true;
-  self.store_->subscribers(
-      job->target.topic, job->after_subscriber, chunk,
-      self.completion<std::vector<UserId>>(
-          [job, chunk](Engine::Impl& s, Result<std::vector<UserId>> r) {
-            job->reading = false;
-            if (!r.ok()) {
-              if (!job->failed) job->failed = r.status();
-              return advance(s, job);
-            }
-            job->subscribers_done = r->size() < chunk;
-            if (!r->empty()) job->after_subscriber = r->back();
-            // A publish to a topic nobody follows still records the notification (and its
-            // idempotency key) with an empty first append.
-            if (!r->empty() || job->first) {
-              std::vector<StreamId> inboxes;
-              inboxes.reserve(r->size());
-              for (const UserId& u : *r) inboxes.push_back(StreamId::inbox(u));
-              job->page = std::move(inboxes);
-            }
-            advance(s, job);
-          }));
+  self.store_->subscribers(job->target.topic, job->after_subscriber, chunk,
+                           self.store_completion<std::vector<UserId>>(
+                               [job, chunk](Engine::Impl& s, Result<std::vector<UserId>> r) {
+                                 job->reading = false;
+                                 if (!r.ok()) {
+                                   if (!job->failed) job->failed = r.status();
+                                   return advance(s, job);
+                                 }
+                                 job->subscribers_done = r->size() < chunk;
+                                 if (!r->empty()) job->after_subscriber = r->back();
+                                 // A publish to a topic nobody follows still records the
+                                 // notification (and its idempotency key) with an empty first
+                                 // append.
+                                 if (!r->empty() || job->first) {
+                                   std::vector<StreamId> inboxes;
+                                   inboxes.reserve(r->size());
+                                   for (const UserId& u : *r) inboxes.push_back(StreamId::inbox(u));
+                                   job->page = std::move(inboxes);
+                                 }
+                                 advance(s, job);
+                               }));
 }
 
 // Starts what may start now: appends up to the limit, and the next page of subscribers one

@@ -37,20 +37,17 @@ void Engine::Impl::apply_retention() {
 
 // One step; the next one starts from its completion while it removed a full batch. A failed
 // step (store unavailable) ends this sweep's chain; the next sweep tries again.
-// Each step is held like a publish, so that shutdown waits for it (see sweep()).
 void Engine::Impl::trim_step(InboxRetention rule, std::size_t steps_left) {
-  hold();
-  store_->trim_inboxes(
-      rule, completion<std::uint64_t>([rule, steps_left](Impl& self, Result<std::uint64_t> r) {
-        self.release();
-        if (r.ok()) self.metrics_.retention_removed.add(*r);
-        const bool more = r.ok() && *r >= rule.limit && steps_left > 1;
-        if (!more || self.state_ != State::running) {
-          self.retention_running_ = false;
-          return;
-        }
-        self.trim_step(rule, steps_left - 1);
-      }));
+  store_->trim_inboxes(rule, store_completion<std::uint64_t>(
+                                 [rule, steps_left](Impl& self, Result<std::uint64_t> r) {
+                                   if (r.ok()) self.metrics_.retention_removed.add(*r);
+                                   const bool more = r.ok() && *r >= rule.limit && steps_left > 1;
+                                   if (!more || self.state_ != State::running) {
+                                     self.retention_running_ = false;
+                                     return;
+                                   }
+                                   self.trim_step(rule, steps_left - 1);
+                                 }));
 }
 
 }  // namespace herald

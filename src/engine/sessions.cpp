@@ -143,7 +143,8 @@ void Engine::Impl::authenticated(const std::shared_ptr<Session>& s, AuthResult r
     auto sp = ws.lock();
     if (!sp || sp->phase != Session::Phase::live) return;
     self.store_->inbox_state(sp->record.user, self.executor_->now(),
-                             self.completion<InboxState>([ws](Impl& self2, Result<InboxState> st) {
+                             self.store_completion<InboxState>([ws](Impl& self2,
+                                                                    Result<InboxState> st) {
                                auto sp2 = ws.lock();
                                if (!sp2 || sp2->phase != Session::Phase::live) return;
                                if (!st.ok())
@@ -247,7 +248,8 @@ void Engine::Impl::join_listed(Session& s) {
   std::weak_ptr<Session> ws = weak(s);
   store_->subscriptions(
       s.record.user, "", options_.max_session_topics,
-      completion<std::vector<std::string>>([ws](Impl& self, Result<std::vector<std::string>> r) {
+      store_completion<std::vector<std::string>>([ws](Impl& self,
+                                                      Result<std::vector<std::string>> r) {
         auto sp = ws.lock();
         if (!sp || sp->phase != Session::Phase::live) return;
         if (!r.ok())
@@ -361,27 +363,28 @@ void Engine::Impl::start_topic(const std::weak_ptr<Session>& ws, const std::stri
   ReadQuery info_only;
   info_only.limit = 0;
   info_only.now = executor_->now();
-  store_->read(StreamId::topic(topic), info_only,
-               completion<ReadResult>([ws, topic, since, epoch, rid](Impl& self,
-                                                                     Result<ReadResult> r) {
-    auto sp = ws.lock();
-    if (!sp || sp->phase != Session::Phase::live) return;
-    StreamCursor* cursor = sp->topic(topic);
-    if (!cursor) return;
-    if (!r.ok()) {
-      self.leave_topic(*sp, topic);
-      self.write(*sp, {protocol::error(rid, r.status()), nullptr});
-      return;
-    }
-    const StreamInfo& info = r->info;
-    Cursor wanted{since.value_or(info.head), epoch.value_or(info.epoch)};
-    if (topic != kBroadcastTopic)
-      self.write(*sp, {protocol::subscribed(rid, topic, info,
-                                            can_resume(wanted, info) ? wanted.seq : info.head),
-                       nullptr});
-    self.place(*sp, *cursor, wanted, info);
-    self.catch_up(*sp, *cursor);
-  }));
+  store_->read(
+      StreamId::topic(topic), info_only,
+      store_completion<ReadResult>([ws, topic, since, epoch, rid](Impl& self,
+                                                                  Result<ReadResult> r) {
+        auto sp = ws.lock();
+        if (!sp || sp->phase != Session::Phase::live) return;
+        StreamCursor* cursor = sp->topic(topic);
+        if (!cursor) return;
+        if (!r.ok()) {
+          self.leave_topic(*sp, topic);
+          self.write(*sp, {protocol::error(rid, r.status()), nullptr});
+          return;
+        }
+        const StreamInfo& info = r->info;
+        Cursor wanted{since.value_or(info.head), epoch.value_or(info.epoch)};
+        if (topic != kBroadcastTopic)
+          self.write(*sp, {protocol::subscribed(rid, topic, info,
+                                                can_resume(wanted, info) ? wanted.seq : info.head),
+                           nullptr});
+        self.place(*sp, *cursor, wanted, info);
+        self.catch_up(*sp, *cursor);
+      }));
 }
 
 void Engine::Impl::leave_topic(Session& s, const std::string& topic) {
@@ -458,9 +461,9 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
     case Op::read:
     case Op::read_all:
       store_->mark_read(s.record.user, req.seqs,
-                        completion<std::uint64_t>([ws, rid = req.rid, user = s.record.user,
-                                                   seqs = req.seqs](Impl& self,
-                                                                    Result<std::uint64_t> r) {
+                        store_completion<std::uint64_t>([ws, rid = req.rid, user = s.record.user,
+                                                         seqs = req.seqs](Impl& self,
+                                                                          Result<std::uint64_t> r) {
                           if (r.ok()) self.read_changed(user, seqs, *r);
                           auto sp = ws.lock();
                           if (!sp) return;
@@ -482,14 +485,16 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
       q.limit = static_cast<std::size_t>(req.limit);
       q.order = ReadQuery::Order::descending;
       q.now = executor_->now();
-      store_->read(stream.value(), q, completion<ReadResult>([ws, rid = req.rid, id = stream.value()](
-                                                                 Impl& self, Result<ReadResult> r) {
-        auto sp = ws.lock();
-        if (!sp) return;
-        if (!r.ok()) return void(self.write(*sp, {protocol::error(rid, r.status()), nullptr}));
-        Seq next = r->more && !r->entries.empty() ? r->entries.back().seq : 0;
-        self.write(*sp, {protocol::history_reply(rid, id, r->entries, next), nullptr});
-      }));
+      store_->read(stream.value(), q,
+                   store_completion<ReadResult>([ws, rid = req.rid, id = stream.value()](
+                                                    Impl& self, Result<ReadResult> r) {
+                     auto sp = ws.lock();
+                     if (!sp) return;
+                     if (!r.ok())
+                       return void(self.write(*sp, {protocol::error(rid, r.status()), nullptr}));
+                     Seq next = r->more && !r->entries.empty() ? r->entries.back().seq : 0;
+                     self.write(*sp, {protocol::history_reply(rid, id, r->entries, next), nullptr});
+                   }));
       return;
     }
   }

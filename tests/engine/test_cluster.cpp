@@ -1,6 +1,8 @@
 // Several engines sharing the in-memory Broker, Registry and Store behave as instances of
 // one service; faults of the broker and registry; presence; shutdown; authentication.
 
+#include <optional>
+
 #include "support/engine_fixture.hpp"
 #include "support/forwarding_store.hpp"
 
@@ -349,6 +351,52 @@ TEST_CASE("graceful shutdown waits for the sweep's store call") {
   store->held.clear();
   w.executor->run();
   CHECK(stopped);
+}
+
+// A Store whose reads answer only when the test lets them (once `hold` is set).
+class HeldReads final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void read(StreamId s, ReadQuery q, Completion<ReadResult> done) override {
+    if (!hold) return ForwardingStore::read(s, q, done);
+    held.push_back(std::move(done));
+  }
+  bool hold = false;
+  std::vector<Completion<ReadResult>> held;
+};
+
+// The same for every Store call: a host query's read is still out when shutdown begins.
+TEST_CASE("graceful shutdown waits for a Store call in flight, up to shutdown_timeout") {
+  for (const bool answered : {true, false}) {
+    CAPTURE(answered);
+    World w;
+    auto store = std::make_shared<HeldReads>(w.store);
+    w.engine_store = store;
+    w.add();
+    store->hold = true;
+    std::optional<Result<HistoryPage>> page;
+    HistoryQuery q;
+    q.limit = 10;
+    w.engine(0).history(StreamId::inbox("u"), q, [&](Result<HistoryPage> r) { page = r; });
+    bool stopped = false;
+    w.engine(0).shutdown([&] { stopped = true; });
+    w.executor->run();
+    REQUIRE(store->held.size() == 1);
+    CHECK_FALSE(stopped);
+    if (answered) {
+      store->held.front()(ReadResult{});
+      w.executor->run();
+      CHECK(stopped);
+      REQUIRE(page.has_value());
+      CHECK(page->ok());
+      continue;
+    }
+    w.executor->advance(w.engine(0).options().shutdown_timeout - std::chrono::milliseconds(1));
+    CHECK_FALSE(stopped);
+    w.executor->advance(std::chrono::milliseconds(1));
+    CHECK(stopped);
+    store->held.clear();  // the store never answered; its completion is dropped unrun
+  }
 }
 
 TEST_CASE("authentication: the host decides the user id or rejects") {

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
-import { serverAndBrowser } from "./lib/harness.mjs";
+import { serverAndBrowser, startServer } from "./lib/harness.mjs";
 
 const T = { timeout: 60000 };
 const env = serverAndBrowser();
@@ -106,4 +106,37 @@ test("EventSource: after a drop the browser resumes with Last-Event-ID - inbox a
   assert.deepEqual(topic, [2, 3, 4]);
   await context.close();
   await proxy.close();
+});
+
+test("EventSource: an id the server refuses at reconnect is cleared, and the browser's next attempt opens", T, async () => {
+  // With at most 2 topics per session, a stream opened with topics=a that left a and joined
+  // b and c holds an id naming b and c: with the URL's a that is 3 at the reconnect.
+  const small = await startServer(["--max-session-topics", "2"]);
+  const proxy = await startProxy(small.port);
+  const { page, context } = await openStream("userId=uma&topics=a", proxy.http);
+  await page.evaluate(async () => {
+    const post = window.frames_.find((f) => f.op === "sse").post;
+    const send = (frame) =>
+      fetch(post, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(frame) });
+    await send({ op: "unsubscribe", topic: "a" });
+    await send({ op: "subscribe", topic: "b" });
+    await send({ op: "subscribe", topic: "c" });
+  });
+  await page.waitForFunction(() => window.frames_.some((f) => f.op === "subscribed" && f.topic === "c"));
+  const held = await page.evaluate(() => window.frames_.filter((f) => f.eventId).at(-1).eventId);
+  assert.match(held, /,b@\d+\.\d+,c@\d+\.\d+$/);
+  proxy.cut();
+  // The reconnect with that id is refused (1002) and the close event clears the id; the
+  // browser's next attempt goes without it and is welcomed, joined to the URL's topic.
+  await page.waitForFunction(() => window.frames_.filter((f) => f.op === "welcome").length === 2, null, { timeout: 20000 });
+  const closes = await page.evaluate(() =>
+    window.frames_.filter((f) => f.op === "close").map((f) => [f.code, f.eventId]));
+  assert.deepEqual(closes, [[1002, ""]]);
+  await page.waitForFunction(() => {
+    const last = window.frames_.findLastIndex((f) => f.op === "welcome");
+    return window.frames_.slice(last).some((f) => f.op === "subscribed" && f.topic === "a");
+  });
+  await context.close();
+  await proxy.close();
+  await small.stop();
 });

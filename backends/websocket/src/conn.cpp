@@ -687,13 +687,16 @@ void Conn::queue_event(const std::string& frame, std::size_t report) {
 
 // The server ends the stream: a last event says why, then the connection closes once it is
 // written. EventSource reconnects by itself (with Last-Event-ID); a client that must not
-// (4001) reads the code.
+// (4001) reads the code. A handshake the engine refused as malformed (1002 before the
+// welcome) may owe it to the Last-Event-ID (its topics and the URL's over the engine's
+// max_session_topics): the event then clears the id, or EventSource would send it forever.
 void Conn::end_sse(CloseCode code, const std::string& reason) {
   if (mode_ != Mode::sse || closing_) return;
   closing_ = true;
   close_code_ = code;
   if (code == CloseCode::slow_consumer) drop_unsent();
-  enqueue(sse_close_event(code, reason));
+  const bool refused = code == CloseCode::protocol_error && !sse_->positioned();
+  enqueue(sse_close_event(code, reason, refused));
   report_closed(code, reason);
   finish_after_flush_ = true;
   flush();

@@ -144,11 +144,11 @@ std::string sse_event(const std::string& id, const std::string& frame) {
   return event.append("data: ").append(frame).append("\n\n");
 }
 
-std::string sse_close_event(CloseCode code, const std::string& reason) {
-  return sse_event("", json{{"op", "close"},
-                            {"code", static_cast<int>(code)},
-                            {"reason", reason}}
-                           .dump(-1, ' ', false, json::error_handler_t::replace));
+std::string sse_close_event(CloseCode code, const std::string& reason, bool forget_id) {
+  const std::string event = sse_event(
+      "", json{{"op", "close"}, {"code", static_cast<int>(code)}, {"reason", reason}}.dump(
+              -1, ' ', false, json::error_handler_t::replace));
+  return forget_id ? "id:\n" + event : event;
 }
 
 }  // namespace herald::websocket::detail

@@ -25,6 +25,8 @@ class SsePositions {
   bool track(const std::string& frame);
   /// The event id: every position known so far ("" before the welcome).
   std::string id() const;
+  /// True once the welcome gave the inbox's position (id() is not empty).
+  bool positioned() const { return have_inbox_; }
 
  private:
   struct Position {
@@ -51,7 +53,9 @@ std::string sse_prelude(const std::string& post_path);
 /// One event carrying `frame`; with an `id` line if `id` is not empty.
 std::string sse_event(const std::string& id, const std::string& frame);
 /// The last event before the server ends the stream: {"op":"close","code":…,"reason":…}.
-std::string sse_close_event(CloseCode code, const std::string& reason);
+/// With `forget_id` it also carries an empty `id:` field, which makes EventSource reconnect
+/// without a Last-Event-ID.
+std::string sse_close_event(CloseCode code, const std::string& reason, bool forget_id);
 /// A comment line that keeps proxies and the client from timing the stream out.
 inline const char* sse_heartbeat() { return ": ping\n\n"; }
 

@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 namespace {
 
 struct Event {
-  std::string id;  // empty: the event had no id line
+  std::string id;       // empty: the event had no id line, or an empty one
+  bool has_id = false;  // it had an id line
   json data;
 };
 
@@ -60,7 +61,10 @@ class SseClient {
         const std::string line = block.substr(pos, nl - pos);
         pos = nl + 1;
         if (line.rfind(":", 0) == 0) ++comments_;
-        if (line.rfind("id: ", 0) == 0) e.id = line.substr(4);
+        if (line.rfind("id: ", 0) == 0 || line == "id:") {
+          e.has_id = true;
+          e.id = line.substr(line.size() > 3 ? 4 : 3);
+        }
         if (line.rfind("data: ", 0) == 0) {
           e.data = json::parse(line.substr(6));
           data = true;
@@ -233,6 +237,33 @@ TEST_CASE("sse: a Last-Event-ID with a topic entry the server never writes is ig
   CHECK(joined->data["topic"] == "room:2");
 }
 
+// An id the transport passes (its form is the server's) may still be refused by the engine:
+// its topics and the URL's together over max_session_topics (a client that opened with
+// topics=a, left a and joined up to the cap has one). The close event then clears the id,
+// so that EventSource's next attempt goes without it instead of failing the same way forever.
+TEST_CASE("sse: a handshake refused with its Last-Event-ID clears the id in the close event") {
+  EngineOptions engine = test_engine_options();
+  engine.max_session_topics = 2;
+  WsWorld w(test_server_options(), engine);
+  REQUIRE(w.notify({"alice"}).ok());
+  const std::string epoch = std::to_string(w.store->epoch());
+  const std::string id = "1." + epoch + ",b@0." + epoch + ",c@0." + epoch;
+  SseClient refused(w.port(), "/sse?userId=alice&topics=a", {"Last-Event-ID: " + id});
+  REQUIRE(refused.head().find("200") != std::string::npos);
+  auto closed = refused.next_op("close");
+  REQUIRE(closed);
+  CHECK(closed->data["code"] == 1002);
+  CHECK(closed->has_id);
+  CHECK(closed->id.empty());
+
+  // Without the id (what EventSource sends next) the stream opens with the URL's topics.
+  SseClient again(w.port(), "/sse?userId=alice&topics=a");
+  open_stream(again);
+  auto joined = again.next_op("subscribed");
+  REQUIRE(joined);
+  CHECK(joined->data["topic"] == "a");
+}
+
 TEST_CASE("sse: heartbeats are comments - POSTs need JSON and a live stream's path - a refused "
           "client reads the close event") {
   ServerOptions o = test_server_options();
@@ -255,6 +286,7 @@ TEST_CASE("sse: heartbeats are comments - POSTs need JSON and a live stream's pa
   auto closed = refused.next_op("close");
   REQUIRE(closed);
   CHECK(closed->data["code"] == 4001);
+  CHECK_FALSE(closed->has_id);  // refused for its credentials: a Last-Event-ID stays
   CHECK(refused.wait_eof());
 }
 

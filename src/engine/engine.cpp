@@ -207,27 +207,8 @@ void Engine::Impl::shutdown(std::function<void()> done) {
   executor_->cancel(sweep_timer_);
   if (!was_running) return finish_shutdown(std::move(done));
   for (Transport* t : transports_) t->stop_accepting(completion<void>([](Impl&, auto) {}));
-  // Drain: wait for in-flight publishes (bounded by shutdown_timeout), then close.
-  auto once = std::make_shared<bool>(false);
-  auto proceed = [once, done](Impl& self) {
-    if (*once) return;
-    *once = true;
-    self.drained_ = nullptr;
-    self.finish_shutdown(done);
-  };
-  if (work_in_flight_ == 0) return proceed(*this);
-  drained_ = [this, proceed] { proceed(*this); };
-  std::weak_ptr<Impl> weak_self = shared_from_this();
-  executor_->schedule(options_.shutdown_timeout, [weak_self, proceed] {
-    if (auto self = weak_self.lock()) proceed(*self);
-  });
-}
-
-void Engine::Impl::release() {
-  if (--work_in_flight_ != 0 || !drained_) return;
-  auto drained = std::move(drained_);  // it may reset drained_: never destroy a running function
-  drained_ = nullptr;
-  drained();
+  // Drain the publishes in flight, then close.
+  when_idle(work_in_flight_, [done](Impl& self) { self.finish_shutdown(done); });
 }
 
 void Engine::Impl::finish_shutdown(std::function<void()> done) {
@@ -240,7 +221,7 @@ void Engine::Impl::finish_shutdown(std::function<void()> done) {
     if (departures.ok())
       for (const Departure& d : *departures) self.user_changed(d.user, false, d.instance);
     self.broker_->stop(self.completion<void>([done](Impl& s, auto) {
-      s.after_store_calls([done](Impl& me) {
+      s.when_idle(s.store_calls_, [done](Impl& me) {
         me.state_ = State::stopped;
         done();
       });
@@ -248,26 +229,26 @@ void Engine::Impl::finish_shutdown(std::function<void()> done) {
   }));
 }
 
-void Engine::Impl::store_call_done() {
-  if (--store_calls_ != 0 || !store_calls_drained_) return;
-  auto drained = std::move(store_calls_drained_);  // never destroy a running function
-  store_calls_drained_ = nullptr;
-  drained();
+void Engine::Impl::finished(InFlight& work) {
+  if (--work.count != 0 || !work.idle) return;
+  auto idle = std::move(work.idle);  // it resets work.idle: never destroy a running function
+  work.idle = nullptr;
+  idle();
 }
 
-// Runs `then` once no Store call is in flight, or at the shutdown's deadline (the drain's
-// bound: both waits together take at most shutdown_timeout). Sessions are closed by now, so
-// no new calls come from them; the count only falls.
-void Engine::Impl::after_store_calls(std::function<void(Impl&)> then) {
+// Runs `then` once `work` is at 0, or at the shutdown's deadline (both of shutdown's waits
+// together take at most shutdown_timeout). Publishes are refused while stopping, and the
+// sessions are closed before the wait for Store calls, so the counts fall.
+void Engine::Impl::when_idle(InFlight& work, std::function<void(Impl&)> then) {
   auto once = std::make_shared<bool>(false);
-  auto proceed = [once, then = std::move(then)](Impl& self) {
+  auto proceed = [once, &work, then = std::move(then)](Impl& self) {
     if (*once) return;
     *once = true;
-    self.store_calls_drained_ = nullptr;
+    work.idle = nullptr;
     then(self);
   };
-  if (store_calls_ == 0) return proceed(*this);
-  store_calls_drained_ = [this, proceed] { proceed(*this); };
+  if (work.count == 0) return proceed(*this);
+  work.idle = [this, proceed] { proceed(*this); };
   std::weak_ptr<Impl> weak_self = shared_from_this();
   const Duration left = std::max(
       Duration::zero(), std::chrono::ceil<Duration>(shutdown_deadline_ - executor_->now()));

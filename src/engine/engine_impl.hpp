@@ -115,15 +115,15 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   /// A completion for a Store call (or a host query): counted in store_calls_ until `fn`
   /// ran, and shutdown's last step waits for the count to reach 0 (bounded by
-  /// shutdown_timeout). A backend with threads of its own may finish a call late; its posted
-  /// completion must not outlive the executor, or it would be destroyed on that thread,
+  /// shutdown_timeout, see when_idle). A backend with threads of its own may finish a call late;
+  /// its posted completion must not outlive the executor, or it would be destroyed on that thread,
   /// with the last reference to the engine and to the backend itself.
   template <class T, class F>
   Completion<T> store_completion(F fn) {
-    ++store_calls_;
+    ++store_calls_.count;
     return completion<T>([fn = std::move(fn)](Impl& self, Result<T> r) mutable {
       fn(self, std::move(r));
-      self.store_call_done();
+      self.finished(self.store_calls_);
     });
   }
 
@@ -155,14 +155,17 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   std::function<void(const OutcomeEvent&)> on_event_;
   std::set<Executor::TimerId> undelivered_timers_;  // pending second looks (events.cpp)
   SubscribeAuthorizer subscribe_authorizer_;
-  std::size_t work_in_flight_ = 0;  // publishes and routings not finished (shutdown drains)
+  /// Work shutdown waits for: how much is out, and the one waiter for it to reach 0.
+  struct InFlight {
+    std::size_t count = 0;
+    std::function<void()> idle;  // set by when_idle while shutdown waits
+  };
+  InFlight work_in_flight_;        // publishes and routings not finished (shutdown drains)
+  InFlight store_calls_;           // store_completion()s not yet run (shutdown's last wait)
+  TimePoint shutdown_deadline_{};  // shutdown began + shutdown_timeout: bounds both waits
   bool registry_dirty_ = false;  // a registry write failed: re-register sessions on recovery
   Executor::TimerId heartbeat_timer_ = 0;
   Executor::TimerId sweep_timer_ = 0;
-  std::function<void()> drained_;  // shutdown waiting for work_in_flight_ == 0
-  std::size_t store_calls_ = 0;    // store_completion()s not yet run
-  std::function<void()> store_calls_drained_;  // shutdown's last step waiting for them
-  TimePoint shutdown_deadline_{};  // shutdown began + shutdown_timeout: bounds both waits
 
   /// on_written reports wait here and are applied in batches: one posted task for all the
   /// reports that arrive before it runs, instead of one per socket write.
@@ -178,10 +181,10 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   // --- lifecycle (engine.cpp)
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);
-  void hold() { ++work_in_flight_; }
-  void release();
-  void store_call_done();
-  void after_store_calls(std::function<void(Impl&)> then);
+  void hold() { ++work_in_flight_.count; }
+  void release() { finished(work_in_flight_); }
+  void finished(InFlight& work);
+  void when_idle(InFlight& work, std::function<void(Impl&)> then);
   void heartbeat();
   void sweep();
 

@@ -6,12 +6,15 @@
 //
 // Invariants: an id the transport applies is one the engine accepts, up to its limit on the
 // number of topics (sse.hpp: an id that does not parse is ignored, the session starts as
-// without one), and an id the server wrote resumes every position it names.
+// without one), and an id the server wrote resumes every position it names. A frame tracked
+// as the transport gets it (a notification's head apart from its shared body, read without
+// a parser) moves the positions exactly as the JSON parser's reading of the whole frame does.
 
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "engine/protocol.hpp"
@@ -54,8 +57,17 @@ bool joinable(const std::string& topic) {
   return valid_name(topic) && (topic[0] != '$' || topic == "$broadcast");
 }
 
-// One frame of the engine's, chosen and filled in by the input.
-std::string frame(FuzzedDataProvider& in, std::map<std::string, std::uint64_t>& topics) {
+// One frame of the engine's, chosen and filled in by the input: `head`, and for a
+// notification its `body` apart (Frame in herald/transport.hpp).
+struct EngineFrame {
+  std::string head;
+  std::shared_ptr<const std::string> body;
+  /// The whole frame with a space after its '{': the same JSON, which SsePositions can only
+  /// read with its parser (its reader of notification heads wants the engine's exact text).
+  std::string parsed_text() const { return "{ " + (body ? head + *body : head).substr(1); }
+};
+
+EngineFrame frame(FuzzedDataProvider& in, std::map<std::string, std::uint64_t>& topics) {
   const std::string topic = in.ConsumeRandomLengthString(24);
   const Seq seq = in.ConsumeIntegral<Seq>();
   const Epoch epoch = in.ConsumeIntegral<Epoch>();
@@ -66,31 +78,32 @@ std::string frame(FuzzedDataProvider& in, std::map<std::string, std::uint64_t>& 
       w.stream = StreamId::inbox("u");
       w.epoch = epoch;
       w.cursor = seq;
-      return protocol::welcome(w);
+      return {protocol::welcome(w), nullptr};
     }
     case 1:
-      if (!joinable(topic)) return "";
+      if (!joinable(topic)) return {};
       topics[topic] = seq;
-      return protocol::subscribed("", topic, StreamInfo{epoch, seq, 0}, seq);
+      return {protocol::subscribed("", topic, StreamInfo{epoch, seq, 0}, seq), nullptr};
     case 2:
-      if (!joinable(topic)) return "";  // the engine answers only topics it took
+      if (!joinable(topic)) return {};  // the engine answers only topics it took
       topics.erase(topic);
-      return protocol::unsubscribed("", topic);
+      return {protocol::unsubscribed("", topic), nullptr};
     case 3: {
       const bool inbox = in.ConsumeBool();
-      if (!inbox && !joinable(topic)) return "";
+      if (!inbox && !joinable(topic)) return {};
       const StreamId stream = inbox ? StreamId::inbox("u") : StreamId::topic(topic);
-      return protocol::reset(stream, StreamInfo{epoch, seq, 0}, "fuzz");
+      return {protocol::reset(stream, StreamInfo{epoch, seq, 0}, "fuzz"), nullptr};
     }
     default: {
       const bool inbox = in.ConsumeBool();
-      if (!inbox && !joinable(topic)) return "";
+      if (!inbox && !joinable(topic)) return {};
       const StreamId stream = inbox ? StreamId::inbox("u") : StreamId::topic(topic);
       Notification n;
       n.type = "t";
       n.data = "{}";
-      return protocol::notification_head(stream, seq, epoch, 1) +
-             *protocol::notification_body(n);
+      const std::uint32_t attempt = in.ConsumeIntegralInRange<std::uint32_t>(1, 3);
+      return {protocol::notification_head(stream, seq, epoch, attempt),
+              protocol::notification_body(n)};
     }
   }
 }
@@ -103,13 +116,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     resume_from(in.ConsumeRemainingBytesAsString());
     return 0;
   }
-  SsePositions positions;
+  SsePositions positions, parsed;
   std::map<std::string, std::uint64_t> topics;
   for (int i = 0; i < 16 && in.remaining_bytes() > 0; ++i) {
-    const std::string f = frame(in, topics);
-    if (f.empty()) continue;
-    positions.track(f);
+    const EngineFrame f = frame(in, topics);
+    if (f.head.empty()) continue;
+    CHECK(positions.track(f.head, f.body.get()) == parsed.track(f.parsed_text()));
     const std::string id = positions.id();
+    CHECK(id == parsed.id());
     CHECK(id.find('\n') == std::string::npos && id.find('\r') == std::string::npos);
     if (id.empty()) continue;
     Handshake h;

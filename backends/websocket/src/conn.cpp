@@ -122,8 +122,9 @@ void Conn::send(Frame frame) {
   Outgoing item;
   item.conn = weak_from_this();
   item.size = frame.size();
-  if (sse_stream_) {
-    item.frame.prefix = frame.text();  // made an event on the strand (queue_event)
+  if (sse_stream_) {  // made an event on the strand (queue_event)
+    item.frame.prefix = std::move(frame.head);
+    item.frame.tail = std::move(frame.body);
   } else if (!core_->frames.wire_for(frame, item.frame)) {
     item.kind = Outgoing::Kind::invalid;
   }
@@ -143,7 +144,7 @@ bool Conn::take(Outgoing& item) {
   switch (item.kind) {
     case Outgoing::Kind::frame:
       if (sse_stream_) {
-        queue_event(item.frame.prefix, item.size);
+        queue_event(std::move(item.frame), item.size);
       } else {
         queue_wire(std::move(item.frame), item.size);
       }
@@ -677,12 +678,15 @@ void Conn::start_sse() {
   wait_read();  // only to notice the client leaving: input is discarded
 }
 
-// One engine frame as an event, within the output bound (past it: closed as a slow
-// consumer, like a WebSocket session).
-void Conn::queue_event(const std::string& frame, std::size_t report) {
+// One engine frame (its head in `frame.prefix`, its body in `frame.tail`) as an event,
+// within the output bound (past it: closed as a slow consumer, like a WebSocket session).
+// The body is written from the buffer every recipient of a fan-out shares.
+void Conn::queue_event(WireFrame frame, std::size_t report) {
   if (mode_ != Mode::sse || closing_) return;
-  WireFrame event{sse_event(sse_->track(frame) ? sse_->id() : std::string(), frame), nullptr};
-  if (within_bound(event.wire())) enqueue(std::move(event), report);
+  frame.prefix = sse_->event_head(frame.prefix, frame.tail.get());
+  if (!within_bound(frame.wire() + kEventEnd.size())) return;
+  enqueue(std::move(frame), report);
+  enqueue(kEventEnd);
 }
 
 // The server ends the stream: a last event says why, then the connection closes once it is
@@ -805,7 +809,7 @@ void Conn::on_ws_shutdown() {
 // The handshake's answer (101 or an error), copied to the output.
 WsErrorCode Conn::on_ws_write(const WsBuffer* buffers, std::size_t count) {
   if (mode_ != Mode::websocket) return WsErrorCode();  // closed meanwhile: dropped
-  for (std::size_t i = 0; i < count; ++i) enqueue(std::string(buffers[i].buf, buffers[i].len));
+  for (std::size_t i = 0; i < count; ++i) enqueue(std::string_view(buffers[i].buf, buffers[i].len));
   return WsErrorCode();
 }
 
@@ -955,7 +959,7 @@ void Conn::report_closed(CloseCode code, std::string reason) {
 
 // ---- output -------------------------------------------------------------------------
 
-void Conn::enqueue(const std::string& bytes) {
+void Conn::enqueue(std::string_view bytes) {
   out_bytes_ += bytes.size();
   writable_chunk().bytes += bytes;
 }

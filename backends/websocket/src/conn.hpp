@@ -132,7 +132,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   bool sse_stream_request(const HttpRequest& r) const;
   HttpResponse answer_sse_post(HttpRequest& r);
   void start_sse();
-  void queue_event(const std::string& frame, std::size_t report);
+  void queue_event(WireFrame frame, std::size_t report);
   void end_sse(CloseCode code, const std::string& reason);
   void on_sse_timer(TimePoint now);
 
@@ -158,7 +158,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void report_closed(CloseCode code, std::string reason);
 
   // output
-  void enqueue(const std::string& bytes);
+  void enqueue(std::string_view bytes);
   void enqueue(WireFrame frame, std::size_t report);
   Chunk& writable_chunk();
   void flush();

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herald/json_text.hpp"
 #include "herald/model.hpp"
 
 namespace herald::websocket::detail {
@@ -33,13 +34,13 @@ std::uint64_t seq_of(const json& v) {
 
 // The frame's op without parsing it: the first "op":" of an engine frame is its own (quotes
 // inside strings are escaped, and nested objects, a notification's data, come after it).
-std::string_view op_of(const std::string& frame) {
+std::string_view op_of(std::string_view frame) {
   const std::size_t at = frame.find(R"("op":")");
-  if (at == std::string::npos) return {};
+  if (at == std::string_view::npos) return {};
   const std::size_t from = at + 6;
   const std::size_t end = frame.find('"', from);
-  if (end == std::string::npos) return {};
-  return std::string_view(frame).substr(from, end - from);
+  if (end == std::string_view::npos) return {};
+  return frame.substr(from, end - from);
 }
 
 // "<topic>@<seq>[.<epoch>]", as id() writes each topic's position: a name the engine would
@@ -56,46 +57,133 @@ bool topic_position(std::string_view entry) {
 
 }  // namespace
 
-// Only frames that can move a position are parsed.
-bool SsePositions::track(const std::string& frame) {
-  const std::string_view kind = op_of(frame);
-  if (kind != "notification" && kind != "welcome" && kind != "subscribed" && kind != "reset" &&
-      kind != "unsubscribed")
+namespace {
+
+// A notification's position as the engine writes it at the start of every notification
+// frame, in this order (src/engine/protocol.cpp, notification_head):
+//   {"op":"notification","stream":"<inbox|topic>:<name>","seq":<n>,"epoch":"<n>"
+struct HeadPosition {
+  bool inbox = false;
+  std::string_view name;
+  std::uint64_t seq = 0;
+  std::string_view epoch;
+};
+
+bool skip(std::string_view& text, std::string_view prefix) {
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+// The text up to the next '"' (a JSON string without escapes), consumed with the quote.
+bool plain_string(std::string_view& text, std::string_view& out) {
+  const std::size_t end = text.find('"');
+  if (end == std::string_view::npos) return false;
+  out = text.substr(0, end);
+  text.remove_prefix(end + 1);
+  return out.find('\\') == std::string_view::npos;
+}
+
+// False if `head` is not of that form, or names a stream written with escapes (a name
+// with '"' or '\\'): the frame is then parsed as JSON.
+bool read_head(std::string_view head, HeadPosition& out) {
+  if (!skip(head, R"({"op":"notification","stream":")")) return false;
+  out.inbox = skip(head, "inbox:");
+  if (!out.inbox && !skip(head, "topic:")) return false;
+  if (!plain_string(head, out.name) || !skip(head, R"(,"seq":)")) return false;
+  const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), out.seq);
+  if (ec != std::errc()) return false;
+  head.remove_prefix(static_cast<std::size_t>(end - head.data()));
+  return skip(head, R"(,"epoch":")") && plain_string(head, out.epoch);
+}
+
+constexpr std::string_view kIdField = "id: ";
+constexpr std::string_view kDataField = "data: ";
+
+}  // namespace
+
+// A notification is read from its head; the other frames that can move a position (small
+// control frames, one per request) are parsed. A frame every recipient shares whole (a
+// topic's) comes as a body without a head: its start is read the same way.
+bool SsePositions::track(std::string_view head, const std::string* body) {
+  if (head.empty() && body) {
+    head = *body;
+    body = nullptr;
+  }
+  const std::string_view kind = op_of(head);
+  if (kind == "notification") {
+    HeadPosition p;
+    if (read_head(head, p)) return move(p.inbox, p.name, p.seq, p.epoch, true);
+  } else if (kind != "welcome" && kind != "subscribed" && kind != "reset" &&
+             kind != "unsubscribed") {
     return false;
-  const json j = json::parse(frame, nullptr, /*allow_exceptions=*/false);
+  }
+  const json j = body ? json::parse(std::string(head) + *body, nullptr, false)
+                      : json::parse(head.begin(), head.end(), nullptr, false);
   if (!j.is_object()) return false;
   const std::string op = j.value("op", "");
   if (op == "unsubscribed") return topics_.erase(j.value("topic", "")) > 0;
   if (op == "welcome") {
     have_inbox_ = true;
-    inbox_ = {seq_of(j.value("cursor", json())), j.value("epoch", "")};
-    return true;
+    return move(true, "", seq_of(j.value("cursor", json())), j.value("epoch", ""), false);
   }
-  if (op == "subscribed") {
-    topics_[j.value("topic", "")] = {seq_of(j.value("cursor", json())), j.value("epoch", "")};
-    return true;
-  }
+  if (op == "subscribed")
+    return move(false, j.value("topic", ""), seq_of(j.value("cursor", json())),
+                j.value("epoch", ""), false);
   const std::string stream = j.value("stream", "");
   const bool inbox = starts_with(stream, "inbox:");
   if (!inbox && !starts_with(stream, "topic:")) return false;
-  Position& at = inbox ? inbox_ : topics_[stream.substr(6)];
-  const std::string epoch = j.value("epoch", "");
-  const std::uint64_t seq = seq_of(j.value(op == "reset" ? "head" : "seq", json()));
-  // A redelivery (an older seq) leaves the position where it is.
-  if (op == "notification" && epoch == at.epoch && seq <= at.seq) return false;
-  at = {seq, epoch};
+  return move(inbox, std::string_view(stream).substr(6),
+              seq_of(j.value(op == "reset" ? "head" : "seq", json())), j.value("epoch", ""),
+              op == "notification");
+}
+
+bool SsePositions::move(bool inbox, std::string_view topic, std::uint64_t seq,
+                        std::string_view epoch, bool notification) {
+  Position* at = &inbox_;
+  if (!inbox) {
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) it = topics_.emplace(std::string(topic), Position{}).first;
+    at = &it->second;
+  }
+  if (notification && epoch == at->epoch && seq <= at->seq) return false;
+  at->seq = seq;
+  at->epoch.assign(epoch);
   return true;
 }
 
+std::string SsePositions::event_head(std::string_view head, const std::string* body) {
+  std::string out;
+  out.reserve(head.size() + 64);
+  if (track(head, body)) {
+    out += kIdField;
+    append_id(out);
+    out += '\n';
+  }
+  out += kDataField;
+  out += head;
+  return out;
+}
+
 std::string SsePositions::id() const {
-  if (!have_inbox_) return "";
-  std::string id = std::to_string(inbox_.seq) + "." + inbox_.epoch;
+  std::string id;
+  append_id(id);
+  return id;
+}
+
+void SsePositions::append_id(std::string& out) const {
+  if (!have_inbox_) return;
+  append_json_integer(out, inbox_.seq);
+  out += '.';
+  out += inbox_.epoch;
   for (const auto& [topic, p] : topics_) {
     if (topic.find(',') != std::string::npos || topic == "$broadcast") continue;
-    id += "," + topic + "@" + std::to_string(p.seq);
-    if (!p.epoch.empty()) id += "." + p.epoch;
+    out += ',';
+    out += topic;
+    out += '@';
+    append_json_integer(out, p.seq);
+    if (!p.epoch.empty()) out.append(".").append(p.epoch);
   }
-  return id;
 }
 
 void apply_last_event_id(Handshake& handshake) {
@@ -139,9 +227,9 @@ std::string sse_prelude(const std::string& post_path) {
 std::string sse_event(const std::string& id, const std::string& frame) {
   std::string event;
   event.reserve(frame.size() + id.size() + 16);
-  if (!id.empty()) event.append("id: ").append(id).append("\n");
+  if (!id.empty()) event.append(kIdField).append(id).append("\n");
   // Frames are single-line JSON (the engine escapes newlines inside strings).
-  return event.append("data: ").append(frame).append("\n\n");
+  return event.append(kDataField).append(frame).append(kEventEnd);
 }
 
 std::string sse_close_event(CloseCode code, const std::string& reason, bool forget_id) {

@@ -11,18 +11,29 @@
 // functions of their input: no I/O, no threads.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "herald/transport.hpp"
 
 namespace herald::websocket::detail {
 
+/// One session's positions. Runs once per recipient of every fan-out: a notification's
+/// position is read from its short per-recipient head alone (its body, shared by every
+/// recipient, is neither copied nor parsed), and nothing is allocated once the session
+/// knows the stream.
 class SsePositions {
  public:
   /// Takes the positions a frame moves (welcome, notification, subscribed, reset,
-  /// unsubscribed). True if the frame moved one: its event carries id().
-  bool track(const std::string& frame);
+  /// unsubscribed), given as the engine's Frame holds it: `head`, then `body` (may be null).
+  /// True if the frame moved one: its event carries the id.
+  bool track(std::string_view head, const std::string* body = nullptr);
+  /// The event for a frame: tracks it, and returns the event's text up to the frame's
+  /// body (the id line if the frame moved a position, then the data line with `head`); the
+  /// body and kEventEnd follow it on the wire.
+  std::string event_head(std::string_view head, const std::string* body);
   /// The event id: every position known so far ("" before the welcome).
   std::string id() const;
   /// True once the welcome gave the inbox's position (id() is not empty).
@@ -33,10 +44,19 @@ class SsePositions {
     std::uint64_t seq = 0;
     std::string epoch;
   };
+  void append_id(std::string& out) const;
+  /// Moves the inbox's or `topic`'s position; a notification older than the position (a
+  /// redelivery) leaves it where it is. True if it moved.
+  bool move(bool inbox, std::string_view topic, std::uint64_t seq, std::string_view epoch,
+            bool notification);
+
   bool have_inbox_ = false;
   Position inbox_;
-  std::map<std::string, Position> topics_;
+  std::map<std::string, Position, std::less<>> topics_;  // found by string_view
 };
+
+/// What ends every event (after its data line).
+inline constexpr std::string_view kEventEnd = "\n\n";
 
 /// Applies a resume id (`Last-Event-ID`, or the `lastEventId` query parameter of clients
 /// that cannot set headers) to the handshake: the inbox position becomes since/epoch, the

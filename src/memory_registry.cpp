@@ -92,6 +92,17 @@ class MemoryRegistryImpl final : public MemoryRegistry {
     });
   }
 
+  // Exactly what locate() would see now: an instance that has not heartbeated yet reports
+  // no sessions there either.
+  bool alone(const InstanceId& self) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!available_) return false;
+    const TimePoint now = clock_();
+    for (const auto& [instance, expiry] : instances_)
+      if (instance != self && expiry > now) return false;
+    return true;
+  }
+
   void sessions(UserId user, Completion<std::vector<SessionRecord>> done) override {
     run(done, [&]() -> Result<std::vector<SessionRecord>> {
       std::vector<SessionRecord> out;

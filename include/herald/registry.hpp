@@ -85,6 +85,16 @@ class HERALD_API Registry {
   virtual void report_load(InstanceId instance, InstanceLoad load, Done done) = 0;
   /// The live instances, ascending by id, each with its last reported load.
   virtual void instance_loads(Completion<std::vector<InstanceStatus>> done) = 0;
+
+  /// A hint, asked synchronously before each lookup of an inbox chunk's recipients: true
+  /// only if the registry is available and no live instance but `self` exists now, so that
+  /// locate() could find nothing but `self`'s sessions (which the engine reaches without
+  /// asking) and the engine skips it. False is always correct, and the default: a registry
+  /// shared over the network cannot know without a round trip. Must not block.
+  virtual bool alone(const InstanceId& self) {
+    (void)self;
+    return false;
+  }
 };
 
 }  // namespace herald

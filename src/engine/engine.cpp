@@ -285,8 +285,11 @@ void Engine::start(std::function<void(Status)> done) {
 }
 
 void Engine::publish(PublishRequest request, std::function<void(Result<PublishResult>)> done) {
-  impl_->post([r = std::move(request), done = std::move(done)](Impl& self) mutable {
-    self.publish(std::move(r), std::move(done));
+  // Moved to the heap once: the task is moved through several wrappers on its way to the
+  // executor, and each move of a PublishRequest moves its half-dozen strings.
+  auto r = std::make_shared<PublishRequest>(std::move(request));
+  impl_->post([r = std::move(r), done = std::move(done)](Impl& self) mutable {
+    self.publish(*r, std::move(done));
   });
 }
 

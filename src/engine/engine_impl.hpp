@@ -90,7 +90,8 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
 
   // Engine API, on the executor.
   void start(std::function<void(Status)> done);
-  void publish(PublishRequest request, std::function<void(Result<PublishResult>)> done);
+  /// Takes the request's fields (it is left moved-from).
+  void publish(PublishRequest& request, std::function<void(Result<PublishResult>)> done);
   void shutdown(std::function<void()> done);
   void detach();  // the Engine object is gone: stop timers so the Impl can be freed
 

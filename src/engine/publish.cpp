@@ -360,7 +360,7 @@ Status Engine::Impl::validate(PublishRequest& r) const {
   return invalid("unknown target kind");
 }
 
-void Engine::Impl::publish(PublishRequest request,
+void Engine::Impl::publish(PublishRequest& request,
                            std::function<void(Result<PublishResult>)> done) {
   auto refuse = [&](Status s) {
     metrics_.publish_errors.add();
@@ -403,9 +403,13 @@ void Engine::Impl::publish(PublishRequest request,
 }
 
 // Asks the Registry where the users of an inbox chunk have sessions, while the chunk is
-// being stored; nullptr for a topic chunk or an empty one (nothing to ask).
+// being stored; nullptr for a topic chunk or an empty one (nothing to ask), and when the
+// Registry knows this instance is alone (Registry::alone: the lookup could find only the
+// sessions deliver_local reaches anyway) unless the outcome events need the lookup
+// (watch_undelivered).
 std::shared_ptr<InboxRelay> Engine::Impl::locate_ahead(const std::vector<StreamId>& streams) {
   if (streams.empty() || !streams.front().is_inbox()) return nullptr;
+  if (!on_event_ && registry_->alone(options_.instance_id)) return nullptr;
   auto pending = std::make_shared<InboxRelay>();
   std::vector<UserId> users;
   users.reserve(streams.size());
@@ -422,8 +426,9 @@ std::shared_ptr<InboxRelay> Engine::Impl::locate_ahead(const std::vector<StreamI
 
 // Delivers to local sessions directly and relays to the other instances: entries of
 // inboxes to the instances holding those users' sessions, topic entries to the instances
-// that joined the topic. Precondition: for inbox positions, `pending` is the lookup
-// locate_ahead started for the same streams (append_chunk always starts one).
+// that joined the topic. Precondition: for inbox positions, `pending` is what locate_ahead
+// returned for the same streams (append_chunk always asks it): null when there is nothing
+// to relay.
 void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
                          std::vector<Position> positions, std::shared_ptr<InboxRelay> pending) {
   if (positions.empty()) return;
@@ -435,6 +440,7 @@ void Engine::Impl::route(const std::shared_ptr<const Notification>& n,
     relay(local, topic_channel(local.positions.front().stream.name()));
     return;
   }
+  if (!pending) return;
   pending->stored = std::move(local);
   if (pending->where) relay_inbox(*pending);
 }

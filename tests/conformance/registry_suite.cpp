@@ -221,6 +221,21 @@ TEST_CASE("Registry: remove_instance removes the instance and all its sessions")
   CHECK(c.sessions("bob").empty());
 }
 
+// alone() is a hint the engine acts on (it skips locate() when true): false is always
+// allowed, true only when locate() could find no instance but the asker.
+TEST_CASE("Registry: alone() is never true while another instance is live") {
+  if (!have_registry()) return;
+  RegistryCase c;
+  c.heartbeat("a");
+  c.heartbeat("b", 1s);
+  c.add("s1", "alice", "b");
+  CHECK_FALSE(c.registry->alone("a"));
+  CHECK_FALSE(c.registry->alone("b"));
+  CHECK_FALSE(c.registry->alone("c"));
+  fixture().expire(1500ms);
+  if (c.registry->alone("a")) CHECK(c.locate({"alice"}).empty());
+}
+
 TEST_CASE("Registry: an instance that stops heartbeating expires with its sessions") {
   if (!have_registry()) return;
   RegistryCase c;

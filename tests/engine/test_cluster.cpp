@@ -44,6 +44,7 @@ class HeldLocate final : public Registry {
   void instance_loads(Completion<std::vector<InstanceStatus>> d) override {
     inner_->instance_loads(std::move(d));
   }
+  bool alone(const InstanceId& self) override { return inner_->alone(self); }
 
   bool hung = false;
   std::size_t held() const { return held_.size(); }
@@ -89,6 +90,39 @@ TEST_CASE("local sessions get a publish at once - only other instances wait for 
   w.executor->run();
   CHECK(seqs(frames(*b), "inbox:b") == std::vector<Seq>{1});
   CHECK(frames(*a).empty());  // delivered once
+}
+
+// Registry::alone: one instance on the in-memory registry asks nothing for its publishes
+// (a lookup could only find its own sessions); with another instance live, or with a host
+// listening to outcome events (which need the lookup), it asks again.
+TEST_CASE("an instance alone on its Registry publishes without lookups - unless events need one") {
+  World w;
+  auto held = std::make_shared<HeldLocate>(w.registry);
+  w.engine_registry = held;
+  w.add();
+  auto a = w.connect("a", 0);
+  frames(*a);
+  REQUIRE(w.notify({"a", "nobody"}, "{}", 0).ok());
+  CHECK(held->held() == 0);
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{1});
+
+  std::vector<OutcomeEvent> events;
+  w.engine(0).on_event([&](const OutcomeEvent& e) { events.push_back(e); });
+  w.executor->run();
+  REQUIRE(w.notify({"a"}, "{}", 0).ok());
+  CHECK(held->held() == 1);
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{2});
+  held->release();
+  w.executor->run();
+
+  w.engine(0).on_event(nullptr);
+  w.add();  // i1: instance 0 is no longer alone
+  w.executor->run();
+  REQUIRE(w.notify({"a"}, "{}", 0).ok());
+  CHECK(held->held() == 1);
+  held->release();
+  w.executor->run();
+  CHECK(seqs(frames(*a), "inbox:a") == std::vector<Seq>{3});
 }
 
 TEST_CASE("the Registry lookup overlaps the append - the relay leaves once both answered") {

@@ -255,6 +255,28 @@ TEST_CASE("MemoryRegistry: a session added before its instance's first heartbeat
   CHECK(located[0].instance == "early");
 }
 
+// In one process the registry knows every instance: alone() is exact (the engine then
+// skips its lookups, publish.cpp locate_ahead).
+TEST_CASE("MemoryRegistry: alone() is true while the asker is the only live instance") {
+  Harness h;
+  TimePoint now = t0;
+  auto registry = MemoryRegistry::create([&now] { return now; });
+  auto heartbeat = [&](const InstanceId& i, Duration ttl) {
+    ok_value(h.wait<std::vector<Departure>>([&](auto d) { registry->heartbeat(i, ttl, d); }),
+             "heartbeat");
+  };
+  CHECK(registry->alone("i1"));  // nobody yet
+  heartbeat("i1", 30s);
+  CHECK(registry->alone("i1"));
+  CHECK_FALSE(registry->alone("i2"));
+  heartbeat("i2", 10s);
+  CHECK_FALSE(registry->alone("i1"));
+  now += 11s;  // i2 expired (not collected yet: locate skips it already)
+  CHECK(registry->alone("i1"));
+  registry->set_available(false);  // locate would fail: the engine must see the failure
+  CHECK_FALSE(registry->alone("i1"));
+}
+
 TEST_CASE("MemoryRegistry: setup errors throw herald::Error") {
   CHECK_THROWS_AS(MemoryRegistry::create(std::function<TimePoint()>()), Error);
 }

@@ -69,6 +69,8 @@ HERALD_API std::string encode(const StompFrame& frame);
 
 /// Header escaping of STOMP 1.2: backslash, LF, CR and ':' as \\ \n \r \c.
 HERALD_API std::string escape(std::string_view value);
+/// The same, appended to `out` (a frame written piece by piece).
+HERALD_API void append_escaped(std::string& out, std::string_view value);
 
 // ---- the Transport decorator ----------------------------------------------------------
 

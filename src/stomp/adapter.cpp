@@ -8,6 +8,7 @@
 // on_written from inside send() (the in-process one) cannot re-enter a session.
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <deque>
 #include <map>
@@ -20,7 +21,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herald/json_text.hpp"
 #include "herald/model.hpp"
+#include "herald/notification_head.hpp"
 #include "herald/stomp.hpp"
 #include "herald/version.hpp"
 
@@ -37,11 +40,14 @@ constexpr const char* kServer = "herald/" HERALD_VERSION_STRING;
 
 enum class AckMode { automatic, client, individual };
 
+class MessageBodies;
+
 // What the sessions share with the router.
 struct Shared {
   std::shared_ptr<Executor> executor;
   StompOptions options;
   ConnectionHandler* engine = nullptr;  // set by Transport::start, before any connection
+  std::shared_ptr<MessageBodies> bodies;  // on the executor only
 };
 
 struct Subscription {
@@ -99,12 +105,12 @@ bool parse_heartbeat(const std::string& text, std::uint64_t& x, std::uint64_t& y
 
 // The id and type at the start of a notification body (protocol::notification_body:
 // `"id":"<digits>","type":<JSON string>,…`). Empty when the shape is not that.
-void leading_fields(const std::string& body, std::string& id, std::string& type) {
+void leading_fields(std::string_view body, std::string& id, std::string& type) {
   constexpr std::string_view kId = "\"id\":\"";
   constexpr std::string_view kType = "\",\"type\":";
   if (!starts_with(body, kId)) return;
   const std::size_t id_end = body.find('"', kId.size());
-  if (id_end == std::string::npos || body.compare(id_end, kType.size(), kType) != 0) return;
+  if (id_end == std::string_view::npos || body.substr(id_end, kType.size()) != kType) return;
   std::size_t at = id_end + kType.size();
   if (at >= body.size() || body[at] != '"') return;
   std::size_t end = at + 1;
@@ -113,19 +119,96 @@ void leading_fields(const std::string& body, std::string& id, std::string& type)
   json literal = json::parse(body.begin() + static_cast<std::ptrdiff_t>(at),
                              body.begin() + static_cast<std::ptrdiff_t>(end + 1), nullptr, false);
   if (!literal.is_string()) return;
-  id = body.substr(kId.size(), id_end - kId.size());
+  id = std::string(body.substr(kId.size(), id_end - kId.size()));
   type = literal.get<std::string>();
 }
 
-// A notification frame as head (`{"op":"notification",…,`) and body (`"id":…}`). Topic
-// frames come framed whole (an empty head): the body starts at the first `,"id":"`, which
-// cannot occur inside the head's JSON strings (their quotes are escaped).
-Frame split(Frame frame) {
-  if (!frame.head.empty() || !frame.body) return frame;
-  const std::string& text = *frame.body;
-  const std::size_t at = text.find(",\"id\":\"");
-  if (at == std::string::npos) return frame;
-  return Frame{text.substr(0, at + 1), std::make_shared<const std::string>(text.substr(at + 1))};
+// What every recipient of one notification shares, made once per fan-out (the engine
+// hands all of them the same body buffer): the MESSAGE body after its '{' — the
+// notification's own fields — with the frame's NUL, and the herald-id and herald-type
+// headers. Used on the adapter's one executor only.
+class MessageBodies {
+ public:
+  struct Parts {
+    std::shared_ptr<const std::string> tail;
+    std::string id_and_type;  // "herald-id:…\nherald-type:…\n", escaped
+  };
+
+  /// The parts for `body`, whose notification fields are `fields` (a view into it).
+  const Parts& parts(const std::shared_ptr<const std::string>& body, std::string_view fields) {
+    for (Entry& e : entries_)
+      if (e.key == body.get() && !e.body.expired()) return e.parts;
+    Entry& e = entries_[next_++ % entries_.size()];
+    e.key = body.get();
+    e.body = body;  // a weak reference keeps the address from being reused while cached
+    auto tail = std::make_shared<std::string>();
+    tail->reserve(fields.size() + 1);
+    tail->append(fields);
+    tail->push_back('\0');
+    e.parts.tail = std::move(tail);
+    std::string id, type;
+    leading_fields(fields, id, type);
+    e.parts.id_and_type.clear();
+    for (const auto& [name, value] :
+         {std::pair{"herald-id", &id}, std::pair{"herald-type", &type}}) {
+      e.parts.id_and_type += name;
+      e.parts.id_and_type += ':';
+      append_escaped(e.parts.id_and_type, *value);
+      e.parts.id_and_type += '\n';
+    }
+    return e.parts;
+  }
+
+ private:
+  struct Entry {
+    const std::string* key = nullptr;
+    std::weak_ptr<const std::string> body;
+    Parts parts;
+  };
+  std::array<Entry, 8> entries_;
+  std::size_t next_ = 0;
+};
+
+// A notification frame's position and where its own fields start. Read from the head
+// without a parser (herald/notification_head.hpp); a stream whose name the frame writes
+// with escapes is parsed (`name` and `epoch` then point into the owned copies).
+struct Delivery {
+  NotificationHead head;
+  std::string_view fields;  // the notification's own fields: `"id":…}`
+  std::string owned_name, owned_epoch;
+};
+
+bool read_delivery(const Frame& frame, Delivery& d) {
+  // A topic frame comes framed whole (an empty head): its fields start after the head.
+  const std::string_view text = frame.head.empty() ? std::string_view(*frame.body) : frame.head;
+  if (read_notification_head(text, d.head)) {
+    d.fields = frame.head.empty() ? text.substr(d.head.size) : std::string_view(*frame.body);
+    return true;
+  }
+  // The head's strings have their quotes escaped, so the first `,"id":"` ends it.
+  const std::size_t head_size = frame.head.empty() ? text.find(",\"id\":\"") + 1 : text.size();
+  if (head_size == 0 || head_size < 2) return false;
+  const json j = json::parse(std::string(text.substr(0, head_size - 1)) + "}", nullptr, false);
+  if (!j.is_object()) return false;
+  const std::string stream = j.value("stream", "");
+  d.head.inbox = starts_with(stream, "inbox:");
+  if (!d.head.inbox && !starts_with(stream, "topic:")) return false;
+  d.owned_name = stream.substr(6);
+  d.owned_epoch = j.value("epoch", "");
+  d.head.name = d.owned_name;
+  d.head.epoch = d.owned_epoch;
+  d.head.seq = j.value("seq", Seq{0});
+  d.head.attempt = j.value("attempt", std::uint32_t{1});
+  d.fields = frame.head.empty() ? text.substr(head_size) : std::string_view(*frame.body);
+  return true;
+}
+
+// `name:value\n`, the value escaped.
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ':';
+  append_escaped(out, value);
+  out += '\n';
 }
 
 std::string header_or(const StompFrame& f, std::string_view name, std::string fallback = {}) {
@@ -218,8 +301,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   // Writes a STOMP frame (or heart-beat) standing for `engine_bytes` of engine output.
   void write(std::string text, std::size_t engine_bytes = 0) {
-    written_.push_back({text.size(), engine_bytes});
-    inner_->send(Frame{std::move(text), nullptr});
+    write(Frame{std::move(text), nullptr}, engine_bytes);
+  }
+  void write(Frame frame, std::size_t engine_bytes) {
+    written_.push_back({frame.size(), engine_bytes});
+    inner_->send(std::move(frame));
     last_tx_ = now();
   }
   // Engine output that produced nothing to write now: counted as written in order.
@@ -463,7 +549,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void from_engine(Frame frame) {
     const std::size_t size = frame.size();
     if (phase_ == Phase::closed || closing_) return swallow(size);
-    if (frame.body) return deliver(split(std::move(frame)), size);  // notifications
+    if (frame.body) return deliver(frame, size);  // notifications
     json j = json::parse(frame.head, nullptr, false);
     const std::string op = j.is_object() ? j.value("op", "") : "";
     if (op == "welcome") return welcome(j, size);
@@ -529,75 +615,59 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // A notification or reset frame: a MESSAGE to the stream's subscription, held (inbox)
   // until the client subscribed, or dropped (a topic left meanwhile).
   void deliver(const Frame& frame, std::size_t engine_bytes) {
-    json head = json::parse(frame.body ? frame.head.substr(0, frame.head.size() - 1) + "}"
-                                       : frame.head,
-                            nullptr, false);
-    if (!head.is_object()) return swallow(engine_bytes);
-    const std::string stream = head.value("stream", "");
-    const bool inbox = starts_with(stream, "inbox:");
-    const Subscription* sub = nullptr;
-    std::string sub_id;
-    if (inbox) {
-      sub_id = inbox_subscription_;
-    } else if (starts_with(stream, "topic:")) {
-      auto t = topics_.find(stream.substr(6));
-      if (t != topics_.end()) sub_id = t->second;
-    }
-    if (auto it = subscriptions_.find(sub_id); it != subscriptions_.end()) sub = &it->second;
-    Seq seq = 0;
-    if (frame.body) {
-      seq = head.value("seq", Seq{0});
-      // Every inbox entry the engine sent counts, also one held or dropped here: the
-      // engine's cumulative ack must not pass it before the client acked it.
-      if (inbox && seq > (outstanding_.empty() ? acked_ : outstanding_.back().seq))
-        outstanding_.push_back({seq, false, false});
-    }
+    if (!frame.body) return deliver_reset(frame, engine_bytes);
+    Delivery d;
+    if (!read_delivery(frame, d)) return swallow(engine_bytes);
+    const bool inbox = d.head.inbox;
+    const Seq seq = d.head.seq;
+    // Every inbox entry the engine sent counts, also one held or dropped here: the engine's
+    // cumulative ack must not pass it before the client acked it.
+    if (inbox && seq > (outstanding_.empty() ? acked_ : outstanding_.back().seq))
+      outstanding_.push_back({seq, false, false});
+    const std::string* sub_id = subscription_of(inbox, d.head.name);
+    const Subscription* sub = sub_id ? &subscriptions_.at(*sub_id) : nullptr;
     if (!sub) {
       if (inbox) hold(frame);
       return swallow(engine_bytes);
     }
-
-    const std::string epoch = head.value("epoch", "");
-    StompFrame m{"MESSAGE",
-                 {{"destination", sub->destination}, {"subscription", sub_id}},
-                 {}};
-    if (!frame.body) {  // reset: the stream continues from head in another epoch
-      const Seq head_seq = head.value("head", Seq{0});
-      const std::string id = stream + ":reset:" + epoch + ":" + std::to_string(head_seq);
-      m.headers.insert(m.headers.end(), {{"message-id", id},
-                                         {"content-type", "application/json"},
-                                         {"herald-op", "reset"},
-                                         {"herald-stream", stream},
-                                         {"herald-epoch", epoch},
-                                         {"herald-head", std::to_string(head_seq)},
-                                         {"herald-reason", head.value("reason", "")}});
-      m.body = frame.head;
-      if (inbox) {
-        outstanding_.clear();
-        acked_ = head_seq;
-      }
-      return write(encode(m), engine_bytes);
+    // Runs for every recipient of a fan-out: the headers are written into one string, the
+    // body is the buffer every recipient shares (MessageBodies), nothing is parsed.
+    const MessageBodies::Parts& shared = shared_->bodies->parts(frame.body, d.fields);
+    const std::string_view kind = inbox ? "inbox:" : "topic:";
+    std::string head;
+    head.reserve(256 + sub->destination.size() + 3 * d.head.name.size());
+    head += "MESSAGE\n";
+    append_header(head, "destination", sub->destination);
+    append_header(head, "subscription", *sub_id);
+    auto stream = [&] {  // "inbox:<user>" or "topic:<name>", escaped
+      append_escaped(head, kind);
+      append_escaped(head, d.head.name);
+    };
+    auto message_id = [&](std::string_view header) {  // <stream>:<seq>
+      head.append(header).append(":");
+      stream();
+      head += "\\c";
+      append_json_integer(head, seq);
+      head += '\n';
+    };
+    message_id("message-id");
+    if (sub->ack != AckMode::automatic) message_id("ack");
+    head += "content-type:application/json\nherald-stream:";
+    stream();
+    head += "\nherald-seq:";
+    append_json_integer(head, seq);
+    head += '\n';
+    append_header(head, "herald-epoch", d.head.epoch);
+    head += shared.id_and_type;
+    if (d.head.attempt > 1) {
+      head += "redelivered:true\nherald-attempt:";
+      append_json_integer(head, d.head.attempt);
+      head += '\n';
     }
-    const std::uint32_t attempt = head.value("attempt", std::uint32_t{1});
-    const std::string id = stream + ":" + std::to_string(seq);
-    m.headers.emplace_back("message-id", id);
-    if (sub->ack != AckMode::automatic) m.headers.emplace_back("ack", id);
-    m.headers.emplace_back("content-type", "application/json");
-    m.headers.emplace_back("herald-stream", stream);
-    m.headers.emplace_back("herald-seq", std::to_string(seq));
-    m.headers.emplace_back("herald-epoch", epoch);
-    std::string herald_id, type;
-    leading_fields(*frame.body, herald_id, type);
-    m.headers.emplace_back("herald-id", herald_id);
-    m.headers.emplace_back("herald-type", type);
-    if (attempt > 1) {
-      m.headers.emplace_back("redelivered", "true");
-      m.headers.emplace_back("herald-attempt", std::to_string(attempt));
-    }
-    m.body.reserve(frame.body->size() + 1);
-    m.body += '{';
-    m.body += *frame.body;
-    write(encode(m), engine_bytes);
+    head += "content-length:";
+    append_json_integer(head, d.fields.size() + 1);  // with the '{'
+    head += "\n\n{";
+    write(Frame{std::move(head), shared.tail}, engine_bytes);
     if (!inbox) return;
     for (Outstanding& o : outstanding_) {
       if (o.seq != seq) continue;
@@ -605,6 +675,47 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       if (sub->ack == AckMode::automatic) o.acked = true;
     }
     if (sub->ack == AckMode::automatic) flush_acks();
+  }
+
+  // A reset: the stream continues from `head` in another epoch. One per session and
+  // stream at most, so it is parsed.
+  void deliver_reset(const Frame& frame, std::size_t engine_bytes) {
+    const json j = json::parse(frame.head, nullptr, false);
+    const std::string stream = j.is_object() ? j.value("stream", "") : "";
+    const bool inbox = starts_with(stream, "inbox:");
+    if (!inbox && !starts_with(stream, "topic:")) return swallow(engine_bytes);
+    const std::string* sub_id = subscription_of(inbox, std::string_view(stream).substr(6));
+    if (!sub_id) {
+      if (inbox) hold(frame);  // replayed in order once the client subscribes
+      return swallow(engine_bytes);
+    }
+    const Subscription& sub = subscriptions_.at(*sub_id);
+    const std::string epoch = j.value("epoch", "");
+    const Seq head_seq = j.value("head", Seq{0});
+    StompFrame m{"MESSAGE",
+                 {{"destination", sub.destination},
+                  {"subscription", *sub_id},
+                  {"message-id", stream + ":reset:" + epoch + ":" + std::to_string(head_seq)},
+                  {"content-type", "application/json"},
+                  {"herald-op", "reset"},
+                  {"herald-stream", stream},
+                  {"herald-epoch", epoch},
+                  {"herald-head", std::to_string(head_seq)},
+                  {"herald-reason", j.value("reason", "")}},
+                 frame.head};
+    if (inbox) {
+      outstanding_.clear();
+      acked_ = head_seq;
+    }
+    write(encode(m), engine_bytes);
+  }
+
+  // The id of the client's subscription to the inbox or to `topic`; null if none.
+  const std::string* subscription_of(bool inbox, std::string_view topic) const {
+    if (inbox) return subscriptions_.count(inbox_subscription_) ? &inbox_subscription_ : nullptr;
+    auto t = topics_.find(topic);
+    if (t == topics_.end() || !subscriptions_.count(t->second)) return nullptr;
+    return &t->second;
   }
 
   // An inbox frame before the inbox subscription. A redelivery replaces the copy held.
@@ -706,7 +817,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   std::map<std::string, Subscription> subscriptions_;  // by the client's id
   std::string inbox_subscription_;                     // its id; empty: none
-  std::map<std::string, std::string> topics_;          // topic -> subscription id
+  std::map<std::string, std::string, std::less<>> topics_;  // topic -> subscription id
   std::map<std::string, PendingRequest> requests_;     // by rid
   std::uint64_t next_rid_ = 0;
   std::deque<Frame> pending_inbox_;  // inbox frames waiting for the inbox subscription
@@ -797,6 +908,7 @@ class StompTransport final : public Transport {
 std::unique_ptr<Transport> wrap(Transport& inner, std::shared_ptr<Executor> executor,
                                 StompOptions options) {
   auto shared = std::make_shared<Shared>();
+  shared->bodies = std::make_shared<MessageBodies>();
   shared->executor = std::move(executor);
   shared->options = std::move(options);
   return std::make_unique<StompTransport>(inner, std::make_shared<Router>(std::move(shared)));

@@ -202,9 +202,7 @@ Decoded decode(std::string_view in, const FrameLimits& limits) {
   }
 }
 
-std::string escape(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
+void append_escaped(std::string& out, std::string_view value) {
   for (const char c : value) {
     switch (c) {
       case '\\': out += "\\\\"; break;
@@ -214,6 +212,12 @@ std::string escape(std::string_view value) {
       default: out += c;
     }
   }
+}
+
+std::string escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  append_escaped(out, value);
   return out;
 }
 
@@ -229,9 +233,9 @@ std::string encode(const StompFrame& frame) {
       out += ':';
       out += value;
     } else {
-      out += escape(name);
+      append_escaped(out, name);
       out += ':';
-      out += escape(value);
+      append_escaped(out, value);
     }
     out += '\n';
   }

@@ -305,6 +305,56 @@ TEST_CASE("stomp: a topic SUBSCRIBE gets its RECEIPT once joined, UNSUBSCRIBE le
   CHECK(!c->closed());
 }
 
+// A MESSAGE's headers come from the notification's head, read without a parser, and its
+// body from a buffer every recipient of that notification shares (made once per fan-out);
+// a name the frame writes with escapes ('"', '\\') takes the JSON parser's way. Every
+// recipient must get each notification's own headers and body either way.
+TEST_CASE(
+    "stomp: MESSAGEs of a fan-out carry each notification's own headers and body - "
+    "names with escapes too") {
+  StompWorld w;
+  for (const std::string topic : {"news", "n\"s\\1"}) {
+    CAPTURE(topic);
+    auto c1 = w.connect("bob");
+    auto c2 = w.connect("carol");
+    w.send(*c1, subscribe("t1", "/topic/" + topic));
+    w.send(*c2, subscribe("t2", "/topic/" + topic));
+    w.take(*c1);
+    w.take(*c2);
+    for (int i = 1; i <= 2; ++i) {
+      PublishRequest r;
+      r.target = Target::to_topic(topic);
+      r.type = "type:" + std::to_string(i);
+      r.data = "[" + std::to_string(i) + "]";
+      w.publish(r);
+    }
+    for (auto* c : {c1.get(), c2.get()}) {
+      auto fs = w.take(*c);
+      REQUIRE(fs.size() == 2);
+      for (std::size_t i = 0; i < 2; ++i) {
+        const std::string n = std::to_string(i + 1);
+        CHECK(h(fs[i], "herald-stream") == "topic:" + topic);
+        CHECK(h(fs[i], "message-id") == "topic:" + topic + ":" + n);
+        CHECK(h(fs[i], "herald-type") == "type:" + n);
+        CHECK(h(fs[i], "content-length") == std::to_string(fs[i].body.size()));
+        auto body = nlohmann::json::parse(fs[i].body);
+        CHECK(body["data"][0] == i + 1);
+        CHECK(body["id"] == h(fs[i], "herald-id"));
+      }
+    }
+  }
+  const std::string user = "a\"b\\c";
+  auto c = w.connect(user);
+  w.send(*c, subscribe("in", "/user/queue/notifications"));
+  w.take(*c);
+  w.notify(user, R"({"k":"v"})");
+  auto fs = w.take(*c);
+  REQUIRE(fs.size() == 1);
+  CHECK(h(fs[0], "message-id") == "inbox:" + user + ":1");
+  CHECK(h(fs[0], "herald-stream") == "inbox:" + user);
+  CHECK(nlohmann::json::parse(fs[0].body)["data"]["k"] == "v");
+}
+
 TEST_CASE("stomp: a refused topic SUBSCRIBE is an ERROR naming the receipt") {
   StompWorld w;
   w.engine->authorize_subscribe([](const UserId&, const std::string& t) { return t != "secret"; });

@@ -7,6 +7,7 @@
 
 #include "herald/error.hpp"
 #include "herald/model.hpp"
+#include "herald/notification_head.hpp"
 #include "herald/time.hpp"
 
 using herald::can_resume;
@@ -199,4 +200,42 @@ TEST_CASE("from_unix_ms saturates past the clock's range instead of wrapping") {
   CHECK(herald::to_unix_ms(herald::from_unix_ms(INT64_MAX)) == herald::kMaxUnixMs);
   CHECK(herald::to_unix_ms(herald::from_unix_ms(INT64_MIN)) == herald::kMinUnixMs);
   CHECK(herald::to_unix_ms(herald::from_unix_ms(herald::kMaxUnixMs)) == herald::kMaxUnixMs);
+}
+
+// herald/notification_head.hpp: the head src/engine/protocol.cpp writes, read back (the
+// SSE and STOMP tests and the sse_position fuzz target read the engine's own frames).
+TEST_CASE("read_notification_head reads the engine's head and nothing else") {
+  using herald::NotificationHead;
+  const std::string frame =
+      R"({"op":"notification","stream":"topic:room:1","seq":42,"epoch":"900719925474099",)"
+      R"("id":"7","type":"t","data":{}})";
+  NotificationHead h;
+  REQUIRE(herald::read_notification_head(frame, h));
+  CHECK_FALSE(h.inbox);
+  CHECK(h.name == "room:1");
+  CHECK(h.seq == 42);
+  CHECK(h.epoch == "900719925474099");
+  CHECK(h.attempt == 1);
+  CHECK(frame.substr(h.size) == R"("id":"7","type":"t","data":{}})");
+
+  const std::string head =
+      R"({"op":"notification","stream":"inbox:a@b","seq":1,"epoch":"5","attempt":3,)";
+  REQUIRE(herald::read_notification_head(head, h));
+  CHECK(h.inbox);
+  CHECK(h.name == "a@b");
+  CHECK(h.attempt == 3);
+  CHECK(h.size == head.size());
+
+  for (const char* other :
+       {R"({"op":"notification","stream":"inbox:a\"b","seq":1,"epoch":"5",)",  // escaped
+        R"({"op":"notification","stream":"inbox:a\\b","seq":1,"epoch":"5",)",  // escaped
+        R"({"op":"notification","stream":"queue:a","seq":1,"epoch":"5",)",
+        R"({"op":"notification","stream":"inbox:a","seq":-1,"epoch":"5",)",
+        R"({"op":"notification","stream":"inbox:a","seq":1,"epoch":"5"})",  // no fields
+        R"({"op":"notification","stream":"inbox:a","seq":1,"epoch":"5","attempt":x,)",
+        R"({ "op":"notification","stream":"inbox:a","seq":1,"epoch":"5",)",
+        R"({"op":"welcome","stream":"inbox:a","seq":1,"epoch":"5",)", ""}) {
+    CAPTURE(other);
+    CHECK_FALSE(herald::read_notification_head(other, h));
+  }
 }

@@ -7,6 +7,7 @@
 
 #include "herald/json_text.hpp"
 #include "herald/model.hpp"
+#include "herald/notification_head.hpp"
 
 namespace herald::websocket::detail {
 
@@ -59,44 +60,6 @@ bool topic_position(std::string_view entry) {
 
 namespace {
 
-// A notification's position as the engine writes it at the start of every notification
-// frame, in this order (src/engine/protocol.cpp, notification_head):
-//   {"op":"notification","stream":"<inbox|topic>:<name>","seq":<n>,"epoch":"<n>"
-struct HeadPosition {
-  bool inbox = false;
-  std::string_view name;
-  std::uint64_t seq = 0;
-  std::string_view epoch;
-};
-
-bool skip(std::string_view& text, std::string_view prefix) {
-  if (text.substr(0, prefix.size()) != prefix) return false;
-  text.remove_prefix(prefix.size());
-  return true;
-}
-
-// The text up to the next '"' (a JSON string without escapes), consumed with the quote.
-bool plain_string(std::string_view& text, std::string_view& out) {
-  const std::size_t end = text.find('"');
-  if (end == std::string_view::npos) return false;
-  out = text.substr(0, end);
-  text.remove_prefix(end + 1);
-  return out.find('\\') == std::string_view::npos;
-}
-
-// False if `head` is not of that form, or names a stream written with escapes (a name
-// with '"' or '\\'): the frame is then parsed as JSON.
-bool read_head(std::string_view head, HeadPosition& out) {
-  if (!skip(head, R"({"op":"notification","stream":")")) return false;
-  out.inbox = skip(head, "inbox:");
-  if (!out.inbox && !skip(head, "topic:")) return false;
-  if (!plain_string(head, out.name) || !skip(head, R"(,"seq":)")) return false;
-  const auto [end, ec] = std::from_chars(head.data(), head.data() + head.size(), out.seq);
-  if (ec != std::errc()) return false;
-  head.remove_prefix(static_cast<std::size_t>(end - head.data()));
-  return skip(head, R"(,"epoch":")") && plain_string(head, out.epoch);
-}
-
 constexpr std::string_view kIdField = "id: ";
 constexpr std::string_view kDataField = "data: ";
 
@@ -112,8 +75,8 @@ bool SsePositions::track(std::string_view head, const std::string* body) {
   }
   const std::string_view kind = op_of(head);
   if (kind == "notification") {
-    HeadPosition p;
-    if (read_head(head, p)) return move(p.inbox, p.name, p.seq, p.epoch, true);
+    NotificationHead p;
+    if (read_notification_head(head, p)) return move(p.inbox, p.name, p.seq, p.epoch, true);
   } else if (kind != "welcome" && kind != "subscribed" && kind != "reset" &&
              kind != "unsubscribed") {
     return false;

@@ -138,8 +138,9 @@ class Outputs final : public EventOutputs {
     };
   }
 
-  void stop() override {
-    if (webhooks_) webhooks_->stop();
+  void drain(std::chrono::steady_clock::time_point until, std::function<void()> done) override {
+    if (!webhooks_) return done();
+    webhooks_->drain(until, std::move(done));
   }
 
  private:

@@ -3,7 +3,9 @@
 // (--webhook-url, webhooks.hpp) and/or a Redis Stream (--events redis://host:port/stream).
 // Their flags, metrics and REST routes (GET /admin/webhooks/failed, POST …/{id}/retry).
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,8 +46,10 @@ class EventOutputs {
   virtual std::string metrics() const = 0;
   /// The admin routes of the webhook (none without --webhook-url).
   virtual std::vector<ExtraRoute> routes() = 0;
-  /// Stops sending (at shutdown).
-  virtual void stop() = 0;
+  /// At shutdown, once the engine stopped: the webhook sends what it holds, within `until`
+  /// (Webhooks::drain), then everything stops; `done` runs once that is over, on an io
+  /// thread. The Redis Stream output has nothing to drain (it appends at once).
+  virtual void drain(std::chrono::steady_clock::time_point until, std::function<void()> done) = 0;
 };
 
 /// nullptr when no output is configured. Throws herald::Error on a bad URL (or --events

@@ -616,14 +616,24 @@ class Service {
     engine_->shutdown([this] { asio::post(strand_, [this] { after_engine(); }); });
   }
 
+  // Two things finish the shutdown, in parallel: the connections close, and the webhook
+  // sends the events it still holds (the engine emits no more), within the bound.
   void after_engine() {
-    if (events_) events_->stop();
     spdlog::info("event=engine_stopped connections={}", server_->connections());
+    closing_parts_ = events_ ? 2 : 1;
+    if (events_) {
+      events_->drain(deadline_.expiry() - kDrainMargin, [this] {
+        asio::post(strand_, [this] {
+          spdlog::info("event=events_drained");
+          part_closed();
+        });
+      });
+    }
     server_->close_all();
     wait_closed(std::chrono::steady_clock::now() + std::chrono::seconds(2));
   }
 
-  // Gives the transport time to write close frames and last responses, then stops.
+  // Gives the transport time to write close frames and last responses.
   void wait_closed(std::chrono::steady_clock::time_point until) {
     if (server_->connections() > 0 && std::chrono::steady_clock::now() < until) {
       poll_.emplace(strand_);
@@ -631,6 +641,12 @@ class Service {
       poll_->async_wait([this, until](const std::error_code&) { wait_closed(until); });
       return;
     }
+    part_closed();
+  }
+
+  // On strand_: one part of after_engine's is over; the last one stops the process.
+  void part_closed() {
+    if (--closing_parts_ > 0) return;
     deadline_.cancel();
     signals_.cancel();
     hangup_.cancel();
@@ -654,6 +670,10 @@ class Service {
   std::function<std::string()> reload_keys_;
   asio::steady_timer deadline_;
   std::optional<asio::steady_timer> poll_;
+  int closing_parts_ = 0;  // after_engine's parts still running, on strand_
+  // The webhook's drain ends this long before the shutdown bound, so that the process
+  // still stops by itself (not forced) when a receiver does not answer.
+  static constexpr Millis kDrainMargin{250};
   std::shared_ptr<Executor> executor_;
   // Before server_: destroyed after it, as the server reports to it until it is gone.
   std::unique_ptr<Transport> stomp_;

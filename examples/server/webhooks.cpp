@@ -51,7 +51,8 @@ Webhooks::Webhooks(asio::io_context& io, WebhookOptions options)
       target_(parse_http_url(options_.url)),
       strand_(asio::make_strand(io)),
       wait_timer_(strand_),
-      retry_timer_(strand_) {}
+      retry_timer_(strand_),
+      drain_timer_(strand_) {}
 
 void Webhooks::push(std::string event) {
   bool wake = false;
@@ -69,7 +70,8 @@ void Webhooks::push(std::string event) {
 }
 
 // On strand_. Starts the next POST if none is in flight: a batch to retry first, then a full
-// batch, or whatever is queued once `due_`; otherwise waits batch_wait for more events.
+// batch, or whatever is queued once `due_` (or draining); otherwise waits batch_wait for
+// more events. Draining, nothing left to send ends the drain.
 void Webhooks::pump() {
   std::shared_ptr<Batch> batch;
   {
@@ -79,8 +81,8 @@ void Webhooks::pump() {
       batch = std::move(again_.front());
       again_.pop_front();
     } else if (queue_.empty()) {
-      return;
-    } else if (queue_.size() < options_.batch && !due_) {
+      if (!draining_) return;
+    } else if (queue_.size() < options_.batch && !due_ && !draining_) {
       if (waiting_) return;
       waiting_ = true;
       wait_timer_.expires_after(options_.batch_wait);
@@ -102,12 +104,15 @@ void Webhooks::pump() {
                            std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    due_ = false;
-    if (waiting_) wait_timer_.cancel();
-    waiting_ = false;
-    in_flight_ = true;
-    in_flight_events_ = batch->events.size();
+    if (batch) {
+      due_ = false;
+      if (waiting_) wait_timer_.cancel();
+      waiting_ = false;
+      in_flight_ = true;
+      in_flight_events_ = batch->events.size();
+    }
   }
+  if (!batch) return finish_drain();  // draining, and nothing is left
   send(std::move(batch));
 }
 
@@ -231,15 +236,31 @@ std::string Webhooks::metrics() const {
   return out;
 }
 
-void Webhooks::stop() {
-  asio::post(strand_, [self = shared_from_this()] {
+void Webhooks::drain(std::chrono::steady_clock::time_point until, std::function<void()> done) {
+  asio::post(strand_, [self = shared_from_this(), until, done = std::move(done)]() mutable {
     {
       std::lock_guard<std::mutex> lock(self->mutex_);
-      self->stopped_ = true;
+      self->draining_ = true;
     }
-    self->wait_timer_.cancel();
-    self->retry_timer_.cancel();
+    self->drained_ = std::move(done);
+    self->drain_timer_.expires_at(until);
+    self->drain_timer_.async_wait([self](const std::error_code& ec) {
+      if (!ec) self->finish_drain();  // out of time: what is left stays unsent
+    });
+    self->pump();
   });
+}
+
+// On strand_: the drain is over (nothing left, or its time is up). Once.
+void Webhooks::finish_drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+  }
+  wait_timer_.cancel();
+  retry_timer_.cancel();
+  drain_timer_.cancel();
+  if (auto done = std::exchange(drained_, nullptr)) done();
 }
 
 }  // namespace herald::server

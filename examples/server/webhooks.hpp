@@ -7,11 +7,13 @@
 //
 // Never blocks the engine: push() only appends to a bounded queue (overflow is counted and
 // dropped). One POST is in flight at a time, so a receiver sees batches in order; a batch
-// being retried holds back the later ones. Events in memory are lost when the process exits.
+// being retried holds back the later ones. At a graceful shutdown drain() sends what is
+// queued within the shutdown bound; what is left then (and everything at a crash) is lost.
 
 #include <atomic>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,8 +54,11 @@ class Webhooks : public std::enable_shared_from_this<Webhooks> {
   bool retry_failed(const std::string& id);
   /// herald_webhook_* in Prometheus text. Any thread.
   std::string metrics() const;
-  /// Stops sending (timers cancelled; what is queued stays unsent). Any thread.
-  void stop();
+  /// At shutdown, once no more events come: sends what is queued at once (no batch_wait;
+  /// retries as usual), then stops and calls `done` (on the strand) when nothing is queued
+  /// or in flight, or at `until`, whichever comes first. Failed batches stay failed. Any
+  /// thread; once.
+  void drain(std::chrono::steady_clock::time_point until, std::function<void()> done);
 
  private:
   struct Batch {
@@ -69,6 +74,7 @@ class Webhooks : public std::enable_shared_from_this<Webhooks> {
   void send(std::shared_ptr<Batch> batch);
   void on_result(const std::shared_ptr<Batch>& batch, const PostOutcome& outcome);
   void keep_failed(std::shared_ptr<Batch> batch);
+  void finish_drain();
 
   asio::io_context& io_;
   const WebhookOptions options_;
@@ -76,6 +82,8 @@ class Webhooks : public std::enable_shared_from_this<Webhooks> {
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer wait_timer_;   // batch_wait, on strand_
   asio::steady_timer retry_timer_;  // backoff, on strand_
+  asio::steady_timer drain_timer_;  // drain()'s `until`, on strand_
+  std::function<void()> drained_;   // drain()'s `done`, on strand_
 
   mutable std::mutex mutex_;  // guards the members below (short sections, never I/O)
   std::deque<std::string> queue_;
@@ -86,6 +94,7 @@ class Webhooks : public std::enable_shared_from_this<Webhooks> {
   bool waiting_ = false;  // wait_timer_ armed
   bool due_ = false;      // send what is queued without waiting for a full batch
   bool stopped_ = false;
+  bool draining_ = false;  // drain() was called: partial batches go at once
   std::uint64_t next_id_ = 1;
 
   std::atomic<std::uint64_t> sent_{0};         // batches answered 2xx

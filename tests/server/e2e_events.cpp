@@ -180,6 +180,41 @@ TEST_CASE("events e2e: --offline-after waits before notification.undelivered") {
   CHECK(count(kinds(hook), "notification.undelivered erin") == 0);
 }
 
+// At SIGTERM the webhook sends what it holds at once instead of waiting for its batch to
+// fill: the events of a server's last moments reach the receiver before it exits.
+TEST_CASE("events e2e: a graceful stop sends the queued events before the process exits") {
+  WebhookReceiver hook;
+  ServerProcess server(
+      {"--webhook-url", hook.url(), "--webhook-batch-wait", "60", "--offline-after", "0"});
+  REQUIRE_MESSAGE(server.port() != 0, server.log());
+  HttpClient http(server.port());
+  post(http, "/notify", to_user("gina"));
+  REQUIRE(metric_becomes(http, "herald_webhook_pending", 1));  // waiting for its batch
+  CHECK(hook.requests().empty());
+  CHECK(server.stop(SIGTERM) == 0);
+  CHECK(kinds(hook) == std::vector<std::string>{"notification.undelivered gina"});
+  CHECK(server.log().find("event=events_drained") != std::string::npos);
+  CHECK(server.log().find("shutdown_forced") == std::string::npos);
+}
+
+// A receiver that keeps failing cannot hold the shutdown past its bound: the drain gives up
+// just before it and the process still stops by itself.
+TEST_CASE("events e2e: a graceful stop does not wait for a failing receiver past the bound") {
+  WebhookReceiver hook(std::vector<int>(1000, 503));
+  ServerProcess server({"--webhook-url", hook.url(), "--webhook-batch-wait", "60",
+                        "--webhook-backoff", "0.05", "--webhook-max-attempts", "100",
+                        "--offline-after", "0", "--shutdown-timeout", "1.5"});
+  REQUIRE_MESSAGE(server.port() != 0, server.log());
+  HttpClient http(server.port());
+  post(http, "/notify", to_user("hank"));
+  REQUIRE(metric_becomes(http, "herald_webhook_pending", 1));
+  CHECK(server.stop(SIGTERM) == 0);
+  CHECK(hook.requests().size() >= 2);  // it was retried while draining
+  CHECK(hook.delivered().empty());
+  CHECK(server.log().find("event=events_drained") != std::string::npos);
+  CHECK(server.log().find("shutdown_forced") == std::string::npos);
+}
+
 #if defined(HERALD_SERVER_WITH_REDIS)
 
 TEST_CASE("events e2e: --events appends each event to a Redis Stream") {

@@ -140,7 +140,7 @@ class MessageBodies {
       if (e.key == body.get() && !e.body.expired()) return e.parts;
     Entry& e = entries_[next_++ % entries_.size()];
     e.key = body.get();
-    e.body = body;  // a weak reference keeps the address from being reused while cached
+    e.body = body;  // expired: that body is gone, whatever now lives at its address
     auto tail = std::make_shared<std::string>();
     tail->reserve(fields.size() + 1);
     tail->append(fields);
@@ -187,7 +187,7 @@ bool read_delivery(const Frame& frame, Delivery& d) {
   }
   // The head's strings have their quotes escaped, so the first `,"id":"` ends it.
   const std::size_t head_size = frame.head.empty() ? text.find(",\"id\":\"") + 1 : text.size();
-  if (head_size == 0 || head_size < 2) return false;
+  if (head_size < 2) return false;  // no `,"id":"` (npos + 1 is 0), or no head
   const json j = json::parse(std::string(text.substr(0, head_size - 1)) + "}", nullptr, false);
   if (!j.is_object()) return false;
   const std::string stream = j.value("stream", "");

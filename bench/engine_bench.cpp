@@ -1,6 +1,7 @@
-// Engine benchmarks on the in-memory backends and the in-process transport. Prints figures;
-// asserts nothing. Every loop is bounded.
+// Engine benchmarks on the in-memory backends and the in-process transport (and the STOMP
+// adapter over a second one). Prints figures; asserts nothing. Every loop is bounded.
 // Usage: herald_bench [sessions] [publishes] [topics joined by one session]
+//                    [STOMP sessions] [STOMP topic publishes]
 // Standard headers before Asio: Asio's allocator choice depends on them (see docs/embedding).
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include <asio.hpp>
 #include <herald/herald.hpp>
+#include <herald/stomp.hpp>
 
 namespace {
 
@@ -49,16 +51,20 @@ int main(int argc, char** argv) {
   const std::size_t publishes = argc > 2 ? std::stoul(argv[2]) : 100'000;
   const std::size_t followers = 100'000;
   const std::size_t joins = argc > 3 ? std::stoul(argv[3]) : 50'000;
+  const std::size_t stomp_sessions = argc > 4 ? std::stoul(argv[4]) : 2'000;
+  const std::size_t stomp_publishes = argc > 5 ? std::stoul(argv[5]) : 200;
 
   asio::io_context io;
   auto executor = herald::make_asio_executor(io);
   auto store = herald::MemoryStore::create();
   herald::InProcTransport transport;
+  herald::InProcTransport stomp_inner;  // section 5: STOMP clients
+  auto stomp = herald::stomp::wrap(stomp_inner, executor);
   herald::Backends backends;
   backends.store = store;
   backends.registry = herald::MemoryRegistry::create();
   backends.broker = herald::MemoryBrokerHub::create()->make_broker(executor);
-  backends.transports = {&transport};
+  backends.transports = {&transport, stomp.get()};
   herald::EngineOptions options;
   options.rate_limit.enabled = false;
   options.max_unacked = 1'000'000;  // clients below never ack: measure pushing, not acks
@@ -153,6 +159,46 @@ int main(int argc, char** argv) {
   run_until(io, [&] { return published; });
   std::printf("topic leaves: the session closed, an unrelated publish answered after %.3f s\n",
               seconds_since(t0));
+
+  // 5. A topic fan-out to STOMP sessions: the cost of one MESSAGE (headers written per
+  // session, the body shared), in process.
+  std::size_t connected = 0, receipts = 0, messages = 0;
+  std::vector<std::shared_ptr<herald::InProcClient>> stomp_clients;
+  for (std::size_t i = 0; i < stomp_sessions; ++i) {
+    auto c = stomp_inner.connect({"/stomp", {}, {}, "bench"});
+    c->on_frame([&](const std::string& f) {
+      if (f.rfind("MESSAGE", 0) == 0) ++messages;
+      if (f.rfind("CONNECTED", 0) == 0) ++connected;
+      if (f.rfind("RECEIPT", 0) == 0) ++receipts;
+    });
+    c->send(herald::stomp::encode({"CONNECT",
+                                   {{"accept-version", "1.2"},
+                                    {"host", "bench"},
+                                    {"login", "s" + std::to_string(i)},
+                                    {"heart-beat", "0,0"}},
+                                   {}}));
+    stomp_clients.push_back(std::move(c));
+  }
+  run_until(io, [&] { return connected == stomp_sessions; });
+  for (auto& c : stomp_clients)
+    c->send(herald::stomp::encode(
+        {"SUBSCRIBE", {{"id", "t"}, {"destination", "/topic/news"}, {"receipt", "r"}}, {}}));
+  run_until(io, [&] { return receipts == stomp_sessions; });
+  std::size_t news = 0;
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < stomp_publishes; ++i) {
+    herald::PublishRequest r;
+    r.target = herald::Target::to_topic("news");
+    r.type = "news.posted";
+    r.data = R"({"title":"a headline of some forty characters"})";
+    engine.publish(std::move(r), [&news](herald::Result<herald::PublishResult>) { ++news; });
+  }
+  run_until(
+      io, [&] { return news == stomp_publishes && messages == stomp_sessions * stomp_publishes; });
+  secs = seconds_since(t0);
+  std::printf("stomp fan-out: %zu MESSAGEs to %zu sessions in %.3f s = %.2f us per MESSAGE\n",
+              messages, stomp_sessions, secs,
+              1e6 * secs / static_cast<double>(std::max<std::size_t>(1, messages)));
 
   bool stopped = false;
   engine.shutdown([&stopped] { stopped = true; });

@@ -203,7 +203,7 @@ TEST_CASE("events e2e: a graceful stop does not wait for a failing receiver past
   WebhookReceiver hook(std::vector<int>(1000, 503));
   ServerProcess server({"--webhook-url", hook.url(), "--webhook-batch-wait", "60",
                         "--webhook-backoff", "0.05", "--webhook-max-attempts", "100",
-                        "--offline-after", "0", "--shutdown-timeout", "1.5"});
+                        "--offline-after", "0", "--shutdown-timeout", "3"});
   REQUIRE_MESSAGE(server.port() != 0, server.log());
   HttpClient http(server.port());
   post(http, "/notify", to_user("hank"));

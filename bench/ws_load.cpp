@@ -5,6 +5,7 @@
 //
 //   ws_load --server build/examples/server/herald-server --connections 2000
 //   ws_load --port 8080 --server-pid 1234        (an already running server)
+//   ws_load … --scenarios followers --follower-messages 50   (inbox fan-out to followers)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -343,7 +344,11 @@ class Publisher {
 
   // Schedules a POST /notify with `body` at `when_us` (open loop).
   void post_at(std::int64_t when_us, std::string body) {
-    queue_.push_back({when_us, std::move(body)});
+    request_at(when_us, "POST", "/notify", std::move(body));
+  }
+  // Schedules any request (e.g. PUT /users/{id}/subscriptions/{topic}).
+  void request_at(std::int64_t when_us, std::string method, std::string path, std::string body) {
+    queue_.push_back({when_us, std::move(method), std::move(path), std::move(body)});
   }
   void pump() {
     for (auto& c : conns_)
@@ -361,7 +366,7 @@ class Publisher {
   };
   struct Item {
     std::int64_t when_us;
-    std::string body;
+    std::string method, path, body;
   };
 
   void next(const std::shared_ptr<Conn>& c) {
@@ -371,9 +376,11 @@ class Publisher {
     c->busy = true;
     c->when_us = item.when_us;
     const std::int64_t wait = item.when_us - now_us();
-    auto send = [this, c, body = std::move(item.body)] {
-      c->out = "POST /notify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    auto send = [this, c, item = std::move(item)] {
+      c->out = item.method + " " + item.path +
+               " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               "Content-Length: " +
+               std::to_string(item.body.size()) + "\r\n\r\n" + item.body;
       asio::async_write(c->socket, asio::buffer(c->out), [this, c](asio::error_code e, std::size_t) {
         if (!e) read_response(c);
       });
@@ -424,6 +431,7 @@ struct Options {
   int connections = 2000;
   int idle_connections = 0;  // extra idle-only run for RSS per connection (0: skip)
   int burst_messages = 200;
+  int follower_messages = 50;  // publishes to the followers of one topic (every client)
   int paced_rate = 10, paced_seconds = 5;
   int unicast_rate = 5000, unicast_seconds = 5;
   int http_connections = 8;  // keep-alive publish connections, one request in flight each
@@ -530,6 +538,8 @@ int main(int argc, char** argv) {
     else if (k == "--connections") o.connections = std::stoi(v);
     else if (k == "--idle-connections") o.idle_connections = std::stoi(v);
     else if (k == "--burst-messages") o.burst_messages = std::stoi(v);
+    else if (k == "--follower-messages")
+      o.follower_messages = std::stoi(v);
     else if (k == "--paced-rate") o.paced_rate = std::stoi(v);
     else if (k == "--paced-seconds") o.paced_seconds = std::stoi(v);
     else if (k == "--unicast-rate") o.unicast_rate = std::stoi(v);
@@ -634,6 +644,34 @@ int main(int argc, char** argv) {
     });
     report_latency("broadcast burst", tally, expected, meter.used(), self.used(), meter.steal_share(),
                    (tally.last_delivery_us - t0) / 1e6);
+  }
+  // Follower fan-out (not in the default scenarios): every client's user follows one topic
+  // (a stored subscription), then publishes to its followers, all scheduled at once: one
+  // inbox entry per follower and publish, delivered and acked like any inbox entry.
+  if (wants("followers")) {
+    const std::size_t subscribed_before = pub.answered;
+    const std::int64_t now = now_us();
+    for (int i = 0; i < o.connections; ++i)
+      pub.request_at(now, "PUT", "/users/u" + std::to_string(i) + "/subscriptions/bench-star", "");
+    pub.pump();
+    wait_until(io, 60'000'000, [&] {
+      return pub.answered - subscribed_before >= static_cast<std::size_t>(o.connections);
+    });
+    const int n = o.follower_messages;
+    tally.reset(n, ok * static_cast<std::size_t>(n));
+    const std::size_t answered_before = pub.answered;
+    const CpuMeter meter(o.server_pid), self(getpid());
+    const std::int64_t t0 = now_us();
+    for (int k = 0; k < n; ++k)
+      pub.post_at(t0, body_for("{\"followersOf\":\"bench-star\"}", k, t0));
+    pub.pump();
+    const std::size_t expected = ok * static_cast<std::size_t>(n);
+    wait_until(io, 60'000'000, [&] {
+      return tally.deliveries >= expected &&
+             pub.answered - answered_before >= static_cast<std::size_t>(n);
+    });
+    report_latency("follower fan-out", tally, expected, meter.used(), self.used(),
+                   meter.steal_share(), (tally.last_delivery_us - t0) / 1e6);
   }
   // Paced broadcast.
   if (wants("paced")) {

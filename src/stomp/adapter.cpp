@@ -624,21 +624,21 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     // cumulative ack must not pass it before the client acked it.
     if (inbox && seq > (outstanding_.empty() ? acked_ : outstanding_.back().seq))
       outstanding_.push_back({seq, false, false});
-    const std::string* sub_id = subscription_of(inbox, d.head.name);
-    const Subscription* sub = sub_id ? &subscriptions_.at(*sub_id) : nullptr;
-    if (!sub) {
+    const auto* subscribed = subscription_of(inbox, d.head.name);
+    if (!subscribed) {
       if (inbox) hold(frame);
       return swallow(engine_bytes);
     }
+    const auto& [sub_id, sub] = *subscribed;
     // Runs for every recipient of a fan-out: the headers are written into one string, the
     // body is the buffer every recipient shares (MessageBodies), nothing is parsed.
     const MessageBodies::Parts& shared = shared_->bodies->parts(frame.body, d.fields);
     const std::string_view kind = inbox ? "inbox:" : "topic:";
     std::string head;
-    head.reserve(256 + sub->destination.size() + 3 * d.head.name.size());
+    head.reserve(256 + sub.destination.size() + 3 * d.head.name.size());
     head += "MESSAGE\n";
-    append_header(head, "destination", sub->destination);
-    append_header(head, "subscription", *sub_id);
+    append_header(head, "destination", sub.destination);
+    append_header(head, "subscription", sub_id);
     auto stream = [&] {  // "inbox:<user>" or "topic:<name>", escaped
       append_escaped(head, kind);
       append_escaped(head, d.head.name);
@@ -651,7 +651,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       head += '\n';
     };
     message_id("message-id");
-    if (sub->ack != AckMode::automatic) message_id("ack");
+    if (sub.ack != AckMode::automatic) message_id("ack");
     head += "content-type:application/json\nherald-stream:";
     stream();
     head += "\nherald-seq:";
@@ -672,9 +672,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     for (Outstanding& o : outstanding_) {
       if (o.seq != seq) continue;
       o.sent = true;
-      if (sub->ack == AckMode::automatic) o.acked = true;
+      if (sub.ack == AckMode::automatic) o.acked = true;
     }
-    if (sub->ack == AckMode::automatic) flush_acks();
+    if (sub.ack == AckMode::automatic) flush_acks();
   }
 
   // A reset: the stream continues from `head` in another epoch. One per session and
@@ -684,17 +684,17 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     const std::string stream = j.is_object() ? j.value("stream", "") : "";
     const bool inbox = starts_with(stream, "inbox:");
     if (!inbox && !starts_with(stream, "topic:")) return swallow(engine_bytes);
-    const std::string* sub_id = subscription_of(inbox, std::string_view(stream).substr(6));
-    if (!sub_id) {
+    const auto* subscribed = subscription_of(inbox, std::string_view(stream).substr(6));
+    if (!subscribed) {
       if (inbox) hold(frame);  // replayed in order once the client subscribes
       return swallow(engine_bytes);
     }
-    const Subscription& sub = subscriptions_.at(*sub_id);
+    const auto& [sub_id, sub] = *subscribed;
     const std::string epoch = j.value("epoch", "");
     const Seq head_seq = j.value("head", Seq{0});
     StompFrame m{"MESSAGE",
                  {{"destination", sub.destination},
-                  {"subscription", *sub_id},
+                  {"subscription", sub_id},
                   {"message-id", stream + ":reset:" + epoch + ":" + std::to_string(head_seq)},
                   {"content-type", "application/json"},
                   {"herald-op", "reset"},
@@ -710,12 +710,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     write(encode(m), engine_bytes);
   }
 
-  // The id of the client's subscription to the inbox or to `topic`; null if none.
-  const std::string* subscription_of(bool inbox, std::string_view topic) const {
-    if (inbox) return subscriptions_.count(inbox_subscription_) ? &inbox_subscription_ : nullptr;
-    auto t = topics_.find(topic);
-    if (t == topics_.end() || !subscriptions_.count(t->second)) return nullptr;
-    return &t->second;
+  // The client's subscription to the inbox or to `topic` (its id is the entry's key); null
+  // if none. One map lookup: it runs for every MESSAGE.
+  const std::pair<const std::string, Subscription>* subscription_of(bool inbox,
+                                                                    std::string_view topic) const {
+    const std::string* id = &inbox_subscription_;
+    if (!inbox) {
+      auto t = topics_.find(topic);
+      if (t == topics_.end()) return nullptr;
+      id = &t->second;
+    }
+    auto it = subscriptions_.find(*id);
+    return it == subscriptions_.end() ? nullptr : &*it;
   }
 
   // An inbox frame before the inbox subscription. A redelivery replaces the copy held.

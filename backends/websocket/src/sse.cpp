@@ -184,21 +184,20 @@ std::string sse_prelude(const std::string& post_path) {
          "Connection: close\r\n"
          "\r\n"
          "retry: 1000\n\n" +
-         sse_event("", json{{"op", "sse"}, {"post", post_path}}.dump());
+         sse_event(json{{"op", "sse"}, {"post", post_path}}.dump());
 }
 
-std::string sse_event(const std::string& id, const std::string& frame) {
+std::string sse_event(const std::string& frame) {
   std::string event;
-  event.reserve(frame.size() + id.size() + 16);
-  if (!id.empty()) event.append(kIdField).append(id).append("\n");
+  event.reserve(kDataField.size() + frame.size() + kEventEnd.size());
   // Frames are single-line JSON (the engine escapes newlines inside strings).
   return event.append(kDataField).append(frame).append(kEventEnd);
 }
 
 std::string sse_close_event(CloseCode code, const std::string& reason, bool forget_id) {
-  const std::string event = sse_event(
-      "", json{{"op", "close"}, {"code", static_cast<int>(code)}, {"reason", reason}}.dump(
-              -1, ' ', false, json::error_handler_t::replace));
+  const std::string event =
+      sse_event(json{{"op", "close"}, {"code", static_cast<int>(code)}, {"reason", reason}}.dump(
+          -1, ' ', false, json::error_handler_t::replace));
   return forget_id ? "id:\n" + event : event;
 }
 

@@ -70,8 +70,9 @@ void apply_last_event_id(Handshake& handshake);
 /// first event, which tells the client where to POST its requests (acks, subscribes…):
 /// {"op":"sse","post":"<post_path>"}.
 std::string sse_prelude(const std::string& post_path);
-/// One event carrying `frame`; with an `id` line if `id` is not empty.
-std::string sse_event(const std::string& id, const std::string& frame);
+/// One event carrying `frame`, without an id (the server's own frames: the prelude, the
+/// close); the engine's frames are made events by SsePositions::event_head.
+std::string sse_event(const std::string& frame);
 /// The last event before the server ends the stream: {"op":"close","code":…,"reason":…}.
 /// With `forget_id` it also carries an empty `id:` field, which makes EventSource reconnect
 /// without a Last-Event-ID.

@@ -1,5 +1,6 @@
 #include "conn.hpp"
 
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -97,6 +98,21 @@ void Conn::start(Admission::Verdict verdict) {
     flush();
     return;
   }
+  serve_http();
+}
+
+void Conn::start_moved(TimePoint accepted_at, std::string remote) {
+  if (mode_ == Mode::closed) return;  // close_all() came first
+  placed_ = true;
+  handshake_.remote = std::move(remote);
+  std::error_code ec;
+  socket_.non_blocking(true, ec);  // the descriptor is; this Socket object must know it
+  last_rx_ = last_tx_ = Clock::now();
+  accepted_at_ = accepted_at;
+  serve_http();
+}
+
+void Conn::serve_http() {
   http_ =
       std::make_unique<HttpState>(core_->options.max_header_bytes, core_->options.max_body_bytes,
                                   core_->options.max_header_count);
@@ -104,6 +120,47 @@ void Conn::start(Admission::Verdict verdict) {
   schedule(last_rx_ + core_->options.http_idle_timeout);
   schedule(accepted_at_ + core_->options.handshake_timeout);
   wait_read();
+}
+
+// A plain HTTP request (the REST API: a publish, an inbox read) is served best on the host's
+// lane, whose thread runs the engine: read on a loop of the Server's own, the request would
+// cross to the engine's thread and its answer back, each crossing waking an idle thread (a
+// good part of what a unicast publish costs more with two threads than with one; see
+// docs/performance.md, tenth pass). Sessions (WebSocket, STOMP, SSE) stay on the lane that accepted
+// them, spread over every thread. Decided once, at the connection's first input, from its
+// request line peeked (not read), for plain (not TLS) connections: the socket then moves to
+// the host's lane as if accepted there. Returns true if it moved: this object is then done,
+// closed without closing the socket or releasing the admission place it handed on.
+bool Conn::move_to_host_lane() {
+  placed_ = true;
+  Lane* host = core_->host_lane();
+  if (!host || host == &lane_ || tls_ || mode_ != Mode::http || !http_) return false;
+  std::array<char, 64> start;  // a request line's method and a session path fit
+  std::error_code ec;
+  const std::size_t n = socket_.receive(asio::buffer(start), asio::socket_base::message_peek, ec);
+  if (ec || !opens_no_session(std::string_view(start.data(), n), core_->options)) return false;
+  const auto protocol = socket_.local_endpoint(ec).protocol();
+  if (ec) return false;
+  Socket moved(host->strand);
+  const Socket::native_handle_type fd = socket_.release(ec);  // nothing of it is pending
+  if (ec) return false;
+  moved.assign(protocol, fd, ec);
+  if (ec) {  // the host's reactor refused it (out of memory): as if the client had left
+    ::close(fd);
+    abort(kAbnormal, "cannot move the connection: " + ec.message());
+    return true;
+  }
+  auto conn = std::make_shared<Conn>(core_, *host, std::move(moved), std::exchange(pass_, Pass{}));
+  core_->add(conn.get(), conn);  // before this one goes: close_all() always finds one of them
+  mode_ = Mode::closed;
+  timer_.cancel();
+  core_->remove(this);
+  asio::post(conn->executor(),
+             [conn, accepted_at = accepted_at_, remote = std::move(handshake_.remote)]() mutable {
+               conn->start_moved(accepted_at, std::move(remote));
+             });
+  http_.reset();
+  return true;
 }
 
 void Conn::abort_async(CloseCode code, std::string reason) {
@@ -300,6 +357,7 @@ void Conn::on_readable(const std::error_code& ec) {
   reading_ = false;
   if (mode_ == Mode::closed) return;
   if (ec) return on_read_end(ec);
+  if (!placed_ && move_to_host_lane()) return;
   auto& buffer = read_buffer();
   for (int round = 0; round < kReadsPerWakeup; ++round) {
     std::error_code rec;

@@ -45,6 +45,10 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   const Strand& executor() const { return strand_; }
   /// Starts serving. Unless admitted, answers why (429 or 503) and closes. On the strand.
   void start(Admission::Verdict verdict);
+  /// Starts serving a connection another Conn accepted and handed over (move_to_host_lane)
+  /// before it read anything; `accepted_at` keeps the handshake_timeout's start. On the
+  /// strand.
+  void start_moved(std::chrono::steady_clock::time_point accepted_at, std::string remote);
   /// Closes the socket now; an open session gets on_closed(code, reason). Any thread.
   void abort_async(CloseCode code, std::string reason);
   /// A frame or close from send()/close(), handed over by the lane: queued, not written.
@@ -107,6 +111,9 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
     RequestParser::Phase phase = RequestParser::Phase::idle;  // as of the last feed
     std::chrono::steady_clock::time_point phase_since;        // when it began
   };
+
+  void serve_http();
+  bool move_to_host_lane();
 
   // reading
   void wait_read();
@@ -192,6 +199,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   Mode mode_ = Mode::http;
   Pass pass_;                         // what Core::admission counts for this connection
   bool greeted_ = false;             // a complete request head arrived (handshake_timeout)
+  bool placed_ = false;              // move_to_host_lane decided
   bool reading_ = false;             // an async_wait for input is pending
   bool read_paused_ = false;         // HTTP: too many answers pending, or an upgrade waits
   bool read_blocked_ = false;        // not reading: the output is over max_buffered_bytes

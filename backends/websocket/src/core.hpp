@@ -135,6 +135,10 @@ class Core : public std::enable_shared_from_this<Core> {
   /// A parser for an open session's client frames, limited to max_frame_bytes. Thread-safe.
   std::unique_ptr<WsProcessor> make_frame_parser();
 
+  /// The lane on the host's io_context when the Server has loops of its own (its thread runs
+  /// the engine); null without them (every lane is on the host's io_context). Any thread.
+  Lane* host_lane() const { return loops_ ? lanes_.front().get() : nullptr; }
+
   /// Connection bookkeeping, called by Conn (any thread).
   void add(Conn* conn, const std::shared_ptr<Conn>& shared);
   void remove(Conn* conn);

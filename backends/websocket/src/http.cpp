@@ -242,6 +242,23 @@ int RequestParser::on_message_complete(http_parser* p) {
   return 0;
 }
 
+bool opens_no_session(std::string_view start, const ServerOptions& options) {
+  const std::size_t method_end = start.find(' ');
+  if (method_end == std::string_view::npos) return false;
+  if (start.substr(0, method_end) != "GET") return true;  // sessions open with a GET only
+  const std::string_view target = start.substr(method_end + 1);
+  const std::size_t path_end = target.find_first_of(" ?");
+  if (path_end == std::string_view::npos) return false;
+  const std::string_view path = target.substr(0, path_end);
+  // Percent-encoded or absolute-form ("http://host/ws"): once decoded, it might be one.
+  if (path.empty() || path.front() != '/' || path.find('%') != std::string_view::npos) return false;
+  for (const std::string* session :
+       {&options.websocket_path, &options.sse_path, &options.stomp_path}) {
+    if (!session->empty() && path == *session) return false;
+  }
+  return true;
+}
+
 void split_target(const std::string& target, std::string& path,
                   std::map<std::string, std::string>& query) {
   const std::size_t q = target.find('?');

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "herald/websocket/server.hpp"
 
@@ -90,6 +91,13 @@ class RequestParser {
 /// ('+' is a space in the query).
 void split_target(const std::string& target, std::string& path,
                   std::map<std::string, std::string>& query);
+
+/// Whether the first bytes of a connection's input show a request that opens no session: a
+/// method other than GET, or a GET of a path other than ServerOptions' websocket_path,
+/// sse_path and stomp_path. False while the bytes do not tell (the request line is cut
+/// short, or its path is percent-encoded). Only decides where the connection is served
+/// (Conn::move_to_host_lane), never what it is answered.
+bool opens_no_session(std::string_view start, const ServerOptions& options);
 
 /// "HTTP/1.1 <status> <reason>", Content-Type, Content-Length, the extra headers, then
 /// "Connection: close" if `close`, or "Connection: keep-alive" if `http10_keep_alive`.

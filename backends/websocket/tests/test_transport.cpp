@@ -1,7 +1,9 @@
 // The Transport contract seen by a ConnectionHandler, without an engine: on_open first,
 // messages in order, on_written with exact frame sizes, on_closed exactly once and last.
 
+#include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -362,6 +364,92 @@ TEST_CASE("io_threads: destroying the server with sessions open stops its own th
   conn.reset();
   CHECK(recorder.wait([](Recorder& r) { return r.closed_ == 1 && r.violations_ == 0; }));
 
+  guard.reset();
+  io.stop();
+  host.join();
+}
+
+/// Counts sessions opened on the host's thread and elsewhere.
+class OpenThreads final : public ConnectionHandler {
+ public:
+  explicit OpenThreads(std::thread::id host) : host_(host) {}
+  void on_open(std::shared_ptr<Connection>) override {
+    (std::this_thread::get_id() == host_ ? on_host : elsewhere).fetch_add(1);
+  }
+  void on_message(const std::shared_ptr<Connection>&, std::string) override {}
+  void on_written(const std::shared_ptr<Connection>&, std::size_t) override {}
+  void on_closed(const std::shared_ptr<Connection>&, CloseCode, std::string) override {}
+  std::atomic<int> on_host{0}, elsewhere{0};
+
+ private:
+  const std::thread::id host_;
+};
+
+TEST_CASE(
+    "io_threads: plain HTTP requests are served on the host's thread, sessions on every thread") {
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread host([&io] { io.run(); });  // one thread, as io_threads asks of the host
+  const std::thread::id host_id = host.get_id();
+  auto executor = make_asio_executor(io);
+  ServerOptions o = test_server_options();
+  o.io_threads = 2;  // three lanes: the host's, then the two loops, round robin
+  std::atomic<int> served{0}, served_elsewhere{0};
+  auto server =
+      Server::create(io, o, [&](HttpRequest r, std::function<void(HttpResponse)> respond) {
+        served.fetch_add(1);
+        if (std::this_thread::get_id() != host_id) served_elsewhere.fetch_add(1);
+        HttpResponse out;
+        out.body = r.method + " " + r.path;
+        respond(out);
+      });
+  OpenThreads opens(host_id);
+  auto started = await<Result<void>>([&](auto done) {
+    server->start(opens, Done(executor, [done](Result<void> r) { done(r); }));
+  });
+  REQUIRE(started);
+  REQUIRE(started->ok());
+
+  // Six connections, four of them accepted on a loop; two requests on each (kept alive),
+  // the first one whole in the first bytes the server reads.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<HttpClient>(server->port()));
+  for (auto& h : clients) {
+    CHECK(h->request("POST", "/notify", "{}").body == "POST /notify");
+    CHECK(h->request("GET", "/users/a/notifications?limit=1").body == "GET /users/a/notifications");
+  }
+  CHECK(served.load() == 12);
+  CHECK(served_elsewhere.load() == 0);
+
+  // Whatever the first bytes do not tell is served where it was accepted, as before: a
+  // request line cut short, a percent-encoded path, the WebSocket path without an upgrade.
+  for (const char* first : {"GE", "GET /w%73 HTTP/1.1\r\n", "GET /ws HTTP/1.1\r\n"}) {
+    for (int i = 0; i < 3; ++i) {  // one on each lane
+      HttpClient h(server->port());
+      REQUIRE(h.send_raw(first));
+      const std::string rest =
+          std::string(first) == "GE" ? "T /x HTTP/1.1\r\nHost: x\r\n\r\n" : "Host: x\r\n\r\n";
+      REQUIRE(h.send_raw(rest));
+      auto reply = h.read_reply();
+      REQUIRE(reply);
+      CHECK(reply->status != 0);
+    }
+  }
+
+  // WebSocket sessions stay on the lane that accepted them: of three in a row, two are on
+  // the server's own loops.
+  std::vector<std::unique_ptr<WsClient>> sessions;
+  for (int i = 0; i < 3; ++i) {
+    sessions.push_back(std::make_unique<WsClient>(server->port(), "/ws?x=1"));
+    REQUIRE(sessions.back()->ok());
+  }
+  CHECK(eventually([&] { return opens.on_host.load() + opens.elsewhere.load() == 3; }));
+  CHECK(opens.on_host.load() == 1);
+  CHECK(opens.elsewhere.load() == 2);
+
+  server->close_all();
+  CHECK(eventually([&] { return server->connections() == 0; }));
+  server.reset();
   guard.reset();
   io.stop();
   host.join();

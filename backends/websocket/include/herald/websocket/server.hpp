@@ -126,7 +126,10 @@ struct ServerOptions {
   /// thread only, and a frame sent to many connections is handed to each loop once per
   /// batch. The host's io_context serves a share too, so run it on ONE thread: io_threads =
   /// cores − 1 uses every core with no two threads sharing a connection (herald-server's
-  /// --threads N sets N − 1). 0: no threads of its own; every connection is on the host's
+  /// --threads N sets N − 1). A plain HTTP connection (not TLS; its first request line opens
+  /// no session) moves to the host's share before its first request is read, so that a
+  /// handler that hands requests to the host's thread (an engine) does so without crossing
+  /// threads. 0: no threads of its own; every connection is on the host's
   /// io_context, spread over one strand per core, and the host may run it on any number of
   /// threads.
   unsigned io_threads = 0;

@@ -77,6 +77,7 @@ Conn::~Conn() {
 }
 
 void Conn::start(Admission::Verdict verdict) {
+  if (mode_ == Mode::closed) return;  // close_all() came first
   std::error_code ec;
   handshake_.remote = remote_of(socket_);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -86,7 +87,6 @@ void Conn::start(Admission::Verdict verdict) {
         ec);
   }
   socket_.non_blocking(true, ec);  // reads are tried after async_wait says "readable"
-  core_->add(this, shared_from_this());
   last_rx_ = last_tx_ = accepted_at_ = Clock::now();
   if (verdict != Admission::Verdict::admitted) {
     enqueue(serialize(refusal(verdict), true, false, false));

@@ -43,7 +43,8 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   /// The connection's strand.
   const Strand& executor() const { return strand_; }
-  /// Starts serving. Unless admitted, answers why (429 or 503) and closes. On the strand.
+  /// Starts serving (nothing if close_all() closed it first). Unless admitted, answers why
+  /// (429 or 503) and closes. On the strand.
   void start(Admission::Verdict verdict);
   /// Starts serving a connection another Conn accepted and handed over (move_to_host_lane)
   /// before it read anything; `accepted_at` keeps the handshake_timeout's start. On the

@@ -148,6 +148,9 @@ void Core::accepted(const std::error_code& ec, Socket socket, Lane* lane, Listen
   if (verdict == Admission::Verdict::http_full) counters.rejected_http.fetch_add(1);
   auto conn = std::make_shared<Conn>(shared_from_this(), *lane, std::move(socket), pass,
                                      std::move(session));
+  // Known to close_all() from now on, as it is counted (connections()) from now on: a
+  // close_all() before its start() closes it too (start() then does nothing).
+  add(conn.get(), conn);
   asio::post(conn->executor(), [conn, verdict] { conn->start(verdict); });
   accept_next(listener);
 }

@@ -77,6 +77,7 @@ bool Engine::Impl::admin_message(const std::string& payload) {
 
 // Sent with every heartbeat. At most once: a lost report is replaced by the next one.
 void Engine::Impl::report_load() {
+  take_waiting_reports();  // load() reads queued_bytes
   registry_->report_load(options_.instance_id, load(), completion<void>([](Impl&, auto) {}));
 }
 

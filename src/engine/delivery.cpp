@@ -81,8 +81,10 @@ StreamCursor* Engine::Impl::cursor_of(Session& s, const StreamId& stream) {
 void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
   if (s.phase != Session::Phase::live || !c.ready || c.reading || !c.behind || window_full(s, c))
     return;
-  if (queue_busy(s)) {
-    s.replay_paused = true;  // on_written resumes the session's streams
+  // Reports not applied yet may show room: taken first (not for a paused session: its
+  // reports are posted, and applying them here would resume it inside this call).
+  if (queue_busy(s) && (s.replay_paused || !take_waiting_reports() || queue_busy(s))) {
+    set_replay_paused(s, true);  // on_written resumes the session's streams
     return;
   }
   c.reading = true;
@@ -176,7 +178,8 @@ void Engine::Impl::send_entry(Session& s, StreamCursor& c, Seq seq,
 bool Engine::Impl::write(Session& s, Frame frame) {
   if (s.phase == Session::Phase::closed) return false;
   const std::size_t size = frame.size();
-  if (s.queued_bytes + size > options_.max_session_queue_bytes) {
+  const auto over = [&] { return s.queued_bytes + size > options_.max_session_queue_bytes; };
+  if (over() && (!take_waiting_reports() || over())) {
     metrics_.slow_consumers.add();
     close_session(s, CloseCode::slow_consumer,
                   "outbound queue over " + std::to_string(options_.max_session_queue_bytes) +

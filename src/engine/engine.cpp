@@ -187,6 +187,7 @@ void Engine::Impl::heartbeat() {
 void Engine::Impl::sweep() {
   if (state_ != State::running) return;
   limiter_.prune(executor_->now());
+  take_waiting_reports();  // the connections they hold are let go at least this often
   store_->purge_expired(executor_->now(), store_completion<std::uint64_t>([](Impl&, auto) {}));
   apply_retention();
   std::weak_ptr<Impl> weak_self = shared_from_this();

@@ -3,6 +3,7 @@
 // engine's executor (public Engine methods post onto it), so no member needs a lock; the
 // one exception is the inbox of on_written reports, which transports fill from any thread.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -169,7 +170,16 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   Executor::TimerId sweep_timer_ = 0;
 
   /// on_written reports wait here and are applied in batches: one posted task for all the
-  /// reports that arrive before it runs, instead of one per socket write.
+  /// reports that arrive before it runs, instead of one per socket write. While no session
+  /// waits for one (replay_paused), a report is not even posted: it waits until the engine
+  /// next looks at a queue's size (a bound check, a catch-up, the load, the sweep), so a
+  /// report from another thread wakes the engine's thread only when it is needed there.
+  /// Nothing reads queued_bytes without taking the waiting reports first
+  /// (take_waiting_reports), so no decision sees fewer reports than with a posted task.
+  /// kReportsWaitingAtMost bounds the wait: under load (a busy engine thread, woken by its
+  /// own work anyway) reports are applied in batches of about that size, so the waiting
+  /// list, and the connections it keeps, stay small.
+  static constexpr std::size_t kReportsWaitingAtMost = 64;
   struct WrittenReport {
     std::shared_ptr<Connection> connection;
     std::size_t bytes = 0;
@@ -177,8 +187,16 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   std::mutex written_mutex_;
   std::vector<WrittenReport> written_;   // guarded by written_mutex_
   bool written_posted_ = false;          // an apply_written task is queued; ditto
+  std::atomic<bool> written_waiting_{false};    // written_ holds reports; set under the mutex
+  std::atomic<std::size_t> paused_replays_{0};  // sessions with replay_paused; executor writes
   std::vector<WrittenReport> applying_;  // the batch being applied; executor only
+  bool applying_written_ = false;        // apply_written() runs; executor only
   void apply_written();
+  /// Applies the reports waiting without a posted task, if any (not from inside
+  /// apply_written). Returns true if it applied some. Executor only.
+  bool take_waiting_reports();
+  /// Sets s.replay_paused, keeping paused_replays_ exact. Executor only.
+  void set_replay_paused(Session& s, bool paused);
 
   // --- lifecycle (engine.cpp)
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);

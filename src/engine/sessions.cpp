@@ -53,6 +53,36 @@ void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std
     std::lock_guard<std::mutex> lock(written_mutex_);
     written_.push_back({connection, bytes});
     if (written_posted_) return;
+    // Nobody waits (see written_): the report waits too, unless enough of them did already.
+    if (paused_replays_.load(std::memory_order_acquire) == 0 &&
+        written_.size() < kReportsWaitingAtMost) {
+      written_waiting_.store(true, std::memory_order_release);
+      return;
+    }
+    written_posted_ = true;
+  }
+  post([](Impl& self) { self.apply_written(); });
+}
+
+bool Engine::Impl::take_waiting_reports() {
+  if (applying_written_ || !written_waiting_.load(std::memory_order_acquire)) return false;
+  apply_written();
+  return true;
+}
+
+void Engine::Impl::set_replay_paused(Session& s, bool paused) {
+  if (s.replay_paused == paused) return;
+  s.replay_paused = paused;
+  if (!paused) {
+    paused_replays_.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  paused_replays_.fetch_add(1, std::memory_order_acq_rel);
+  // Reports from now on are posted (on_written reads the count under the mutex); those
+  // that waited until now get a task here, so none waits for a task nothing posts.
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    if (written_posted_ || written_.empty()) return;
     written_posted_ = true;
   }
   post([](Impl& self) { self.apply_written(); });
@@ -65,7 +95,9 @@ void Engine::Impl::apply_written() {
     std::lock_guard<std::mutex> lock(written_mutex_);
     applying_.swap(written_);  // written_ gets the emptied buffer back: no reallocation
     written_posted_ = false;
+    written_waiting_.store(false, std::memory_order_relaxed);
   }
+  applying_written_ = true;  // take_waiting_reports() must not swap applying_ under us
   for (const WrittenReport& report : applying_) {
     auto it = sessions_.find(report.connection.get());
     if (it == sessions_.end()) continue;
@@ -74,11 +106,12 @@ void Engine::Impl::apply_written() {
     // Replays paused by a busy queue go on. Only then are the streams walked: a session in
     // thousands of topics gets a report per socket write.
     if (!s.replay_paused || queue_busy(s)) continue;
-    s.replay_paused = false;
+    set_replay_paused(s, false);
     catch_up(s, s.inbox);
     for (auto& [topic, cursor] : s.topics) catch_up(s, cursor);
   }
   applying_.clear();
+  applying_written_ = false;
 }
 
 void Engine::Impl::on_closed(const std::shared_ptr<Connection>& connection, CloseCode,
@@ -517,6 +550,7 @@ void Engine::Impl::forget(Connection* connection) {
   if (it == sessions_.end()) return;
   std::shared_ptr<Session> s = it->second;
   sessions_.erase(it);
+  set_replay_paused(*s, false);
   const bool was_live = !s->record.user.empty();
   s->phase = Session::Phase::closed;
   if (s->ack_timer != 0) executor_->cancel(s->ack_timer);

@@ -17,6 +17,14 @@ EngineOptions ack_options() {
   return o;
 }
 
+/// A 4 KB queue bound, reached by ~10 notifications of 300 bytes the client has not read.
+EngineOptions small_queue_options() {
+  EngineOptions o = World::defaults();
+  o.max_session_queue_bytes = 4096;
+  o.max_unacked = 1000;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("unacked entries are redelivered with backoff, then dead-lettered and kept") {
@@ -145,10 +153,7 @@ TEST_CASE("a session never has more than max_unacked entries in flight - acks op
 }
 
 TEST_CASE("a slow consumer is closed with a reason and recovers by cursor without a gap") {
-  EngineOptions o = World::defaults();
-  o.max_session_queue_bytes = 4096;
-  o.max_unacked = 1000;
-  World w(o);
+  World w(small_queue_options());
   w.add();
   auto c = w.connect("u");
   frames(*c);
@@ -174,6 +179,37 @@ TEST_CASE("a slow consumer is closed with a reason and recovers by cursor withou
   CHECK_FALSE(c2->closed());
   CHECK(rest == range(first.back() + 1, 200));
   CHECK(w.engine().metrics().slow_consumers.value() == 1);
+}
+
+TEST_CASE(
+    "written reports wake the engine only for a paused replay - the queue bound counts every "
+    "report made") {
+  World w(small_queue_options());
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  w.executor->run();
+  const std::string data = "\"" + std::string(300, 'x') + "\"";
+  // A client that reads each frame at once: ~15 KB in all, over the 4 KB bound unless the
+  // reports of what it read count. Nobody waits for them, so they post no engine task (a
+  // report from a transport's thread would wake the engine's for nothing); the bound check
+  // takes them.
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(w.notify({"u"}, data).ok());
+    REQUIRE(seqs(frames(*c), "inbox:u") == std::vector<Seq>{static_cast<Seq>(i + 1)});
+    CHECK(w.executor->run() == 0);
+  }
+  CHECK_FALSE(c->closed());
+  CHECK(w.engine().metrics().slow_consumers.value() == 0);
+
+  // A replay paced by the client's reading still goes on report by report (each report is
+  // posted while the replay waits for room), to the end.
+  c->close();
+  w.executor->run();
+  for (int i = 40; i < 200; ++i) REQUIRE(w.notify({"u"}, data).ok());
+  auto c2 = w.connect("u", 0, {{"since", "40"}});
+  CHECK(seqs(drain(w, *c2), "inbox:u") == range(41, 200));
+  CHECK_FALSE(c2->closed());
 }
 
 TEST_CASE("resume by (seq, epoch) - a stale epoch or an impossible seq gets an explicit reset") {

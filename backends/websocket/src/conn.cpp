@@ -126,11 +126,12 @@ void Conn::serve_http() {
 // lane, whose thread runs the engine: read on a loop of the Server's own, the request would
 // cross to the engine's thread and its answer back, each crossing waking an idle thread (a
 // good part of what a unicast publish costs more with two threads than with one; see
-// docs/performance.md, tenth pass). Sessions (WebSocket, STOMP, SSE) stay on the lane that accepted
-// them, spread over every thread. Decided once, at the connection's first input, from its
-// request line peeked (not read), for plain (not TLS) connections: the socket then moves to
-// the host's lane as if accepted there. Returns true if it moved: this object is then done,
-// closed without closing the socket or releasing the admission place it handed on.
+// docs/performance.md, tenth pass). Sessions (WebSocket, STOMP, SSE) stay on the lane that
+// accepted them, spread over every thread. Decided once, at the connection's first input,
+// from its request line peeked (not read), for plain (not TLS) connections: the socket then
+// moves to the host's lane as if accepted there. Returns true if it moved: this object is
+// then done, closed without closing the socket or releasing the admission place it handed
+// on.
 bool Conn::move_to_host_lane() {
   placed_ = true;
   Lane* host = core_->host_lane();

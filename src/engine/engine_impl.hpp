@@ -187,13 +187,12 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   std::mutex written_mutex_;
   std::vector<WrittenReport> written_;   // guarded by written_mutex_
   bool written_posted_ = false;          // an apply_written task is queued; ditto
-  std::atomic<bool> written_waiting_{false};    // written_ holds reports; set under the mutex
   std::atomic<std::size_t> paused_replays_{0};  // sessions with replay_paused; executor writes
   std::vector<WrittenReport> applying_;  // the batch being applied; executor only
   bool applying_written_ = false;        // apply_written() runs; executor only
   void apply_written();
-  /// Applies the reports waiting without a posted task, if any (not from inside
-  /// apply_written). Returns true if it applied some. Executor only.
+  /// Applies the reports in the list now, if any (not from inside apply_written). Returns
+  /// true if it applied some. Executor only.
   bool take_waiting_reports();
   /// Sets s.replay_paused, keeping paused_replays_ exact. Executor only.
   void set_replay_paused(Session& s, bool paused);

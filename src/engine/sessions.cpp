@@ -55,17 +55,21 @@ void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std
     if (written_posted_) return;
     // Nobody waits (see written_): the report waits too, unless enough of them did already.
     if (paused_replays_.load(std::memory_order_acquire) == 0 &&
-        written_.size() < kReportsWaitingAtMost) {
-      written_waiting_.store(true, std::memory_order_release);
+        written_.size() < kReportsWaitingAtMost)
       return;
-    }
     written_posted_ = true;
   }
   post([](Impl& self) { self.apply_written(); });
 }
 
+// Called only where a decision reads queued_bytes off the common path (a queue over its
+// bound, a busy catch-up, the load report, the sweep): the lock costs nothing per frame.
 bool Engine::Impl::take_waiting_reports() {
-  if (applying_written_ || !written_waiting_.load(std::memory_order_acquire)) return false;
+  if (applying_written_) return false;
+  {
+    std::lock_guard<std::mutex> lock(written_mutex_);
+    if (written_.empty()) return false;
+  }
   apply_written();
   return true;
 }
@@ -95,7 +99,6 @@ void Engine::Impl::apply_written() {
     std::lock_guard<std::mutex> lock(written_mutex_);
     applying_.swap(written_);  // written_ gets the emptied buffer back: no reallocation
     written_posted_ = false;
-    written_waiting_.store(false, std::memory_order_relaxed);
   }
   applying_written_ = true;  // take_waiting_reports() must not swap applying_ under us
   for (const WrittenReport& report : applying_) {

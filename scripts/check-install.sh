@@ -94,9 +94,10 @@ for shared in ON OFF; do
 done
 
 step "tests/consumer/ with add_subdirectory(herald)"
+# (a unity build: the shared build above already compiled each source on its own)
 quiet cmake -S tests/consumer -B "$work/subdirectory" -DHERALD_SOURCE_DIR="$root" \
       -DHERALD_WARNINGS_AS_ERRORS=ON -DCONSUMER_COMPONENTS="$consumer_components" \
-      "${with_components[@]}"
+      -DCMAKE_UNITY_BUILD=ON "${with_components[@]}"
 quiet cmake --build "$work/subdirectory" -j"$jobs"
 "$work/subdirectory/consumer"
 

@@ -37,6 +37,11 @@ enum class CloseCode : std::uint16_t {
 /// A text frame to send: `head` followed by `*body`. The body is framed once and shared by
 /// every recipient of a notification; the head holds what differs per recipient.
 struct Frame {
+  /// Spare capacity a sender leaves in `head` (beyond its size) so that a transport can put
+  /// its own framing in front of it without allocating: the engine's per-recipient heads do
+  /// (a WebSocket header takes at most 10 bytes). Optional: a head without it still works.
+  static constexpr std::size_t kHeadroom = 16;
+
   std::string head;
   std::shared_ptr<const std::string> body;
 

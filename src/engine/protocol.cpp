@@ -69,9 +69,10 @@ std::shared_ptr<const std::string> notification_body(const Notification& n) {
 
 std::string notification_head(const StreamId& stream, Seq seq, Epoch epoch,
                               std::uint32_t attempt) {
-  // Sized once: this runs once per frame of every inbox delivery.
+  // Sized once: this runs once per frame of every inbox delivery. 128 bytes hold the rest
+  // of it (unless the name needs escapes), Frame::kHeadroom the transport's framing.
   std::string s;
-  s.reserve(128 + stream.name().size());  // all of it unless the name needs escapes
+  s.reserve(128 + stream.name().size() + Frame::kHeadroom);
   s += "{\"op\":\"notification\",\"stream\":\"";
   s += stream.is_inbox() ? "inbox:" : "topic:";  // StreamId::str(), without its copy
   append_json_escaped(s, stream.name());
@@ -86,6 +87,7 @@ std::string notification_head(const StreamId& stream, Seq seq, Epoch epoch,
     append_json_integer(s, attempt);
   }
   s += ',';
+  if (s.capacity() - s.size() < Frame::kHeadroom) s.reserve(s.size() + Frame::kHeadroom);
   return s;
 }
 

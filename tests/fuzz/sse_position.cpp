@@ -102,8 +102,10 @@ EngineFrame frame(FuzzedDataProvider& in, std::map<std::string, std::uint64_t>& 
       n.type = "t";
       n.data = "{}";
       const std::uint32_t attempt = in.ConsumeIntegralInRange<std::uint32_t>(1, 3);
-      return {protocol::notification_head(stream, seq, epoch, attempt),
-              protocol::notification_body(n)};
+      std::string head = protocol::notification_head(stream, seq, epoch, attempt);
+      // Room for a transport's framing in front of it, whatever the name (escapes included).
+      CHECK(head.capacity() - head.size() >= herald::Frame::kHeadroom);
+      return {std::move(head), protocol::notification_body(n)};
     }
   }
 }

@@ -63,6 +63,25 @@ void answer_error(const WsErrorCode& ec) {
   check_reads_back(answer, ws_opcode::close, payload);
 }
 
+// As the engine sends a notification: a head of its own with Frame::kHeadroom spare, then
+// a shared body, cut where a character starts. The header goes in front of the head in its
+// own buffer (no allocation), and the two read back as the payload.
+void as_head_and_body(FrameCache& cache, const std::string& payload) {
+  std::size_t cut = payload.size() / 2;
+  while (cut > 0 && (static_cast<unsigned char>(payload[cut]) & 0xC0) == 0x80) --cut;
+  if (cut == 0) return;  // no head: a shared frame, framed above
+  herald::Frame f;
+  f.head.reserve(cut + herald::Frame::kHeadroom);
+  f.head.assign(payload, 0, cut);
+  f.body = std::make_shared<const std::string>(payload.substr(cut));
+  const char* buffer = f.head.data();
+  WireFrame wire;
+  CHECK(cache.wire_for(std::move(f), wire));
+  CHECK(wire.prefix.data() == buffer);
+  CHECK(wire.tail && wire.wire() == wire.prefix.size() + wire.tail->size());
+  check_reads_back(wire.prefix + *wire.tail, ws_opcode::text, payload);
+}
+
 void on_message(const WsMessagePtr& message, std::size_t max_bytes) {
   const std::string& payload = message->get_payload();
   // The limit is on messages; a control frame carries at most 125 bytes (RFC 6455 §5.5).
@@ -78,7 +97,8 @@ void on_message(const WsMessagePtr& message, std::size_t max_bytes) {
       FrameCache cache;
       const WireFrame frame = cache.wire_for(payload);
       CHECK(frame.wire() == frame.prefix.size() && frame.wire() > payload.size());
-      return check_reads_back(frame.prefix, ws_opcode::text, payload);
+      check_reads_back(frame.prefix, ws_opcode::text, payload);
+      return as_head_and_body(cache, payload);
     }
     case ws_opcode::ping:
       CHECK(payload.size() <= 125);

@@ -183,7 +183,7 @@ void Conn::send(Frame frame) {
   if (sse_stream_) {  // made an event on the strand (queue_event)
     item.frame.prefix = std::move(frame.head);
     item.frame.tail = std::move(frame.body);
-  } else if (!core_->frames.wire_for(frame, item.frame)) {
+  } else if (!core_->frames.wire_for(std::move(frame), item.frame)) {
     item.kind = Outgoing::Kind::invalid;
   }
   lane_.push(std::move(item));
@@ -1026,7 +1026,11 @@ void Conn::enqueue(std::string_view bytes) {
 void Conn::enqueue(WireFrame frame, std::size_t report) {
   out_bytes_ += frame.wire();
   Chunk& chunk = writable_chunk();
-  chunk.bytes += frame.prefix;
+  if (chunk.bytes.empty()) {
+    chunk.bytes = std::move(frame.prefix);  // a new chunk takes the frame's own buffer
+  } else {
+    chunk.bytes += frame.prefix;
+  }
   chunk.tail = std::move(frame.tail);
   chunk.report += report;
 }

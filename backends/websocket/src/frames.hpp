@@ -27,7 +27,13 @@ struct WireFrame {
   std::size_t wire() const { return prefix.size() + (tail ? tail->size() : 0); }
 };
 
-/// Appends the header of a final, unmasked frame with `length` payload bytes to `out`.
+/// The longest header of a frame the server sends (no mask, a 64-bit length).
+constexpr std::size_t kMaxHeaderBytes = 10;
+static_assert(kMaxHeaderBytes <= Frame::kHeadroom, "a head with headroom takes the header");
+
+/// Writes the header of a final, unmasked frame with `length` payload bytes; its size.
+std::size_t write_header(char (&out)[kMaxHeaderBytes], Opcode opcode, std::size_t length);
+/// Appends that header to `out`.
 void append_header(std::string& out, Opcode opcode, std::size_t length);
 /// A whole control frame; `payload` is cut to the 125 bytes a control frame may carry.
 std::string control_frame(Opcode opcode, const std::string& payload);
@@ -61,8 +67,9 @@ bool ends_on_whole_utf8(const std::string& text);
 /// Thread-safe: called from whichever thread sends (the engine's executor).
 class FrameCache {
  public:
-  /// The frame to write for `frame`; false if its text is not valid UTF-8.
-  bool wire_for(const Frame& frame, WireFrame& out);
+  /// The frame to write for `frame` (its head and body are moved into `out`); false if its
+  /// text is not valid UTF-8.
+  bool wire_for(Frame&& frame, WireFrame& out);
   /// A frame of its own for `text` (server-generated frames, e.g. errors).
   WireFrame wire_for(const std::string& text);
 

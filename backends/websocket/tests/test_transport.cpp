@@ -75,10 +75,10 @@ class Recorder final : public ConnectionHandler {
   std::shared_ptr<Connection> connection_;
 };
 
-/// A server with a Recorder as its handler, on an io_context run by 2 threads.
+/// A server with a Recorder as its handler, on an io_context run by test_host_threads().
 struct TransportWorld {
   explicit TransportWorld(ServerOptions o = test_server_options()) {
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+    for (unsigned i = 0; i < test_host_threads(); ++i) threads.emplace_back([this] { io.run(); });
     server = Server::create(io, o, nullptr);
     auto started = await<Result<void>>([&](auto done) {
       server->start(recorder, Done(executor, [done](Result<void> r) { done(r); }));

@@ -73,6 +73,12 @@ inline unsigned test_io_threads() {
   return n ? static_cast<unsigned>(std::strtoul(n, nullptr, 10)) : 0;
 }
 
+/// Threads that run the host's io_context in these tests. As ServerOptions::io_threads asks:
+/// one next to loops of the server's own; otherwise two (its strands serialize the work).
+inline unsigned test_host_threads() {
+  return test_io_threads() > 0 ? 1 : 2;
+}
+
 inline ServerOptions test_server_options() {
   ServerOptions o;
   o.io_threads = test_io_threads();
@@ -97,7 +103,7 @@ class WsWorld {
         registry(MemoryRegistry::create()),
         hub(MemoryBrokerHub::create()),
         executor(make_asio_executor(io)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io.run(); });
+    for (unsigned i = 0; i < test_host_threads(); ++i) threads_.emplace_back([this] { io.run(); });
     server = Server::create(io, server_options, std::move(http));
     Backends b;
     b.store = store;

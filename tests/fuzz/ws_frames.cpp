@@ -80,6 +80,14 @@ void as_head_and_body(FrameCache& cache, const std::string& payload) {
   CHECK(wire.prefix.data() == buffer);
   CHECK(wire.tail && wire.wire() == wire.prefix.size() + wire.tail->size());
   check_reads_back(wire.prefix + *wire.tail, ws_opcode::text, payload);
+  // The next recipient of the same body (its UTF-8 checked once per thread and body); a
+  // body that is not UTF-8 is refused right after it.
+  herald::Frame next{payload.substr(0, cut), wire.tail};
+  WireFrame again;
+  CHECK(cache.wire_for(std::move(next), again));
+  check_reads_back(again.prefix + *again.tail, ws_opcode::text, payload);
+  herald::Frame bad{payload.substr(0, cut), std::make_shared<const std::string>("\xff")};
+  CHECK(!cache.wire_for(std::move(bad), again));
 }
 
 void on_message(const WsMessagePtr& message, std::size_t max_bytes) {

@@ -264,15 +264,20 @@ void Connection::drain() {
 void Connection::complete_front() {
   Inflight done = std::move(inflight_.front());
   inflight_.pop_front();
+  // The pool hears that this connection has one job less before the job's caller hears of
+  // it (as the append batcher frees its place first): a job submitted next, by that caller
+  // or by another thread, is placed by the connection's true load. Told after, a caller
+  // quick enough saw this idle connection still busy, and its job could go behind a busy
+  // one (a unicast append behind a fan-out chunk waiting on a row lock).
+  if (!done.internal) {
+    if (auto owner = owner_.lock()) write_jobs(owner->on_finished(index_, 1));
+  }
   Status status = segment_status(done.results);
   if (status.ok()) {
     done.job.done(std::move(done.results));
   } else {
     done.job.done(std::move(status));
   }
-  if (done.internal) return;
-  auto owner = owner_.lock();
-  if (owner) write_jobs(owner->on_finished(index_, 1));
 }
 
 // ---- failure and reconnect --------------------------------------------------------------

@@ -98,6 +98,7 @@ struct Tally {
   std::uint64_t deliveries = 0, duplicates = 0, gaps = 0;
   std::int64_t last_delivery_us = 0;
   std::FILE* trace = nullptr;  // --trace: one line per delivery (scheduled us, latency us, k)
+  int ack_every = 16;          // --ack-every: an inbox ack after every N-th seq
   void reset(std::size_t publishes, std::size_t expected) {
     per_k.assign(publishes, 0);
     latency_us.clear();
@@ -287,7 +288,7 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
                    static_cast<long long>(now - t), static_cast<long long>(k));
     }
     if (k >= 0 && static_cast<std::size_t>(k) < tally_.per_k.size()) ++tally_.per_k[k];
-    if (inbox && seq % 16 == 0)
+    if (inbox && seq % tally_.ack_every == 0)
       send_frame(herald::bench::kWsText, "{\"op\":\"ack\",\"seq\":" + std::to_string(seq) + "}");
   }
 
@@ -443,6 +444,9 @@ struct Options {
   std::string scenarios = "burst,paced,unicast";
   std::string trace;  // file for one line per delivery: scheduled time, latency (us), k
   int read_every_ms = 0;  // 0: read the clients' sockets as soon as they are ready
+  // An inbox ack after every N-th seq (cumulative). 1: an ack per notification, as the JS
+  // client sends when notifications are sparse (it batches only within its ackDelay).
+  int ack_every = 16;
 };
 
 // Calls of one Redis command so far (INFO commandstats), or -1 if Redis did not answer.
@@ -552,6 +556,8 @@ int main(int argc, char** argv) {
     else if (k == "--trace") o.trace = v;
     else if (k == "--read-every-ms")
       o.read_every_ms = std::stoi(v);
+    else if (k == "--ack-every")
+      o.ack_every = std::max(1, std::stoi(v));
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
   std::FILE* trace = nullptr;
@@ -589,6 +595,7 @@ int main(int argc, char** argv) {
 
   Tally tally, idle_tally;
   tally.trace = trace;
+  tally.ack_every = o.ack_every;
   Receiver receiver(io, std::chrono::milliseconds(o.read_every_ms));
   auto open_clients = [&](int n, const std::string& prefix, Tally& into) {
     std::vector<std::shared_ptr<WsClient>> clients;

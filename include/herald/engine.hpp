@@ -92,6 +92,12 @@ struct EngineOptions {
   /// How long a session outlives its credential's AuthResult::expires_at.
   Duration token_grace = std::chrono::seconds(30);
   Duration ack_timeout = std::chrono::seconds(10);
+  /// How long a client's ack may wait to be applied together with others while the engine
+  /// has nothing else to run: an ack read on another thread then does not wake the engine's
+  /// thread for itself. Anything the engine does meanwhile (a publish, the session's next
+  /// frame or close, a redelivery, a query) applies the waiting acks first, and a session
+  /// whose ack window is full gets its acks applied at once. 0: each ack is its own task.
+  Duration ack_batch_delay = std::chrono::milliseconds(5);
   std::uint32_t max_delivery_attempts = 3;    // first delivery included
   double redelivery_backoff = 2.0;            // ack timeout multiplier per attempt
   // A crashed instance's sessions leave the registry within this; heartbeat every ttl/3.

@@ -47,6 +47,7 @@ void Engine::Impl::offer(Session& s, StreamCursor& c, Seq seq, Epoch epoch,
   if (c.ready && epoch == c.epoch && seq <= c.delivered) return;  // duplicate
   if (!c.ready || c.reading || window_full(s, c)) {
     c.behind = true;  // the read in flight, or the one after the window opens, fetches it
+    if (window_full(s, c)) set_awaiting_acks(s, true);
     return;
   }
   if (epoch != c.epoch || seq != c.delivered + 1) {
@@ -79,8 +80,8 @@ StreamCursor* Engine::Impl::cursor_of(Session& s, const StreamId& stream) {
 // Reads entries after `delivered` from the Store and sends them. One read in flight per
 // cursor; live entries arriving meanwhile set `behind` and cause one more read.
 void Engine::Impl::catch_up(Session& s, StreamCursor& c) {
-  if (s.phase != Session::Phase::live || !c.ready || c.reading || !c.behind || window_full(s, c))
-    return;
+  if (s.phase != Session::Phase::live || !c.ready || c.reading || !c.behind) return;
+  if (window_full(s, c)) return set_awaiting_acks(s, true);
   // Reports not applied yet may show room: taken first (not for a paused session: its
   // reports are posted, and applying them here would resume it inside this call).
   if (queue_busy(s) && (s.replay_paused || !take_waiting_reports() || queue_busy(s))) {
@@ -207,6 +208,7 @@ void Engine::Impl::arm_ack_timer(Session& s, TimePoint due) {
     auto sp = ws.lock();
     if (!self || !sp) return;
     sp->ack_timer = 0;
+    self->take_waiting_acks();  // an ack that arrived in time stops its redelivery
     self->on_ack_timer(*sp);
   });
 }
@@ -252,6 +254,17 @@ void Engine::Impl::on_ack_timer(Session& s) {
   catch_up(s, s.inbox);  // dead letters may have opened the window
 }
 
+void Engine::Impl::receive_ack(Session& s, Seq seq, const std::string& rid) {
+  auto fail = [&](const std::string& message) {
+    write(s, {protocol::error(rid, Status(Errc::invalid_argument, message)), nullptr});
+  };
+  if (s.phase != Session::Phase::live) return fail("session not ready: wait for the welcome");
+  if (seq > s.inbox.delivered)
+    return fail("ack " + std::to_string(seq) + " is beyond the last delivered seq " +
+                std::to_string(s.inbox.delivered));
+  acknowledge(s, seq);
+}
+
 // Cumulative ack of the inbox: every entry with seq <= `seq` arrived.
 void Engine::Impl::acknowledge(Session& s, Seq seq) {
   auto end = std::find_if(s.unacked.begin(), s.unacked.end(),
@@ -263,6 +276,7 @@ void Engine::Impl::acknowledge(Session& s, Seq seq) {
   // timer per notification; when it fires with nothing overdue it only re-arms (or stops).
   s.ack_wanted = std::max(s.ack_wanted, seq);
   store_ack(s);
+  if (!window_full(s, s.inbox)) set_awaiting_acks(s, false);
   catch_up(s, s.inbox);
 }
 

@@ -42,6 +42,8 @@ EngineOptions checked(EngineOptions o) {
   if (o.max_session_topics == 0) fail("max_session_topics must be > 0");
   if (o.token_grace.count() < 0) fail("token_grace must be >= 0");
   if (o.ack_timeout.count() <= 0) fail("ack_timeout must be > 0");
+  if (o.ack_batch_delay.count() < 0 || o.ack_batch_delay > std::chrono::seconds(1))
+    fail("ack_batch_delay must be 0..1 s");
   if (o.max_delivery_attempts == 0) fail("max_delivery_attempts must be >= 1");
   if (o.redelivery_backoff < 1.0) fail("redelivery_backoff must be >= 1.0");
   if (o.registry_ttl.count() < 30) fail("registry_ttl must be >= 30ms");

@@ -1,7 +1,8 @@
 #pragma once
 // Engine::Impl: the state and rules of one engine. Every member function runs on the
 // engine's executor (public Engine methods post onto it), so no member needs a lock; the
-// one exception is the inbox of on_written reports, which transports fill from any thread.
+// exceptions are the lists of on_written reports and of plain acks, which transports fill
+// from any thread.
 
 #include <atomic>
 #include <cstdint>
@@ -56,6 +57,7 @@ struct Session {
   SessionRecord record;
   std::size_t queued_bytes = 0;  // sent but not yet written by the transport
   bool replay_paused = false;    // a catch-up waits for queued_bytes to shrink
+  bool awaiting_acks = false;    // the inbox window is full and entries wait behind it
   StreamCursor inbox;
   // Joined topics (live + resume) by name: join, leave and lookup are O(log n) however many
   // a session joins (at most EngineOptions::max_session_topics besides $broadcast), and a
@@ -104,15 +106,23 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
                  std::string reason) override;
 
   /// Runs `fn(impl)` on the executor; keeps the Impl alive until then.
+  /// Like every task of the engine's, it applies the waiting acks first (see acks_).
   template <class F>
   void post(F fn) {
-    executor_->post([self = shared_from_this(), fn = std::move(fn)]() mutable { fn(*self); });
+    executor_->post([self = shared_from_this(), fn = std::move(fn)]() mutable {
+      self->take_waiting_acks();
+      fn(*self);
+    });
   }
-  /// A Completion whose callback runs `fn(impl, result)` on the executor.
+  /// A Completion whose callback runs `fn(impl, result)` on the executor, after the
+  /// waiting acks.
   template <class T, class F>
   Completion<T> completion(F fn) {
-    return Completion<T>(executor_, [self = shared_from_this(), fn = std::move(fn)](
-                                        Result<T> r) mutable { fn(*self, std::move(r)); });
+    return Completion<T>(executor_,
+                         [self = shared_from_this(), fn = std::move(fn)](Result<T> r) mutable {
+                           self->take_waiting_acks();
+                           fn(*self, std::move(r));
+                         });
   }
 
   /// A completion for a Store call (or a host query): counted in store_calls_ until `fn`
@@ -197,6 +207,38 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   /// Sets s.replay_paused, keeping paused_replays_ exact. Executor only.
   void set_replay_paused(Session& s, bool paused);
 
+  /// Plain acks (protocol::plain_ack: what clients send) wait here and are applied in
+  /// batches, so that an ack read on another thread does not wake the engine's thread for
+  /// itself. Every task the engine runs through post() or completion(), and the ack timer,
+  /// applies the waiting acks first: a session's later frames, its close, a redelivery and
+  /// every query see each ack that arrived before them, as they would with a posted task.
+  /// When nothing else runs, a timer applies them EngineOptions::ack_batch_delay after the
+  /// first ack of a batch (one timer at a time, however many acks arrive). An ack is posted
+  /// at once while a session's full window holds entries back (awaiting_acks_), when
+  /// kReportsWaitingAtMost acks wait, and with an ack_batch_delay of 0. Any other frame is
+  /// posted as it comes.
+  struct WaitingAck {
+    std::shared_ptr<Connection> connection;
+    Seq seq = 0;
+  };
+  std::mutex acks_mutex_;
+  std::vector<WaitingAck> acks_;               // guarded by acks_mutex_
+  bool acks_timer_armed_ = false;              // a flush timer is scheduled; ditto
+  bool acks_task_posted_ = false;              // a flush task is posted; ditto
+  std::atomic<bool> acks_waiting_{false};      // acks_ is not empty: read without the lock
+  std::atomic<std::size_t> awaiting_acks_{0};  // sessions with awaiting_acks; executor writes
+  std::vector<WaitingAck> applying_acks_;      // the batch being applied; executor only
+  /// Any thread: queues the ack and makes sure something applies it (see above).
+  void queue_ack(const std::shared_ptr<Connection>& connection, Seq seq);
+  /// Executor only: applies the waiting acks, if any, in arrival order.
+  void take_waiting_acks() {
+    if (acks_waiting_.load(std::memory_order_acquire)) apply_waiting_acks();
+  }
+  void apply_waiting_acks();
+  void flush_acks_task();  // the task queue_ack posts
+  /// Sets s.awaiting_acks, keeping awaiting_acks_ exact. Executor only.
+  void set_awaiting_acks(Session& s, bool waiting);
+
   // --- lifecycle (engine.cpp)
   void all_of(std::vector<std::function<void(Done)>> steps, std::function<void(Impl&, Status)> then);
   void hold() { ++work_in_flight_.count; }
@@ -253,6 +295,9 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   void arm_ack_timer(Session& s, TimePoint due);
   void on_ack_timer(Session& s);
   void acknowledge(Session& s, Seq seq);
+  /// A client's ack of the inbox up to `seq`: checked against what was delivered (an
+  /// `error` frame, echoing `rid`, if it is beyond), then acknowledged.
+  void receive_ack(Session& s, Seq seq, const std::string& rid);
 
   // --- dead letters (dead_letters.cpp)
   void retry_dead_letter(const UserId& user, Seq seq, Completion<void> done);

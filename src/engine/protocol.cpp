@@ -238,6 +238,18 @@ Result<std::vector<TopicPosition>> parse_topic_list(const std::string& text, std
   return out;
 }
 
+std::optional<Seq> plain_ack(std::string_view text) {
+  constexpr std::string_view kHead = R"({"op":"ack","seq":)";
+  if (text.size() < kHead.size() + 2 || text.substr(0, kHead.size()) != kHead || text.back() != '}')
+    return std::nullopt;
+  const std::string_view digits = text.substr(kHead.size(), text.size() - kHead.size() - 1);
+  if (digits.size() > 1 && digits[0] == '0') return std::nullopt;  // not JSON: leading zero
+  Seq seq = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return seq;
+}
+
 Result<Request> parse_request(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("frame is not a JSON object");

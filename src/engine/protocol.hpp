@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "herald/error.hpp"
@@ -68,6 +69,12 @@ struct Request {
 };
 /// Parses one client frame. invalid_argument with a message naming the problem.
 Result<Request> parse_request(const std::string& text);
+
+/// The seq of an ack written exactly as clients write one, `{"op":"ack","seq":N}` (compact,
+/// these keys in this order, N a JSON integer that fits a Seq); nullopt for any other frame.
+/// A frame it accepts is one parse_request() reads as an ack of that seq without a rid; it
+/// builds no JSON document, so it is cheap enough for a transport's thread.
+std::optional<Seq> plain_ack(std::string_view text);
 
 /// A topic listed in the handshake's `topics` parameter, with the position to resume after.
 struct TopicPosition {

@@ -9,8 +9,23 @@
 namespace herald {
 
 namespace {
+
 constexpr std::size_t kMaxRequestBytes = 64 * 1024;
+
+// Sets a session's `flag`, keeping `count` (how many sessions have it set, read by other
+// threads) exact. True if the flag was turned on now: the caller then makes sure what
+// waits for it is not left waiting.
+bool set_counted(bool& flag, std::atomic<std::size_t>& count, bool on) {
+  if (flag == on) return false;
+  flag = on;
+  if (on)
+    count.fetch_add(1, std::memory_order_acq_rel);
+  else
+    count.fetch_sub(1, std::memory_order_acq_rel);
+  return on;
 }
+
+}  // namespace
 
 std::shared_ptr<Session> Engine::Impl::find(Connection* c) const {
   auto it = sessions_.find(c);
@@ -43,9 +58,76 @@ void Engine::Impl::on_open(std::shared_ptr<Connection> connection) {
 }
 
 void Engine::Impl::on_message(const std::shared_ptr<Connection>& connection, std::string text) {
+  if (auto seq = protocol::plain_ack(text)) return queue_ack(connection, *seq);
   post([connection, text = std::move(text)](Impl& self) {
     if (auto s = self.find(connection.get())) self.handle_request(*s, text);
   });
+}
+
+void Engine::Impl::queue_ack(const std::shared_ptr<Connection>& connection, Seq seq) {
+  bool post_now = false, arm_timer = false;
+  {
+    std::lock_guard<std::mutex> lock(acks_mutex_);
+    acks_.push_back({connection, seq});
+    acks_waiting_.store(true, std::memory_order_release);
+    if (!acks_task_posted_ &&
+        (awaiting_acks_.load(std::memory_order_acquire) != 0 ||
+         acks_.size() >= kReportsWaitingAtMost || options_.ack_batch_delay.count() == 0)) {
+      post_now = acks_task_posted_ = true;
+    } else if (!acks_task_posted_ && !acks_timer_armed_) {
+      arm_timer = acks_timer_armed_ = true;
+    }
+  }
+  // Outside the lock: the executor may run the task on another thread at once.
+  if (post_now) post([](Impl& self) { self.flush_acks_task(); });
+  if (arm_timer) {
+    std::weak_ptr<Impl> weak_self = shared_from_this();
+    executor_->schedule(options_.ack_batch_delay, [weak_self] {
+      auto self = weak_self.lock();
+      if (!self) return;
+      {
+        std::lock_guard<std::mutex> lock(self->acks_mutex_);
+        self->acks_timer_armed_ = false;
+      }
+      self->take_waiting_acks();
+    });
+  }
+}
+
+void Engine::Impl::apply_waiting_acks() {
+  if (!applying_acks_.empty()) return;  // already applying further up this task's stack
+  {
+    std::lock_guard<std::mutex> lock(acks_mutex_);
+    applying_acks_.swap(acks_);  // acks_ gets the emptied buffer back: no reallocation
+    acks_waiting_.store(false, std::memory_order_release);
+  }
+  for (const WaitingAck& ack : applying_acks_) {
+    auto it = sessions_.find(ack.connection.get());
+    if (it != sessions_.end()) receive_ack(*it->second, ack.seq, "");
+  }
+  applying_acks_.clear();
+}
+
+void Engine::Impl::set_awaiting_acks(Session& s, bool waiting) {
+  if (!set_counted(s.awaiting_acks, awaiting_acks_, waiting)) return;
+  // Acks from now on are posted (queue_ack reads the count under the mutex); those that
+  // waited until now get a task here, so the window opens without waiting for the timer.
+  {
+    std::lock_guard<std::mutex> lock(acks_mutex_);
+    if (acks_task_posted_ || acks_.empty()) return;
+    acks_task_posted_ = true;
+  }
+  post([](Impl& self) { self.flush_acks_task(); });
+}
+
+// The flag goes first: an ack queued after it posts or arms again, one queued before it is
+// in the list taken next. (post() took the list once already; this takes what came since.)
+void Engine::Impl::flush_acks_task() {
+  {
+    std::lock_guard<std::mutex> lock(acks_mutex_);
+    acks_task_posted_ = false;
+  }
+  take_waiting_acks();
 }
 
 void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std::size_t bytes) {
@@ -75,13 +157,7 @@ bool Engine::Impl::take_waiting_reports() {
 }
 
 void Engine::Impl::set_replay_paused(Session& s, bool paused) {
-  if (s.replay_paused == paused) return;
-  s.replay_paused = paused;
-  if (!paused) {
-    paused_replays_.fetch_sub(1, std::memory_order_acq_rel);
-    return;
-  }
-  paused_replays_.fetch_add(1, std::memory_order_acq_rel);
+  if (!set_counted(s.replay_paused, paused_replays_, paused)) return;
   // Reports from now on are posted (on_written reads the count under the mutex); those
   // that waited until now get a task here, so none waits for a task nothing posts.
   {
@@ -468,12 +544,7 @@ void Engine::Impl::handle_request(Session& s, const std::string& text) {
       write(s, {protocol::pong(req.rid), nullptr});
       return;
     case Op::ack:
-      if (req.seq > s.inbox.delivered)
-        return fail(req.rid, Status(Errc::invalid_argument,
-                                    "ack " + std::to_string(req.seq) +
-                                        " is beyond the last delivered seq " +
-                                        std::to_string(s.inbox.delivered)));
-      return acknowledge(s, req.seq);
+      return receive_ack(s, req.seq, req.rid);
     case Op::join:  // seed 003: {"userId":1,"room":1}
       if (!req.user.empty() && req.user != s.record.user)
         return fail(req.rid, Status(Errc::forbidden, "userId " + req.user.substr(0, 64) +
@@ -554,6 +625,7 @@ void Engine::Impl::forget(Connection* connection) {
   std::shared_ptr<Session> s = it->second;
   sessions_.erase(it);
   set_replay_paused(*s, false);
+  set_awaiting_acks(*s, false);
   const bool was_live = !s->record.user.empty();
   s->phase = Session::Phase::closed;
   if (s->ack_timer != 0) executor_->cancel(s->ack_timer);

@@ -152,6 +152,108 @@ TEST_CASE("a session never has more than max_unacked entries in flight - acks op
   CHECK(seqs(frames(*c), "inbox:u") == range(7, 10));
 }
 
+// A plain ack ({"op":"ack","seq":N}, as clients send it) is applied by the engine's next
+// task, or by a timer after ack_batch_delay when nothing else runs: it never costs a task,
+// and a wake-up of the engine's thread, of its own.
+TEST_CASE("a plain ack waits for the engine's next task or ack_batch_delay, never for itself") {
+  World w(ack_options());
+  const Duration batch = EngineOptions{}.ack_batch_delay;
+  REQUIRE(batch > Duration(0));
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  for (int i = 0; i < 3; ++i) REQUIRE(w.notify({"u"}).ok());
+  CHECK(seqs(frames(*c), "inbox:u") == range(1, 3));
+
+  c->send(R"({"op":"ack","seq":1})");
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 0);  // waits: nothing else ran
+  w.executor->advance(batch);
+  CHECK(w.engine().metrics().acked.value() == 1);  // the timer applied it
+
+  c->send(R"({"op":"ack","seq":2})");
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 1);
+  REQUIRE(w.notify({"u"}).ok());  // the publish's first task applies it: no timer needed
+  CHECK(w.engine().metrics().acked.value() == 2);
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{4});
+
+  // Any other form of an ack is a task of its own, as before.
+  c->send(R"({"op":"ack","seq":"3"})");
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 3);
+
+  // A plain ack beyond what was delivered gets its error once applied, and changes nothing.
+  c->send(R"({"op":"ack","seq":99})");
+  w.executor->advance(batch);
+  auto fs = frames(*c);
+  REQUIRE(fs.size() == 1);
+  CHECK(fs[0]["op"] == "error");
+  CHECK(fs[0]["code"] == "invalid_argument");
+  CHECK(w.engine().metrics().acked.value() == 3);
+
+  // A waiting ack is applied before the session's close: the stored cursor has it.
+  c->send(R"({"op":"ack","seq":4})");
+  c->close();
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 4);
+  auto c2 = w.connect("u");
+  fs = frames(*c2);
+  CHECK(fs[0]["cursor"] == 4);
+  CHECK(seqs(fs, "inbox:u").empty());
+}
+
+TEST_CASE("a waiting ack stops the redelivery whose timer fires before the batch's") {
+  EngineOptions o = ack_options();
+  o.ack_batch_delay = std::chrono::milliseconds(500);
+  World w(o);
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  REQUIRE(w.notify({"u"}).ok());
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{1});
+  w.executor->advance(std::chrono::milliseconds(900));
+  c->send(R"({"op":"ack","seq":1})");  // 100 ms before the ack timeout, 500 before the batch
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 0);
+  w.executor->advance(std::chrono::milliseconds(100));  // the ack timer fires first
+  CHECK(w.engine().metrics().acked.value() == 1);
+  CHECK(frames(*c).empty());
+  CHECK(w.engine().metrics().redelivered.value() == 0);
+}
+
+TEST_CASE(
+    "acks are applied at once while a full window holds entries back, and with no batch delay") {
+  EngineOptions o = ack_options();
+  o.max_unacked = 2;
+  World w(o);
+  w.add();
+  auto c = w.connect("u");
+  frames(*c);
+  for (int i = 0; i < 3; ++i) REQUIRE(w.notify({"u"}).ok());
+  CHECK(seqs(frames(*c), "inbox:u") == range(1, 2));  // 3 waits behind the window
+  c->send(R"({"op":"ack","seq":2})");
+  w.executor->run();  // no clock moves: the ack was posted
+  CHECK(seqs(frames(*c), "inbox:u") == std::vector<Seq>{3});
+  // The window has room again: the next ack waits as usual.
+  c->send(R"({"op":"ack","seq":3})");
+  w.executor->run();
+  CHECK(w.engine().metrics().acked.value() == 2);
+  w.executor->advance(EngineOptions{}.ack_batch_delay);
+  CHECK(w.engine().metrics().acked.value() == 3);
+
+  o.max_unacked = 256;
+  o.ack_batch_delay = Duration(0);
+  World w0(o);
+  w0.add();
+  auto c0 = w0.connect("u");
+  frames(*c0);
+  REQUIRE(w0.notify({"u"}).ok());
+  c0->send(R"({"op":"ack","seq":1})");
+  w0.executor->run();
+  CHECK(w0.engine().metrics().acked.value() == 1);
+}
+
 TEST_CASE("a slow consumer is closed with a reason and recovers by cursor without a gap") {
   World w(small_queue_options());
   w.add();

@@ -308,6 +308,11 @@ TEST_CASE("invalid engine options throw herald::Error with a message") {
   o.node_id = 2000;
   CHECK_THROWS_WITH_AS(make(o), doctest::Contains("node_id"), Error);
   o = {};
+  o.ack_batch_delay = std::chrono::seconds(2);
+  CHECK_THROWS_WITH_AS(make(o), doctest::Contains("ack_batch_delay must be 0..1 s"), Error);
+  o.ack_batch_delay = std::chrono::milliseconds(-1);
+  CHECK_THROWS_WITH_AS(make(o), doctest::Contains("ack_batch_delay"), Error);
+  o = {};
   o.instance_id = "has space";
   CHECK_THROWS_AS(make(o), Error);
   o = {};

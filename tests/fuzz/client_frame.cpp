@@ -3,8 +3,11 @@
 //
 // Invariants: a frame that parses re-encodes to a frame that parses to the same Request;
 // a refused frame gets an error frame the engine can send (protocol::error, which throws
-// on a message that is not UTF-8), and so does a request's reply (pong).
+// on a message that is not UTF-8), and so does a request's reply (pong). A frame the engine's
+// shortcut for acks (plain_ack) takes is one parse_request reads as that ack, without a
+// rid, and the compact ack frame of every seq is taken by it.
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -73,6 +76,10 @@ bool same(const Request& a, const Request& b) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   const herald::Result<Request> parsed = herald::protocol::parse_request(text);
+  if (const auto seq = herald::protocol::plain_ack(text)) {
+    CHECK(parsed.ok() && parsed.value().op == Request::Op::ack && parsed.value().seq == *seq &&
+          parsed.value().rid.empty());
+  }
   if (!parsed.ok()) {
     CHECK(!parsed.status().message().empty());
     herald::protocol::error("", parsed.status());
@@ -82,5 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   herald::protocol::pong(r.rid);
   const herald::Result<Request> again = herald::protocol::parse_request(encode(r));
   CHECK(again.ok() && same(r, again.value()));
+  if (r.op == Request::Op::ack) {
+    const std::string compact = R"({"op":"ack","seq":)" + std::to_string(r.seq) + "}";
+    CHECK(herald::protocol::plain_ack(compact) == std::optional<herald::Seq>(r.seq));
+  }
   return 0;
 }

@@ -80,6 +80,8 @@ frames = [
     b'{"op":"history","stream":"inbox:alice","before":8,"limit":20,"rid":"h1"}',
     b'{"op":"ping","rid":"p1"}', b'{"op":"refresh","token":"eyJhbGciOi","rid":"t1"}',
     b'{"userId":1,"room":1}', b'{"room":"lobby"}', b'{"op":"ack","seq":"18446744073709551615"}',
+    b'{"op":"ack","seq":0}', b'{"op":"ack","seq":010}', b'{"op":"ack","seq":18446744073709551615}',
+    b'{"op":"ack","seq":18446744073709551616}', b'{"op":"ack","seq":-1}', b'{"op":"ack","seq":1e3}',
 ]
 write("client_frame", frames)
 

@@ -625,11 +625,20 @@ int main(int argc, char** argv) {
   }
 
   const long rss_before = proc_rss_kib(o.server_pid);
+  const CpuMeter connect_cpu(o.server_pid);
   auto [clients, ok] = open_clients(o.connections, "u", tally);
+  const CpuTimes connect_used = connect_cpu.used();
   const long rss_after = proc_rss_kib(o.server_pid);
   std::printf("connected: %zu/%d; server RSS +%ld KiB = %.0f bytes per connection\n", ok,
               o.connections, rss_after - rss_before,
               ok ? 1024.0 * static_cast<double>(rss_after - rss_before) / static_cast<double>(ok) : 0.0);
+  // Accept, handshake, authentication, inbox open, welcome, presence: what a reconnecting
+  // crowd costs the server per client.
+  if (ok > 0) {
+    const double per = 1e6 / static_cast<double>(ok);
+    std::printf("connect: server CPU %.1f us per connection (user %.1f, system %.1f)\n",
+                connect_used.total() * per, connect_used.user * per, connect_used.system * per);
+  }
   const tcp::endpoint publish_to(asio::ip::make_address("127.0.0.1"),
                                  static_cast<unsigned short>(o.publish_port ? o.publish_port : o.port));
   Publisher pub(io, publish_to, o.http_connections);

@@ -216,6 +216,8 @@ class HERALD_API Engine {
   void presence(UserId user, std::function<void(Result<std::vector<SessionRecord>>)> done);
   /// Called on the executor for each presence change: this instance's, and those of the
   /// other instances as relayed by the Broker (at most once; presence() is the truth).
+  /// Without a callback the relayed changes are dropped unread; this instance's own are
+  /// still published for the others.
   void on_presence(std::function<void(const PresenceEvent&)> callback);
   /// Called on the executor for each outcome event (include/herald/events.hpp; when each
   /// fires and how often: docs/events.md). Must not block: hand the event to a queue.

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "herald/json_text.hpp"
+
 namespace herald {
 
 using nlohmann::json;
@@ -57,10 +59,19 @@ Result<Envelope> decode_envelope(const std::string& payload) {
 
 // Shape: {"presence":{"user":…,"online":true,"instance":…},"from":…}; without "from" (an
 // older sender) the event's instance announced it.
+// One per connect and per disconnect: written without a JSON document, byte for byte what
+// nlohmann::json{…}.dump() wrote before (keys sorted), so every instance reads it as before.
 std::string encode(const PresenceEvent& e, const InstanceId& from) {
-  return json{{"presence", {{"user", e.user}, {"online", e.online}, {"instance", e.instance}}},
-              {"from", from}}
-      .dump();
+  std::string out;
+  out.reserve(64 + from.size() + e.instance.size() + e.user.size());
+  out += R"({"from":)";
+  append_json_string(out, from);
+  out += R"(,"presence":{"instance":)";
+  append_json_string(out, e.instance);
+  out += e.online ? R"(,"online":true,"user":)" : R"(,"online":false,"user":)";
+  append_json_string(out, e.user);
+  out += "}}";
+  return out;
 }
 
 Result<PresenceMessage> decode_presence(const std::string& payload) {

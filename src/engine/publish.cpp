@@ -503,8 +503,9 @@ void Engine::Impl::announce(const PresenceEvent& event) {
 void Engine::Impl::on_broker_message(const std::string& channel, const std::string& payload) {
   if (state_ != State::running && state_ != State::stopping) return;
   if (channel == presence_channel()) {
+    if (!on_presence_) return;  // nobody here listens (herald-server does not): not read
     Result<PresenceMessage> p = decode_presence(payload);
-    if (p.ok() && p->from != options_.instance_id && on_presence_) on_presence_(p->event);
+    if (p.ok() && p->from != options_.instance_id) on_presence_(p->event);
     return;
   }
   if (channel == all_instances_channel()) {

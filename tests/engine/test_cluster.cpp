@@ -284,6 +284,47 @@ TEST_CASE("presence: online users per instance and join/leave events of every in
   CHECK(w.engine(0).metrics().connections_total.value() == 2);
 }
 
+// The welcome frame and the presence message are written without a JSON document: byte for
+// byte what nlohmann::json::dump() wrote before (keys sorted, its escapes), so clients and
+// instances of an older herald read them as before.
+TEST_CASE("presence: a user id with quotes and backslashes reaches every instance as it is") {
+  std::vector<std::string> events, payloads;  // before the World: it reports as it closes
+  World w;
+  w.add();
+  w.add();
+  w.engine(0).on_presence([&](const PresenceEvent& e) {
+    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  });
+  auto listener = w.hub->make_broker(w.executor);
+  BrokerEvents on;
+  on.on_message = [&](const std::string&, const std::string& payload) {
+    payloads.push_back(payload);
+  };
+  listener->start(on, Done(w.executor, [](Result<void>) {}));
+  listener->subscribe("herald:presence", Done(w.executor, [](Result<void>) {}));
+  w.executor->run();
+
+  const std::string user = R"(q"b\s/)";
+  auto c = w.connect(user, 1);
+  const std::optional<std::string> welcome = c->take();
+  REQUIRE(welcome);
+  CHECK(*welcome == json::parse(*welcome).dump());
+  const json parsed = json::parse(*welcome);
+  CHECK(parsed["op"] == "welcome");
+  CHECK(parsed["user"] == user);
+  CHECK(parsed["stream"] == "inbox:" + user);
+  c->close();
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{user + "+@i1", user + "-@i1"});
+  REQUIRE(payloads.size() == 2);
+  for (const std::string& p : payloads) CHECK(p == json::parse(p).dump());
+  CHECK(json::parse(payloads[0]) ==
+        json{{"from", "i1"}, {"presence", {{"instance", "i1"}, {"online", true}, {"user", user}}}});
+  CHECK(json::parse(payloads[1])["presence"]["online"] == false);
+  listener->stop(Done(w.executor, [](Result<void>) {}));
+  w.executor->run();
+}
+
 TEST_CASE("presence: the users of a crashed instance go offline with one event in the cluster") {
   std::vector<std::string> events0, events1;  // before the World: it reports as it closes
   World w;

@@ -186,10 +186,10 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   /// report from another thread wakes the engine's thread only when it is needed there.
   /// Nothing reads queued_bytes without taking the waiting reports first
   /// (take_waiting_reports), so no decision sees fewer reports than with a posted task.
-  /// kReportsWaitingAtMost bounds the wait: under load (a busy engine thread, woken by its
-  /// own work anyway) reports are applied in batches of about that size, so the waiting
-  /// list, and the connections it keeps, stay small.
-  static constexpr std::size_t kReportsWaitingAtMost = 64;
+  /// kWaitingAtMost bounds the wait (of reports here, and of acks below): under load (a busy
+  /// engine thread, woken by its own work anyway) they are applied in batches of about that
+  /// size, so a waiting list, and the connections it keeps, stay small.
+  static constexpr std::size_t kWaitingAtMost = 64;
   struct WrittenReport {
     std::shared_ptr<Connection> connection;
     std::size_t bytes = 0;
@@ -215,7 +215,7 @@ class Engine::Impl : public ConnectionHandler, public std::enable_shared_from_th
   /// When nothing else runs, a timer applies them EngineOptions::ack_batch_delay after the
   /// first ack of a batch (one timer at a time, however many acks arrive). An ack is posted
   /// at once while a session's full window holds entries back (awaiting_acks_), when
-  /// kReportsWaitingAtMost acks wait, and with an ack_batch_delay of 0. Any other frame is
+  /// kWaitingAtMost acks wait, and with an ack_batch_delay of 0. Any other frame is
   /// posted as it comes.
   struct WaitingAck {
     std::shared_ptr<Connection> connection;

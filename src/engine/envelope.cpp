@@ -57,10 +57,10 @@ Result<Envelope> decode_envelope(const std::string& payload) {
   }
 }
 
-// Shape: {"presence":{"user":…,"online":true,"instance":…},"from":…}; without "from" (an
-// older sender) the event's instance announced it.
-// One per connect and per disconnect: written without a JSON document, byte for byte what
-// nlohmann::json{…}.dump() wrote before (keys sorted), so every instance reads it as before.
+// Shape: {"from":…,"presence":{"instance":…,"online":true,"user":…}}; without "from" (an
+// older sender) the event's instance announced it. One per connect and per disconnect:
+// written without a JSON document, byte for byte what nlohmann::json{…}.dump() wrote before
+// (keys sorted), so every instance reads it as before.
 std::string encode(const PresenceEvent& e, const InstanceId& from) {
   std::string out;
   out.reserve(64 + from.size() + e.instance.size() + e.user.size());

@@ -71,8 +71,8 @@ void Engine::Impl::queue_ack(const std::shared_ptr<Connection>& connection, Seq 
     acks_.push_back({connection, seq});
     acks_waiting_.store(true, std::memory_order_release);
     if (!acks_task_posted_ &&
-        (awaiting_acks_.load(std::memory_order_acquire) != 0 ||
-         acks_.size() >= kReportsWaitingAtMost || options_.ack_batch_delay.count() == 0)) {
+        (awaiting_acks_.load(std::memory_order_acquire) != 0 || acks_.size() >= kWaitingAtMost ||
+         options_.ack_batch_delay.count() == 0)) {
       post_now = acks_task_posted_ = true;
     } else if (!acks_task_posted_ && !acks_timer_armed_) {
       arm_timer = acks_timer_armed_ = true;
@@ -136,8 +136,7 @@ void Engine::Impl::on_written(const std::shared_ptr<Connection>& connection, std
     written_.push_back({connection, bytes});
     if (written_posted_) return;
     // Nobody waits (see written_): the report waits too, unless enough of them did already.
-    if (paused_replays_.load(std::memory_order_acquire) == 0 &&
-        written_.size() < kReportsWaitingAtMost)
+    if (paused_replays_.load(std::memory_order_acquire) == 0 && written_.size() < kWaitingAtMost)
       return;
     written_posted_ = true;
   }

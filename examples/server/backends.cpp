@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -88,6 +89,34 @@ void claim_sqlite_file(const BackendChoice& choice) {
 }
 #endif
 
+#ifdef HERALD_SERVER_WITH_SQLITE
+// The SQLite store's WAL counters in Prometheus text (docs/operations.md, "Metrics").
+std::string sqlite_metrics(const sqlite::SqliteStats& s) {
+  std::string out;
+  auto add = [&out](const char* name, const char* type, const char* help, const char* labels,
+                    std::uint64_t v, bool header) {
+    if (header) {
+      out += std::string("# HELP herald_sqlite_") + name + " " + help + "\n# TYPE herald_sqlite_" +
+             name + " " + type + "\n";
+    }
+    out += std::string("herald_sqlite_") + name + labels + " " + std::to_string(v) + "\n";
+  };
+  add("wal_frames", "gauge", "Pages in the WAL after the last commit.", "", s.wal_frames, true);
+  add("wal_rewinds_total", "counter", "Times the WAL started over from its beginning.", "",
+      s.wal_rewinds, true);
+  add("checkpoints_total", "counter",
+      "Checkpoints, by the thread that ran them (the writer's commits wait for its own).",
+      "{thread=\"checkpointer\"}", s.checkpoints, true);
+  add("checkpoints_total", "", "", "{thread=\"writer\"}", s.writer_checkpoints, false);
+  add("checkpointed_frames_total", "counter",
+      "WAL pages copied into the database file, by the thread that copied them.",
+      "{thread=\"checkpointer\"}", s.checkpointed_frames, true);
+  add("checkpointed_frames_total", "", "", "{thread=\"writer\"}", s.writer_checkpointed_frames,
+      false);
+  return out;
+}
+#endif
+
 // The SQLite store; null when this herald-server was built without it (the caller decides).
 std::shared_ptr<Store> make_sqlite(const BackendChoice& choice, ServerBackends& out) {
 #ifdef HERALD_SERVER_WITH_SQLITE
@@ -100,6 +129,10 @@ std::shared_ptr<Store> make_sqlite(const BackendChoice& choice, ServerBackends& 
     std::shared_ptr<sqlite::SqliteStore> store = sqlite::SqliteStore::open(std::move(options));
     out.close_store = [weak = std::weak_ptr<sqlite::SqliteStore>(store)] {
       if (auto s = weak.lock()) s->close();
+    };
+    out.store_metrics = [weak = std::weak_ptr<sqlite::SqliteStore>(store)] {
+      auto s = weak.lock();
+      return s ? sqlite_metrics(s->stats()) : std::string();
     };
     return store;
   } catch (const Error& e) {

@@ -54,6 +54,9 @@ struct ServerBackends {
   /// they finish later then never completes on them, where its completion could hold the
   /// last reference to the engine and so to the store itself. Empty for the other stores.
   std::function<void()> close_store;
+  /// The store's own metrics in Prometheus text (the SQLite store's WAL), "" for the others.
+  /// Any thread.
+  std::function<std::string()> store_metrics;
 };
 
 /// Builds the chosen backends on `io`; broker events go to `executor` (the engine's).

@@ -122,6 +122,33 @@ TEST_CASE("SQLite store - a publish answered 202 survives kill -9 of the server,
   CHECK(inbox(h, "ann").back()["seq"] == items.size() + 1);
 }
 
+TEST_CASE("SQLite store - /metrics shows the WAL and who copied it, other stores show none") {
+  TempDir dir;
+  ServerProcess s({"--store", "sqlite:" + dir.path() + "/herald.db", "--rate-limit", "0"});
+  REQUIRE_MESSAGE(s.port() != 0, s.log());
+  HttpClient h(s.port());
+  for (int i = 0; i < 20; ++i) post(h, "/notify", to_user("mia", i));
+  const std::string metrics = h.request("GET", "/metrics").body;
+  // Twenty commits wrote pages into the WAL; nothing reached the 1,000 of a checkpoint yet.
+  const auto at = metrics.find("\nherald_sqlite_wal_frames ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoull(metrics.substr(at + 26)) > 0);
+  for (const char* line : {"herald_sqlite_wal_rewinds_total 0\n",
+                           "herald_sqlite_checkpoints_total{thread=\"checkpointer\"} 0\n",
+                           "herald_sqlite_checkpoints_total{thread=\"writer\"} 0\n",
+                           "herald_sqlite_checkpointed_frames_total{thread=\"checkpointer\"} 0\n",
+                           "herald_sqlite_checkpointed_frames_total{thread=\"writer\"} 0\n"}) {
+    CHECK_MESSAGE(metrics.find(line) != std::string::npos, line);
+  }
+  CHECK(s.stop() == 0);
+
+  ServerProcess memory({});
+  REQUIRE_MESSAGE(memory.port() != 0, memory.log());
+  HttpClient m(memory.port());
+  CHECK(m.request("GET", "/metrics").body.find("herald_sqlite_") == std::string::npos);
+  CHECK(memory.stop() == 0);
+}
+
 TEST_CASE("SQLite store - read state, subscriptions and the ack cursor survive a kill -9, and a client resumes without reset") {
   TempDir dir;
   const std::vector<std::string> args{"--store", "sqlite:" + dir.path() + "/herald.db"};

@@ -109,6 +109,9 @@ void validate(const SqliteOptions& o) {
   if (o.max_queued < 1) fail("SqliteOptions::max_queued must be at least 1");
   if (o.purge_batch < 1) fail("SqliteOptions::purge_batch must be at least 1");
   if (o.busy_timeout.count() < 0) fail("SqliteOptions::busy_timeout is negative");
+  if (o.checkpoint_frames < 1 || o.checkpoint_frames > 1'000'000) {
+    fail("SqliteOptions::checkpoint_frames must be 1..1000000");
+  }
 }
 
 // What the operator should check for a failure of `rc` on `path`.

@@ -13,8 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "herald/sqlite/store.hpp"
+#include "checkpointer.hpp"
 #include "db.hpp"
+#include "herald/sqlite/store.hpp"
 #include "schema.hpp"
 #include "user_data.hpp"
 #include "worker.hpp"
@@ -284,7 +285,10 @@ class SqliteStoreImpl final : public SqliteStore {
     std::unique_ptr<Db> reader_db = connect(options_);
     reader_db->exec("PRAGMA query_only = 1");
     any_preferences_ = has_preferences(*reader_db);
-    writer_ = std::make_unique<Worker>(connect(options_), Worker::Mode::write,
+    checkpointer_ = std::make_unique<Checkpointer>(connect(options_), options_.checkpoint_frames);
+    std::unique_ptr<Db> writer_db = connect(options_);
+    checkpointer_->attach(*writer_db);
+    writer_ = std::make_unique<Worker>(std::move(writer_db), Worker::Mode::write,
                                        options_.max_batch, options_.max_queued, "writer");
     reader_ = std::make_unique<Worker>(std::move(reader_db), Worker::Mode::read,
                                        options_.max_batch, options_.max_queued, "reader");
@@ -297,7 +301,10 @@ class SqliteStoreImpl final : public SqliteStore {
   void close() override {
     writer_->stop();  // first: the queued writes are committed
     reader_->stop();
+    checkpointer_->stop();  // last: its connection's close copies the WAL into the file
   }
+
+  SqliteStats stats() const override { return checkpointer_->stats(); }
 
   void ready(Done done) override {
     read_task<void>(std::move(done), [](Db& db) -> Result<void> {
@@ -547,6 +554,7 @@ class SqliteStoreImpl final : public SqliteStore {
 
   const SqliteOptions options_;
   const Epoch epoch_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // before writer_: its hook outlives the writer
   std::unique_ptr<Worker> writer_;
   std::unique_ptr<Worker> reader_;
   std::atomic<bool> any_preferences_{false};  // a user may have preferences

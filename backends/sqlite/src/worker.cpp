@@ -1,5 +1,6 @@
 #include "worker.hpp"
 
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -69,65 +70,122 @@ void Worker::loop() {
   }
 }
 
+namespace {
+
+// The Status of a call that threw.
+Status status_of_exception(const std::exception& e) {
+  const auto* db_error = dynamic_cast<const DbError*>(&e);
+  return db_error != nullptr ? status_of(*db_error)
+                             : Status(Errc::internal, std::string("sqlite: ") + e.what());
+}
+
+void fail_all(std::deque<Task>& batch, const Status& status) {
+  for (Task& t : batch) t.fail(status);
+  batch.clear();
+}
+
+}  // namespace
+
 void Worker::run_batch(std::deque<Task>& batch) {
-  Db& db = *db_;
-  const bool write = mode_ == Mode::write;
-  try {
-    db.prepare(write ? "BEGIN IMMEDIATE" : "BEGIN").run();
-  } catch (const DbError& e) {
-    for (Task& t : batch) t.fail(status_of(e));
-    return;
+  if (mode_ == Mode::read) return run_reads(batch);
+  if (mode_ == Mode::plain) return run_plain(batch);
+  while (!batch.empty()) try_commit(batch);
+}
+
+void Worker::run_plain(std::deque<Task>& batch) {
+  for (Task& t : batch) {
+    std::function<void()> deliver;
+    try {
+      deliver = t.run(*db_);
+    } catch (const std::exception& e) {
+      t.fail(status_of_exception(e));
+      continue;
+    }
+    if (deliver) deliver();
   }
-  // Per task: what to deliver after the commit, or why it failed.
+  batch.clear();
+}
+
+void Worker::try_commit(std::deque<Task>& batch) {
+  Db& db = *db_;
+  try {
+    db.prepare("BEGIN IMMEDIATE").run();
+  } catch (const DbError& e) {
+    return fail_all(batch, status_of(e));
+  }
+  std::vector<std::function<void()>> deliver(batch.size());  // what to hand over after COMMIT
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    try {
+      deliver[i] = batch[i].run(db);
+    } catch (const std::exception& e) {
+      const Status status = status_of_exception(e);
+      if (sqlite3_get_autocommit(db.get()) != 0) {
+        // SQLite rolled the whole transaction back itself (I/O error, disk full…): the
+        // earlier calls are lost with it, and the later ones would meet the same disk.
+        return fail_all(batch, status);
+      }
+      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      batch[i].fail(status);
+      batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(i));
+      return;  // the others run again, without it, in the next transaction
+    }
+  }
+  try {
+    db.prepare("COMMIT").run();
+  } catch (const DbError& e) {
+    if (sqlite3_get_autocommit(db.get()) == 0) {
+      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return fail_all(batch, status_of(e));  // none was applied
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (deliver[i]) {
+      deliver[i]();
+    } else {
+      batch[i].fail(Status(Errc::internal, "sqlite: a call did not run"));
+    }
+  }
+  batch.clear();
+}
+
+void Worker::run_reads(std::deque<Task>& batch) {
+  Db& db = *db_;
+  try {
+    db.prepare("BEGIN").run();
+  } catch (const DbError& e) {
+    return fail_all(batch, status_of(e));
+  }
+  // A read that fails fails alone; the others keep their answers, even if ending the read
+  // transaction fails (they were read from one snapshot).
   std::vector<std::function<void()>> deliver(batch.size());
   std::vector<std::optional<Status>> failed(batch.size());
-  std::optional<Status> aborted;  // the transaction itself was lost: everything fails
-  for (std::size_t i = 0; i < batch.size() && !aborted; ++i) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
     try {
-      if (write) db.prepare("SAVEPOINT call").run();
       deliver[i] = batch[i].run(db);
-      if (write) db.prepare("RELEASE call").run();
     } catch (const std::exception& e) {
-      const auto* db_error = dynamic_cast<const DbError*>(&e);
-      failed[i] = db_error != nullptr ? status_of(*db_error)
-                                      : Status(Errc::internal, std::string("sqlite: ") + e.what());
-      if (sqlite3_get_autocommit(db.get()) != 0) {
-        // SQLite rolled the whole transaction back (I/O error, disk full…): the earlier
-        // calls of the batch are lost too.
-        aborted = failed[i];
-        break;
-      }
-      if (write) {
-        try {
-          db.prepare("ROLLBACK TO call").run();
-          db.prepare("RELEASE call").run();
-        } catch (const DbError& undo) {
-          aborted = status_of(undo);
-        }
-      }
+      failed[i] = status_of_exception(e);
     }
   }
-  if (!aborted) {
-    try {
-      db.prepare("COMMIT").run();
-    } catch (const DbError& e) {
-      aborted = status_of(e);
+  std::optional<Status> ended_badly;
+  try {
+    db.prepare("COMMIT").run();
+  } catch (const DbError& e) {
+    ended_badly = status_of(e);
+    if (sqlite3_get_autocommit(db.get()) == 0) {
+      sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
-  }
-  if (aborted && sqlite3_get_autocommit(db.get()) == 0) {
-    sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (failed[i]) {
       batch[i].fail(std::move(*failed[i]));
-    } else if (aborted && (write || !deliver[i])) {
-      batch[i].fail(*aborted);
     } else if (deliver[i]) {
       deliver[i]();
     } else {
-      batch[i].fail(aborted ? *aborted : Status(Errc::internal, "sqlite: a call did not run"));
+      batch[i].fail(ended_badly ? *ended_badly
+                                : Status(Errc::internal, "sqlite: a call did not run"));
     }
   }
+  batch.clear();
 }
 
 }  // namespace herald::sqlite::detail

@@ -2,14 +2,21 @@
 // A thread with its own connection that runs the store's calls in order, a batch at a time.
 //
 // The writer (Mode::write) is the group commit: it takes every call queued (at most
-// max_batch) and runs them in one transaction (BEGIN IMMEDIATE … COMMIT), each inside a
-// savepoint, so a call that fails rolls back only its own writes. Results are handed to the
-// callers only after the COMMIT succeeded; if the COMMIT fails, every call of the batch fails
-// (none was applied). While a batch commits, new calls queue up and form the next batch: an
-// idle store commits each call at once, a busy one many per commit.
+// max_batch) and runs them in one transaction (BEGIN IMMEDIATE … COMMIT). A call that throws
+// fails alone: the transaction is rolled back and the other calls run again without it in a
+// new one (a call only reads what it captured, so running it again is the same call). No
+// savepoint per call: each cost two statements and, through glibc's heap trimming when SQLite
+// freed its bookkeeping, a madvise() per call. Results are handed to the callers only after
+// the COMMIT succeeded; if the COMMIT fails, or SQLite rolls the transaction back itself (I/O
+// error, disk full), every call of the batch fails (none was applied). While a batch
+// commits, new calls queue up and form the next batch: an idle store commits each call at
+// once, a busy one many per commit.
 //
 // The reader (Mode::read) runs each batch of queued reads in one read transaction (one WAL
 // snapshot) and answers at once. In WAL mode it never waits for the writer.
+//
+// A plain worker (Mode::plain: the checkpointer) runs each task by itself, outside any
+// transaction.
 //
 // Contracts: every task's `deliver` or `fail` is called exactly once, on this thread.
 
@@ -36,7 +43,7 @@ struct Task {
 
 class Worker {
  public:
-  enum class Mode { read, write };
+  enum class Mode { read, write, plain };
 
   /// Starts the thread on `db`.
   Worker(std::unique_ptr<Db> db, Mode mode, std::size_t max_batch, std::size_t max_queued,
@@ -60,7 +67,13 @@ class Worker {
 
  private:
   void loop();
+  // Runs `batch` and empties it: every task's deliver or fail is called.
   void run_batch(std::deque<Task>& batch);
+  // One transaction over `batch`: commits and delivers all of it (or fails all of it), or
+  // fails and removes the one call that threw and leaves the rest for another try.
+  void try_commit(std::deque<Task>& batch);
+  void run_reads(std::deque<Task>& batch);
+  void run_plain(std::deque<Task>& batch);
 
   std::unique_ptr<Db> db_;
   const Mode mode_;

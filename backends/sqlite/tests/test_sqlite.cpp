@@ -4,8 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -151,6 +154,9 @@ TEST_CASE("SQLite: setup errors throw herald::Error saying what to fix") {
   SqliteOptions bad = options(dir.path() + "/x.db");
   bad.max_batch = 0;
   CHECK(open_error(bad).find("max_batch") != std::string::npos);
+  bad = options(dir.path() + "/x.db");
+  bad.checkpoint_frames = 0;
+  CHECK(open_error(bad).find("checkpoint_frames must be 1..1000000") != std::string::npos);
 }
 
 TEST_CASE("SQLite: opening a file whose write lock another process holds waits busy_timeout, then fails naming the lock") {
@@ -246,6 +252,120 @@ TEST_CASE("SQLite: calls after close fail as unavailable, and close commits what
   CHECK(late.status().code() == Errc::unavailable);
   auto reopened = SqliteStore::open(options(path));
   CHECK(read_all(h, *reopened, s).info.head == 50);
+}
+
+// A group commit holds many calls; one that fails after it wrote part of its rows (here a
+// trigger refuses the entry of notification 13, after its notification row and the stream's
+// head were written) must take only its own writes with it.
+TEST_CASE("SQLite: a call that fails in a group commit takes back only its own writes") {
+  herald::test::TempDir dir;
+  const std::string path = dir.path() + "/herald.db";
+  Harness h;
+  auto store = SqliteStore::open(options(path));
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TRIGGER refuse_13 BEFORE INSERT ON entries "
+                         "WHEN NEW.notification_id = 13 BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const StreamId s = StreamId::inbox("gc");
+  auto results = std::make_shared<std::map<NotificationId, Result<AppendResult>>>();
+  for (NotificationId id = 1; id <= 50; ++id) {  // queued at once: they share transactions
+    store->append(conformance::append_request({s}, note(id)),
+                  Completion<AppendResult>(
+                      h.executor(), [results, id](auto r) { results->emplace(id, std::move(r)); }));
+  }
+  h.run_until([&] { return results->size() == 50; }, "50 appends");
+  CHECK(results->at(13).status().code() == Errc::unavailable);
+  std::set<Seq> seqs;
+  for (const auto& [id, r] : *results) {
+    if (id == 13) continue;
+    REQUIRE(r.ok());
+    seqs.insert(r->positions.at(0).seq);
+  }
+  CHECK(seqs.size() == 49);  // each once, 1..49: the refused call's head + 1 was taken back
+  CHECK(*seqs.begin() == 1);
+  CHECK(*seqs.rbegin() == 49);
+  const ReadResult all = read_all(h, *store, s);
+  CHECK(all.info.head == 49);
+  REQUIRE(all.entries.size() == 49);
+  for (const Entry& e : all.entries) CHECK(e.notification->id != 13);
+  // Nor is its notification row left behind.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM notifications WHERE id = 13", -1, &q,
+                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  CHECK(sqlite3_column_int64(q, 0) == 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
+// SQLite's own checkpoint runs inside the commit that crosses the threshold: every write
+// queued behind it waits for its syncs. Here a thread of its own copies the WAL, and the
+// writer only finishes the copy so that the WAL starts over while the writes go on.
+TEST_CASE(
+    "SQLite: the WAL is copied by the checkpointer thread and starts over while writes go on") {
+  herald::test::TempDir dir;
+  const std::string path = dir.path() + "/herald.db";
+  Harness h;
+  SqliteOptions o = options(path);
+  o.checkpoint_frames = 100;
+  auto store = SqliteStore::open(o);
+  REQUIRE(store->stats().wal_rewinds == 0);
+
+  // Appends to 200 inboxes, 16 in flight, until the WAL has started over 10 times (at most
+  // 20,000 appends); each completion notes the WAL's length.
+  constexpr int kInFlight = 16;
+  constexpr int kMaxAppends = 20'000;
+  struct Run {
+    int issued = 0;
+    int done = 0;
+    int failed = 0;
+    std::uint64_t longest_wal = 0;
+  };
+  auto run = std::make_shared<Run>();
+  std::function<void()> issue = [&] {
+    const int n = run->issued++;
+    store->append(conformance::append_request({StreamId::inbox("u" + std::to_string(n % 200))},
+                                              note(static_cast<NotificationId>(n + 1))),
+                  Completion<AppendResult>(h.executor(), [&, run](auto r) {
+                    ++run->done;
+                    if (!r.ok()) ++run->failed;
+                    const SqliteStats s = store->stats();
+                    run->longest_wal = std::max(run->longest_wal, s.wal_frames);
+                    if (s.wal_rewinds < 10 && run->issued < kMaxAppends) issue();
+                  }));
+  };
+  for (int i = 0; i < kInFlight; ++i) issue();
+  h.run_until([&] { return run->done == run->issued; }, "appends until the WAL started over");
+
+  const SqliteStats s = store->stats();
+  CHECK(run->failed == 0);
+  CHECK(s.wal_rewinds >= 10);
+  // Never as long as the length from which the writer checkpoints after every commit (10 ×
+  // 100 frames): the checkpointer did the copying, the writer only finished it.
+  CHECK(run->longest_wal < 1000);
+  CHECK(s.checkpoints >= 10);
+  // The writer copied only what arrived during the checkpointer's last pass.
+  CHECK(s.checkpointed_frames > 2 * s.writer_checkpointed_frames);
+  MESSAGE("appends " << run->issued << ", rewinds " << s.wal_rewinds << ", longest WAL "
+                     << run->longest_wal << " frames; checkpointer " << s.checkpoints << " / "
+                     << s.checkpointed_frames << " frames, writer " << s.writer_checkpoints << " / "
+                     << s.writer_checkpointed_frames << " frames");
+
+  // Every append is in the file once the store is closed and opened again.
+  store->close();
+  auto reopened = SqliteStore::open(options(path));
+  std::uint64_t entries = 0;
+  for (int u = 0; u < 200; ++u) {
+    entries += read_all(h, *reopened, StreamId::inbox("u" + std::to_string(u))).entries.size();
+  }
+  CHECK(entries == static_cast<std::uint64_t>(run->issued));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,25 @@ struct SqliteOptions {
   /// Idempotency keys older than this (by their notification's created_at) are deleted by
   /// purge_expired. Keep it at least the engine's dedup window.
   std::chrono::milliseconds idempotency_retention{std::chrono::hours(24)};
+  /// A checkpoint (the WAL copied into the database file) starts once the WAL holds this many
+  /// pages (frames), as SQLite's `wal_autocheckpoint`; it runs on a thread of its own, so the
+  /// writer does not wait for it (docs/sqlite.md, "Checkpoints"). 1..1,000,000.
+  std::int64_t checkpoint_frames = 1'000;
+};
+
+/// How the store keeps its WAL short (SqliteStore::stats): counters since open.
+struct SqliteStats {
+  /// Frames (pages) in the WAL after the last commit.
+  std::uint64_t wal_frames = 0;
+  /// Times the WAL started over from its beginning (every frame had been copied).
+  std::uint64_t wal_rewinds = 0;
+  /// Checkpoints run by the checkpointer thread, and the frames they copied.
+  std::uint64_t checkpoints = 0;
+  std::uint64_t checkpointed_frames = 0;
+  /// Checkpoints run by the writer thread (finishing one, or with the WAL at 10 ×
+  /// checkpoint_frames), and the frames they copied: the writer's commits wait for these.
+  std::uint64_t writer_checkpoints = 0;
+  std::uint64_t writer_checkpointed_frames = 0;
 };
 
 /// A Store on one SQLite database file. Every Store method follows the contract of
@@ -75,6 +95,9 @@ class HERALD_API SqliteStore : public Store {
 
   /// Readiness: ok when the reader connection answers a query now. Completion as usual.
   virtual void ready(Done done) = 0;
+
+  /// The WAL's counters (for metrics). Any thread.
+  virtual SqliteStats stats() const = 0;
 
   /// Finishes the calls already queued, stops the threads and closes the database; later
   /// calls fail with Errc::unavailable. Idempotent; also done by the destructor. Any thread

@@ -52,7 +52,7 @@ double run(const std::string& path, herald::sqlite::Synchronous sync, std::size_
   herald::sqlite::SqliteOptions options;
   options.path = path;
   options.synchronous = sync;
-  auto store = herald::sqlite::open_store(options);
+  auto store = herald::sqlite::SqliteStore::open(options);
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
@@ -83,6 +83,15 @@ double run(const std::string& path, herald::sqlite::Synchronous sync, std::size_
   io.run();
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
   if (failed > 0) std::printf("  (%zu appends failed)\n", failed);
+  const herald::sqlite::SqliteStats w = store->stats();
+  std::printf(
+      "  WAL: started over %llu times; checkpointer %llu checkpoints, %llu pages; "
+      "writer %llu checkpoints, %llu pages\n",
+      static_cast<unsigned long long>(w.wal_rewinds),
+      static_cast<unsigned long long>(w.checkpoints),
+      static_cast<unsigned long long>(w.checkpointed_frames),
+      static_cast<unsigned long long>(w.writer_checkpoints),
+      static_cast<unsigned long long>(w.writer_checkpointed_frames));
   executor.reset();
   return static_cast<double>(total) / seconds;
 }

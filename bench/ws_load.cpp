@@ -6,10 +6,12 @@
 //   ws_load --server build/examples/server/herald-server --connections 2000
 //   ws_load --port 8080 --server-pid 1234        (an already running server)
 //   ws_load … --scenarios followers --follower-messages 50   (inbox fan-out to followers)
+//   ws_load … --store sqlite     (herald-server's default store, a new file; default: memory)
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -447,6 +449,10 @@ struct Options {
   // An inbox ack after every N-th seq (cumulative). 1: an ack per notification, as the JS
   // client sends when notifications are sparse (it batches only within its ackDelay).
   int ack_every = 16;
+  // The server's --store: memory (delivery alone), or sqlite (herald-server's default: a new
+  // database in a directory of its own under $TMPDIR, removed after the run).
+  std::string store = "memory";
+  std::string store_dir;  // the sqlite run's directory
 };
 
 // Calls of one Redis command so far (INFO commandstats), or -1 if Redis did not answer.
@@ -481,11 +487,13 @@ int spawn_server(const Options& o) {
   const int pid = fork();
   if (pid == 0) {
     // --rate-limit 0: every publish comes without a sender from one address (one bucket).
-    // --store memory: the figures measure delivery, as before SQLite became the default (and
-    // no ./herald.db is left behind).
-    std::vector<std::string> args = {o.server_bin, "--dev-auth", "--port", std::to_string(o.port),
-                                     "--log-level", "warn", "--rate-limit", "0",
-                                     "--store", "memory"};
+    // --store memory by default: the figures measure delivery (and no ./herald.db is left).
+    const std::string store =
+        o.store == "sqlite" ? "sqlite:" + o.store_dir + "/herald.db" : std::string("memory");
+    std::vector<std::string> args = {
+        o.server_bin,  "--dev-auth", "--port",       std::to_string(o.port),
+        "--log-level", "warn",       "--rate-limit", "0",
+        "--store",     store};
     if (o.server_threads > 0) {
       args.push_back("--threads");
       args.push_back(std::to_string(o.server_threads));
@@ -558,6 +566,8 @@ int main(int argc, char** argv) {
       o.read_every_ms = std::stoi(v);
     else if (k == "--ack-every")
       o.ack_every = std::max(1, std::stoi(v));
+    else if (k == "--store" && (v == "memory" || v == "sqlite"))
+      o.store = v;
     else return std::fprintf(stderr, "unknown option %s\n", k.c_str()), 2;
   }
   std::FILE* trace = nullptr;
@@ -570,6 +580,14 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (!o.server_bin.empty()) {
+    if (o.store == "sqlite") {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string dir =
+          std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/ws_load.XXXXXX";
+      if (mkdtemp(dir.data()) == nullptr)
+        return std::fprintf(stderr, "cannot make %s\n", dir.c_str()), 2;
+      o.store_dir = dir;
+    }
     if (o.port == 0) o.port = free_port();
     o.server_pid = spawn_server(o);
   }
@@ -767,6 +785,11 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(o.server_pid, &status, 0);
     std::printf("server exited with status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (!o.store_dir.empty()) {
+      for (const char* f : {"/herald.db", "/herald.db-wal", "/herald.db-shm", "/herald.db-lock"})
+        std::remove((o.store_dir + f).c_str());
+      rmdir(o.store_dir.c_str());
+    }
   }
   if (trace) std::fclose(trace);
   return 0;

@@ -4,9 +4,9 @@
 // The writer (Mode::write) is the group commit: it takes every call queued (at most
 // max_batch) and runs them in one transaction (BEGIN IMMEDIATE … COMMIT). A call that throws
 // fails alone: the transaction is rolled back and the other calls run again without it in a
-// new one (a call only reads what it captured, so running it again is the same call). No
-// savepoint per call: each cost two statements and, through glibc's heap trimming when SQLite
-// freed its bookkeeping, a madvise() per call. Results are handed to the callers only after
+// new one (a call only reads what it captured, so running it again is the same call). One
+// savepoint spans the batch, only to keep SQLite's savepoint bookkeeping allocated between
+// statements (worker.cpp says why). Results are handed to the callers only after
 // the COMMIT succeeded; if the COMMIT fails, or SQLite rolls the transaction back itself (I/O
 // error, disk full), every call of the batch fails (none was applied). While a batch
 // commits, new calls queue up and form the next batch: an idle store commits each call at

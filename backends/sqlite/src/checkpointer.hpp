@@ -4,9 +4,9 @@
 // SQLite's default checkpoints inside the commit that takes the WAL past 1,000 frames: that
 // commit syncs the WAL, copies its pages into the database file and syncs that file, ~10 ms
 // on this project's test machine, every ~50 ms at 5,000 appends/s — and every write queued
-// behind it waits that long (docs/performance.md, "The default store's checkpoints"). Here a
-// thread of its own, on its own connection, runs those checkpoints; they are PASSIVE: they
-// never wait for the writer nor for a reader, nor make either wait.
+// behind it waits that long (docs/performance.md, "Thirteenth pass"). Here a thread of its
+// own, on its own connection, runs those checkpoints; they are PASSIVE: they never wait for
+// the writer nor for a reader, nor make either wait.
 //
 // Why the writer still finishes each one: SQLite starts the WAL over from its beginning (a
 // "rewind") only when a write transaction begins while every frame of the WAL is in the

@@ -14,6 +14,7 @@
 
 #include "herald/memory.hpp"
 #include "http_util.hpp"
+#include "prometheus.hpp"
 #ifdef HERALD_SERVER_WITH_REDIS
 #include "herald/redis/redis.hpp"
 #endif
@@ -93,26 +94,23 @@ void claim_sqlite_file(const BackendChoice& choice) {
 // The SQLite store's WAL counters in Prometheus text (docs/operations.md, "Metrics").
 std::string sqlite_metrics(const sqlite::SqliteStats& s) {
   std::string out;
-  auto add = [&out](const char* name, const char* type, const char* help, const char* labels,
-                    std::uint64_t v, bool header) {
-    if (header) {
-      out += std::string("# HELP herald_sqlite_") + name + " " + help + "\n# TYPE herald_sqlite_" +
-             name + " " + type + "\n";
-    }
-    out += std::string("herald_sqlite_") + name + labels + " " + std::to_string(v) + "\n";
+  append_metric(out, "herald_sqlite_wal_frames", "gauge", "Pages in the WAL after the last commit.",
+                s.wal_frames);
+  append_metric(out, "herald_sqlite_wal_rewinds_total", "counter",
+                "Times the WAL started over from its beginning.", s.wal_rewinds);
+  // By the thread that ran them: the writer's commits wait for its own.
+  auto by_thread = [&out](const char* name, const char* help, std::uint64_t checkpointer,
+                          std::uint64_t writer) {
+    append_metric_header(out, name, "counter", help);
+    append_sample(out, name, "{thread=\"checkpointer\"}", checkpointer);
+    append_sample(out, name, "{thread=\"writer\"}", writer);
   };
-  add("wal_frames", "gauge", "Pages in the WAL after the last commit.", "", s.wal_frames, true);
-  add("wal_rewinds_total", "counter", "Times the WAL started over from its beginning.", "",
-      s.wal_rewinds, true);
-  add("checkpoints_total", "counter",
-      "Checkpoints, by the thread that ran them (the writer's commits wait for its own).",
-      "{thread=\"checkpointer\"}", s.checkpoints, true);
-  add("checkpoints_total", "", "", "{thread=\"writer\"}", s.writer_checkpoints, false);
-  add("checkpointed_frames_total", "counter",
-      "WAL pages copied into the database file, by the thread that copied them.",
-      "{thread=\"checkpointer\"}", s.checkpointed_frames, true);
-  add("checkpointed_frames_total", "", "", "{thread=\"writer\"}", s.writer_checkpointed_frames,
-      false);
+  by_thread("herald_sqlite_checkpoints_total",
+            "Checkpoints, by the thread that ran them (the writer's commits wait for its own).",
+            s.checkpoints, s.writer_checkpoints);
+  by_thread("herald_sqlite_checkpointed_frames_total",
+            "WAL pages copied into the database file, by the thread that copied them.",
+            s.checkpointed_frames, s.writer_checkpointed_frames);
   return out;
 }
 #endif

@@ -8,6 +8,7 @@
 
 #include "herald/error.hpp"
 #include "herald/events.hpp"
+#include "prometheus.hpp"
 #include "webhooks.hpp"
 #ifdef HERALD_SERVER_WITH_REDIS
 #include "herald/redis/ingest.hpp"
@@ -58,9 +59,7 @@ class EventStream {
   std::string metrics() const {
     std::string out;
     auto add = [&out](const char* name, const char* help, std::uint64_t v) {
-      out += std::string("# HELP herald_events_stream_") + name + " " + help +
-             "\n# TYPE herald_events_stream_" + name + " counter\nherald_events_stream_" + name +
-             " " + std::to_string(v) + "\n";
+      append_metric(out, std::string("herald_events_stream_") + name, "counter", help, v);
     };
     add("sent_total", "Events appended to the --events stream.", counts_->sent.load());
     add("failed_total", "Events whose XADD failed (Redis down or slow).", counts_->failed.load());

@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <simdjson.h>
 
+#include "prometheus.hpp"
 #include "publish_body.hpp"
 #ifdef HERALD_SERVER_WITH_REDIS
 #include "herald/redis/ingest.hpp"
@@ -100,8 +101,7 @@ class RedisServerIngest final : public ServerIngest {
     const redis::IngestStats s = ingest_->stats();
     std::string out;
     auto add = [&out](const char* name, const char* type, const char* help, long long v) {
-      out += std::string("# HELP herald_ingest_") + name + " " + help + "\n# TYPE herald_ingest_" +
-             name + " " + type + "\nherald_ingest_" + name + " " + std::to_string(v) + "\n";
+      append_metric(out, std::string("herald_ingest_") + name, type, help, v);
     };
     auto n = [](std::uint64_t v) { return static_cast<long long>(v); };
     add("consumed_total", "counter", "Stream entries handed to the engine.", n(s.consumed));

@@ -26,13 +26,14 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 
+#include "backends.hpp"
+#include "events_out.hpp"
 #include "herald/herald.hpp"
 #include "herald/stomp.hpp"
 #include "herald/websocket/server.hpp"
-#include "backends.hpp"
-#include "events_out.hpp"
 #include "ingest.hpp"
 #include "logging.hpp"
+#include "prometheus.hpp"
 #include "rest_api.hpp"
 #include "server_auth.hpp"
 
@@ -373,9 +374,7 @@ std::string transport_metrics(const websocket::Server& server) {
   const websocket::ServerStats s = server.stats();
   std::string out;
   auto add = [&out](const char* name, const char* type, const char* help, std::uint64_t v) {
-    out += std::string("# HELP herald_transport_") + name + " " + help +
-           "\n# TYPE herald_transport_" + name + " " + type + "\nherald_transport_" + name + " " +
-           std::to_string(v) + "\n";
+    append_metric(out, std::string("herald_transport_") + name, type, help, v);
   };
   add("connections", "gauge", "Open connections (HTTP and WebSocket).", server.connections());
   add("accepted_total", "counter", "TCP connections accepted.", s.accepted);
@@ -726,12 +725,13 @@ static void raise_descriptor_limit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-// SQLite frees the bookkeeping of each write statement's savepoint (tens of KB on a grown
-// database) as the statement ends; glibc then hands the top of the store's writer thread's
-// heap back to the kernel (madvise) and faults it in again for the next statement: with the
-// default SQLite store, ~50 µs of CPU per publish at 5,000 publishes/s (docs/performance.md,
-// "The default store"). Keep up to 4 MiB free at the top of each heap instead. An
-// operator's own GLIBC_TUNABLES top_pad wins.
+// SQLite frees its savepoint bookkeeping (tens of KB on a grown database) at the end of each
+// group commit, i.e. of each publish when they come one at a time; glibc then hands the top
+// of the store's writer thread's heap back to the kernel (madvise) and faults it in again
+// for the next commit: with the
+// default SQLite store, ~30 µs of CPU per publish at 5,000 publishes/s (docs/performance.md,
+// "Thirteenth pass"). Keep up to 4 MiB free at the top of each heap instead. An operator's
+// own GLIBC_TUNABLES top_pad wins.
 static void keep_heap_tops() {
 #ifdef __GLIBC__
   const char* tunables = std::getenv("GLIBC_TUNABLES");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "herald/error.hpp"
+#include "prometheus.hpp"
 #include "webhook_signature.hpp"
 
 namespace herald::server {
@@ -216,8 +217,7 @@ std::string Webhooks::metrics() const {
   }
   std::string out;
   auto add = [&out](const char* name, const char* type, const char* help, std::uint64_t v) {
-    out += std::string("# HELP herald_webhook_") + name + " " + help + "\n# TYPE herald_webhook_" +
-           name + " " + type + "\nherald_webhook_" + name + " " + std::to_string(v) + "\n";
+    append_metric(out, std::string("herald_webhook_") + name, type, help, v);
   };
   add("sent_total", "counter", "Webhook batches answered 2xx.", sent_.load());
   add("events_sent_total", "counter", "Events in webhook batches answered 2xx.",

@@ -35,7 +35,7 @@ with_components=()
 for c in "${components[@]}"; do with_components+=("-DHERALD_WITH_${c^^}=ON"); done
 consumer_components=$(IFS=';'; echo "${components[*]}")
 
-step() { echo "== install check: $*"; }
+step() { echo "== install check: $*  [at $SECONDS s]"; }
 quiet() {  # runs a command, shows its output only if it fails
   local log="$work/log"
   "$@" >"$log" 2>&1 || { cat "$log"; echo "FAILED: $*"; return 1; }
@@ -103,4 +103,4 @@ quiet cmake --build "$work/subdirectory" -j"$jobs"
 
 step "the Conan recipes compile"
 PYTHONPYCACHEPREFIX=$work/pycache python3 -m py_compile conanfile.py test_package/conanfile.py
-echo "== install check: passed"
+echo "== install check: passed in $SECONDS s"

@@ -77,7 +77,7 @@ fuzz_one() {
   fi
 }
 
-echo "== fuzzing ${targets[*]} (${runs:+$runs runs}${runs:-$seconds s} each, $jobs at a time)"
+echo "== fuzzing ${targets[*]} (${runs:+$runs runs}${runs:-$seconds s} each, $jobs at a time; built in $SECONDS s)"
 running=0
 for t in "${targets[@]}"; do
   [ -x "$build/tests/fuzz/fuzz_$t" ] || { echo "fuzz.sh: no target $t" >&2; exit 2; }

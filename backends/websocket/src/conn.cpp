@@ -5,6 +5,8 @@
 #include <array>
 #include <utility>
 
+#include "handshake.hpp"
+
 namespace herald::websocket::detail {
 
 namespace {
@@ -15,7 +17,6 @@ constexpr std::size_t kMaxPipelined = 16;       // requests read ahead of their 
 constexpr std::size_t kMaxGather = 32;          // chunks per socket write
 constexpr std::size_t kCoalesce = 16 * 1024;    // small writes share one chunk up to this
 constexpr std::size_t kKeptChunks = 2;          // output slots an idle connection keeps
-constexpr const char* kTokenSubprotocol = "herald.token";  // see install_ws_handlers
 constexpr int kCorkRounds = 4;                  // scheduler rounds a lane waits at most
 constexpr CloseCode kAbnormal = static_cast<CloseCode>(1006);
 
@@ -34,18 +35,6 @@ std::string remote_of(const Socket& socket) {
   auto ep = socket.remote_endpoint(ec);
   if (ec) return "unknown";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
-/// The request head websocketpp validates and answers: only the headers the handshake
-/// needs, so large cookies and the like are not kept twice per session.
-std::string websocket_head(const HttpRequest& r) {
-  std::string head = "GET " + r.target + " HTTP/1.1\r\n";
-  for (const char* name : {"host", "upgrade", "connection", "sec-websocket-key",
-                           "sec-websocket-version", "sec-websocket-protocol"}) {
-    auto it = r.headers.find(name);
-    if (it != r.headers.end()) head += std::string(name) + ": " + it->second + "\r\n";
-  }
-  return head + "\r\n";
 }
 
 /// The answer to a connection Admission refused.
@@ -381,9 +370,6 @@ void Conn::consume(char* data, std::size_t size) {
     feed_http(data, size);
   } else if (mode_ == Mode::websocket && parser_) {
     read_frames(data, size);
-  } else if (mode_ == Mode::websocket && ws_) {
-    WsConnectionPtr ws = ws_;  // the handshake; it may release ws_ while reading
-    ws->read_all(data, size);
   }
   // Otherwise (an event stream, draining, a rejected or finished HTTP connection) the input
   // is discarded.
@@ -789,87 +775,29 @@ void Conn::start_websocket() {
   mode_ = Mode::websocket;
   core_->admission.leave_http_phase(pass_);
   read_paused_ = false;
-  std::string head = websocket_head(upgrade.request);
+  const bool stomp = upgrade.request.path != core_->options.websocket_path;
+  HandshakeAnswer answer = answer_handshake(upgrade.request, stomp);
+  enqueue(std::move(answer.bytes));
+  if (!answer.accepted) {  // refused: the answer says why, then the connection closes
+    finish_after_flush_ = true;
+    return flush();
+  }
   handshake_.path = std::move(upgrade.request.path);
   handshake_.query = std::move(upgrade.request.query);
   handshake_.headers = std::move(upgrade.request.headers);
-  ws_ = core_->make_ws_connection();
-  if (!ws_) return close_socket();
-  install_ws_handlers();
-  ws_->start();
-  consume(head.data(), head.size());  // the 101 (then on_open) or an error and shutdown
-  // websocketpp is not on the stack any more: its connection has done its job.
-  if (parser_) ws_.reset();
+  open_websocket();
   if (!rest.empty()) consume(rest.data(), rest.size());  // frames sent with the upgrade
   flush();
   wait_read();
 }
 
-// The handlers capture `this`: websocketpp calls them only from inside our calls on the
-// strand, and ws_ never outlives the Conn. Client frames never reach websocketpp (it sees
-// the request head only), so it needs no message or close handler.
-void Conn::install_ws_handlers() {
-  ws_->set_open_handler([this](WsHandle) { on_ws_open(); });
-  ws_->set_fail_handler([](WsHandle) {});  // handshake refused: the shutdown handler closes
-  // Browsers cannot set headers on a WebSocket: they offer the token as a subprotocol
-  // ("herald.token", "<token>"), and fail the connection unless the answer names one of
-  // those offered. The authenticator reads the token from the request's header.
-  ws_->set_validate_handler([this](WsHandle) {
-    if (handshake_.path != core_->options.websocket_path) return select_stomp_subprotocol();
-    for (const std::string& offered : ws_->get_requested_subprotocols()) {
-      if (offered != kTokenSubprotocol) continue;
-      WsErrorCode ignored;
-      ws_->select_subprotocol(offered, ignored);
-      break;
-    }
-    return true;
-  });
-  ws_->set_write_handler([this](WsHandle, const char* data, std::size_t size) {
-    const WsBuffer buffer(data, size);
-    return on_ws_write(&buffer, 1);
-  });
-  ws_->set_vector_write_handler([this](WsHandle, const std::vector<WsBuffer>& buffers) {
-    return on_ws_write(buffers.data(), buffers.size());
-  });
-  ws_->set_shutdown_handler([this](WsHandle) {
-    on_ws_shutdown();
-    return WsErrorCode();
-  });
-}
-
-// STOMP clients offer the versions they speak as subprotocols (STOMP 1.2 "WebSocket"):
-// answer the newest one offered; a client offering none gets no subprotocol.
-bool Conn::select_stomp_subprotocol() {
-  const std::vector<std::string>& offered = ws_->get_requested_subprotocols();
-  for (const char* version : {"v12.stomp", "v11.stomp", "v10.stomp"}) {
-    if (std::find(offered.begin(), offered.end(), version) == offered.end()) continue;
-    WsErrorCode ignored;
-    ws_->select_subprotocol(version, ignored);
-    break;
-  }
-  return true;
-}
-
-void Conn::on_ws_open() {
+void Conn::open_websocket() {
   opened_ = true;
   parser_ = core_->make_frame_parser();
   core_->counters.websocket_sessions.fetch_add(1);
   last_rx_ = last_ping_ = Clock::now();
   schedule(next_keepalive());
   if (ConnectionHandler* h = core_->handler()) h->on_open(shared_from_this());
-}
-
-// websocketpp refused the handshake: write its answer, then close.
-void Conn::on_ws_shutdown() {
-  finish_after_flush_ = true;
-  flush();
-}
-
-// The handshake's answer (101 or an error), copied to the output.
-WsErrorCode Conn::on_ws_write(const WsBuffer* buffers, std::size_t count) {
-  if (mode_ != Mode::websocket) return WsErrorCode();  // closed meanwhile: dropped
-  for (std::size_t i = 0; i < count; ++i) enqueue(std::string_view(buffers[i].buf, buffers[i].len));
-  return WsErrorCode();
 }
 
 // ---- WebSocket: the open session ----------------------------------------------------
@@ -1385,7 +1313,6 @@ void Conn::close_socket() {
   counted_bytes_ = 0;
   // Released on a later turn: this may run inside a websocketpp or parser callback.
   asio::post(strand_, [self = shared_from_this()] {
-    self->ws_.reset();
     self->parser_.reset();
     self->http_.reset();
     self->tls_.reset();

@@ -1,8 +1,8 @@
 #pragma once
 // One accepted TCP connection: HTTP/1.1 (keep-alive, pipelining) until a WebSocket upgrade
-// on the configured path turns it into a session. websocketpp answers the handshake and is
-// then released; the session parses client frames with a websocketpp processor and writes
-// its own frames (data, pong, ping, close) straight into the output queue.
+// on the configured path turns it into a session (the handshake: handshake.hpp); the session
+// parses client frames with a websocketpp processor and writes its own frames (data, pong,
+// ping, close) straight into the output queue.
 //
 // Output is bounded by ServerOptions::max_buffered_bytes, whatever it holds: past it HTTP
 // input is not read (backpressure), a session is closed with 4008 (its unsent frames
@@ -10,8 +10,8 @@
 //
 // Threading: every member function except send(), close() and abort_async() runs on the
 // connection's strand: its lane's strand, the socket's executor. send() and close() queue
-// onto the lane (Lane::push), abort_async() posts onto the strand. websocketpp is only ever
-// called on the strand, and calls back synchronously from inside those calls.
+// onto the lane (Lane::push), abort_async() posts onto the strand. The frame parser is only
+// ever called on the strand.
 // The ConnectionHandler is called from the strand without any lock held.
 
 #include <atomic>
@@ -146,11 +146,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   // WebSocket: the handshake (websocketpp)
   void start_websocket();
-  void install_ws_handlers();
-  bool select_stomp_subprotocol();
-  void on_ws_open();
-  void on_ws_shutdown();
-  WsErrorCode on_ws_write(const WsBuffer* buffers, std::size_t count);
+  void open_websocket();
 
   // WebSocket: the open session
   void read_frames(char* data, std::size_t size);
@@ -219,7 +215,6 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   std::unique_ptr<TlsSession> tls_;      // TLS connections only: what the socket carries
   std::unique_ptr<HttpState> http_;      // HTTP mode only
-  WsConnectionPtr ws_;                   // during the WebSocket handshake only
   std::unique_ptr<WsProcessor> parser_;  // the open session's client frames
   // SSE: set before on_open and never changed, so send() may read it on any thread.
   bool sse_stream_ = false;

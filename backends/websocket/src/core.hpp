@@ -131,7 +131,6 @@ class Core : public std::enable_shared_from_this<Core> {
   ConnectionHandler* handler() const { return handler_.load(std::memory_order_acquire); }
   /// A new websocketpp connection for a handshake. Thread-safe: the endpoint is only read
   /// after construction.
-  WsConnectionPtr make_ws_connection();
   /// A parser for an open session's client frames, limited to max_frame_bytes. Thread-safe.
   std::unique_ptr<WsProcessor> make_frame_parser();
 
@@ -175,7 +174,6 @@ class Core : public std::enable_shared_from_this<Core> {
   void accepted(const std::error_code& ec, Socket socket, Lane* lane, Listener& listener);
 
   std::atomic<ConnectionHandler*> handler_{nullptr};
-  WsEndpoint endpoint_;
   const std::shared_ptr<WsMsgManager> messages_;  // stateless; shared by every parser
   /// ServerOptions::io_threads loops; null without. Before lanes_: their strands and the
   /// connections' sockets must go before the io_contexts they belong to.

@@ -44,12 +44,6 @@ Core::Core(asio::io_context& io_context, ServerOptions o, HttpHandler h)
     const unsigned lanes = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < lanes; ++i) lanes_.push_back(std::make_shared<Lane>(io_context));
   }
-  endpoint_.set_max_message_size(options.max_frame_bytes);
-  endpoint_.set_user_agent("");  // no Server header: one header less kept per session
-}
-
-WsConnectionPtr Core::make_ws_connection() {
-  return endpoint_.get_connection();
 }
 
 std::unique_ptr<WsProcessor> Core::make_frame_parser() {

@@ -74,18 +74,71 @@ TEST_CASE("an upgrade on another path gets 404 and a failed handshake opens no s
   CHECK(wrong.status() == 404);
   CHECK(json::parse(wrong.response_body())["error"]["code"] == "not_found");
 
-  // No Sec-WebSocket-Key: websocketpp refuses the handshake.
-  HttpClient h(w.port());
-  h.send_raw(
-      "GET /ws?userId=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  auto reply = h.read_reply();
-  REQUIRE(reply);
-  CHECK(reply->status == 400);
-  CHECK(h.wait_eof());
-  h.disconnect();
+  // Each refusal is a 400 with herald's error body, and the connection closes.
+  struct Case {
+    const char* what;
+    const char* headers;  // after the request line
+    bool names_versions;  // the answer lists the versions spoken
+  };
+  const Case cases[] = {
+      {"no Sec-WebSocket-Key",
+       "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
+       false},
+      {"an empty Sec-WebSocket-Key",
+       "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+       "Sec-WebSocket-Key: \r\n",
+       false},
+      {"no Host",
+       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+       false},
+      {"no Sec-WebSocket-Version (websocketpp answered 500)",
+       "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+       true},
+      {"a version not spoken",
+       "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 14\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+       true},
+      {"a version that is not a number",
+       "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13x\r\n"
+       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+       true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    HttpClient h(w.port());
+    h.send_raw(std::string("GET /ws?userId=a HTTP/1.1\r\n") + c.headers + "\r\n");
+    auto reply = h.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status == 400);
+    CHECK(json::parse(reply->body)["error"]["code"] == "bad_handshake");
+    CHECK((reply->headers["sec-websocket-version"] == "13, 8, 7") == c.names_versions);
+    CHECK(h.wait_eof());
+    h.disconnect();
+  }
   CHECK(w.server->stats().websocket_sessions == 0);
   CHECK(eventually([&] { return w.server->connections() == 0; }));
+}
+
+TEST_CASE("the handshake's answer is RFC 6455's - drafts 8 and 7 are answered as 13") {
+  WsWorld w;
+  for (const char* version : {"13", "8", "7", " 13 "}) {
+    CAPTURE(version);
+    HttpClient h(w.port());
+    // RFC 6455 §1.3's example key and the accept value it gives.
+    h.send_raw(std::string("GET /ws?userId=a HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\n"
+                           "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: ") +
+               version + "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    auto reply = h.read_reply();
+    REQUIRE(reply);
+    CHECK(reply->status == 101);
+    CHECK(reply->headers["upgrade"] == "websocket");
+    CHECK(reply->headers["connection"] == "Upgrade");
+    CHECK(reply->headers["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    CHECK(reply->headers.count("sec-websocket-protocol") == 0);
+  }
+  CHECK(eventually([&] { return w.server->stats().websocket_sessions == 4; }));
 }
 
 TEST_CASE("a binary frame is answered with an error frame and the session stays open") {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves that herald can be consumed the ways docs/embedding.md describes (called by .ci/run):
 # for a shared and a static build, herald (Release, -Werror, libraries and herald-server) is
-# installed into a temporary prefix, then
+# installed into a temporary prefix (the shared build is compiled without optimization,
+# -O0: what is checked here is how it installs and links, and -O3 tripled its time), then
 #   - herald-server from the prefix runs (--version),
 #   - test_package/ (what Conan's `conan create` builds) and tests/consumer/ (a host using
 #     every built component) configure, build and run with -DCMAKE_PREFIX_PATH=<prefix>,
@@ -49,8 +50,9 @@ for shared in ON OFF; do
     build=$static_build
     step "$kind build of herald in $build, installed into a temporary prefix"
   else
-    step "$kind build of herald (Release, -Werror), installed into a temporary prefix"
-    quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS="$shared" \
+    step "$kind build of herald (Release at -O0, -Werror), installed into a temporary prefix"
+    quiet cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" \
+          -DCMAKE_C_FLAGS_RELEASE="-O0 -DNDEBUG" -DBUILD_SHARED_LIBS="$shared" \
           -DHERALD_BUILD_TESTS=OFF -DHERALD_BUILD_EXAMPLES=ON -DHERALD_WARNINGS_AS_ERRORS=ON \
           "${with_components[@]}"
     quiet cmake --build "$build" -j"$jobs"

@@ -86,11 +86,12 @@ class HERALD_API Registry {
   /// The live instances, ascending by id, each with its last reported load.
   virtual void instance_loads(Completion<std::vector<InstanceStatus>> done) = 0;
 
-  /// A hint, asked synchronously before each lookup of an inbox chunk's recipients: true
-  /// only if the registry is available and no live instance but `self` exists now, so that
-  /// locate() could find nothing but `self`'s sessions (which the engine reaches without
-  /// asking) and the engine skips it. False is always correct, and the default: a registry
-  /// shared over the network cannot know without a round trip. Must not block.
+  /// A hint, asked synchronously before each lookup of an inbox chunk's recipients and each
+  /// presence announcement: true only if the registry is available and no live instance but
+  /// `self` exists now, so that locate() could find nothing but `self`'s sessions (which the
+  /// engine reaches without asking) and no other instance listens for presence; the engine
+  /// then skips the lookup or the Broker message. False is always correct, and the default:
+  /// a registry shared over the network cannot know without a round trip. Must not block.
   virtual bool alone(const InstanceId& self) {
     (void)self;
     return false;

@@ -284,6 +284,20 @@ TEST_CASE("presence: online users per instance and join/leave events of every in
   CHECK(w.engine(0).metrics().connections_total.value() == 2);
 }
 
+// A Broker subscriber of the presence channel that is no instance: every presence message
+// relayed lands in `payloads`. Stop it before the World goes.
+std::unique_ptr<Broker> presence_listener(World& w, std::vector<std::string>& payloads) {
+  auto listener = w.hub->make_broker(w.executor);
+  BrokerEvents on;
+  on.on_message = [&payloads](const std::string&, const std::string& payload) {
+    payloads.push_back(payload);
+  };
+  listener->start(on, Done(w.executor, [](Result<void>) {}));
+  listener->subscribe("herald:presence", Done(w.executor, [](Result<void>) {}));
+  w.executor->run();
+  return listener;
+}
+
 // The welcome frame and the presence message are written without a JSON document: byte for
 // byte what nlohmann::json::dump() wrote before (keys sorted, its escapes), so clients and
 // instances of an older herald read them as before.
@@ -295,14 +309,7 @@ TEST_CASE("presence: a user id with quotes and backslashes reaches every instanc
   w.engine(0).on_presence([&](const PresenceEvent& e) {
     events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
   });
-  auto listener = w.hub->make_broker(w.executor);
-  BrokerEvents on;
-  on.on_message = [&](const std::string&, const std::string& payload) {
-    payloads.push_back(payload);
-  };
-  listener->start(on, Done(w.executor, [](Result<void>) {}));
-  listener->subscribe("herald:presence", Done(w.executor, [](Result<void>) {}));
-  w.executor->run();
+  auto listener = presence_listener(w, payloads);
 
   const std::string user = R"(q"b\s/)";
   auto c = w.connect(user, 1);
@@ -321,6 +328,33 @@ TEST_CASE("presence: a user id with quotes and backslashes reaches every instanc
   CHECK(json::parse(payloads[0]) ==
         json{{"from", "i1"}, {"presence", {{"instance", "i1"}, {"online", true}, {"user", user}}}});
   CHECK(json::parse(payloads[1])["presence"]["online"] == false);
+  listener->stop(Done(w.executor, [](Result<void>) {}));
+  w.executor->run();
+}
+
+// A lone instance tells only its own host: the Broker message would reach nobody.
+TEST_CASE("presence: a lone instance publishes no presence message - with a second one it does") {
+  std::vector<std::string> events, payloads;  // before the World: it reports as it closes
+  World w;
+  w.add();
+  w.engine(0).on_presence([&](const PresenceEvent& e) {
+    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  });
+  auto listener = presence_listener(w, payloads);
+
+  auto a = w.connect("a", 0);
+  a->close();
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{"a+@i0", "a-@i0"});
+  CHECK(payloads.empty());
+
+  w.add();  // now another instance may listen
+  w.executor->run();
+  auto b = w.connect("b", 0);
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{"a+@i0", "a-@i0", "b+@i0"});
+  REQUIRE(payloads.size() == 1);
+  CHECK(json::parse(payloads[0])["presence"]["user"] == "b");
   listener->stop(Done(w.executor, [](Result<void>) {}));
   w.executor->run();
 }

@@ -1311,7 +1311,7 @@ void Conn::close_socket() {
   core_->admission.release(pass_);
   lane_.buffered.fetch_sub(counted_bytes_, std::memory_order_relaxed);
   counted_bytes_ = 0;
-  // Released on a later turn: this may run inside a websocketpp or parser callback.
+  // Released on a later turn: this may run inside a frame parser or HTTP parser callback.
   asio::post(strand_, [self = shared_from_this()] {
     self->parser_.reset();
     self->http_.reset();

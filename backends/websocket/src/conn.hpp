@@ -75,7 +75,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
 
   enum class Mode : std::uint8_t {
     http,       // reading requests
-    websocket,  // the handshake (websocketpp), then the open session (our frames)
+    websocket,  // the handshake answered (handshake.hpp), then the open session
     sse,        // an open event stream (GET sse_path): frames go out as events
     draining,   // our side is shut down; input is discarded until EOF or a deadline
     closed,
@@ -144,7 +144,7 @@ class Conn final : public Connection, public std::enable_shared_from_this<Conn> 
   void end_sse(CloseCode code, const std::string& reason);
   void on_sse_timer(TimePoint now);
 
-  // WebSocket: the handshake (websocketpp)
+  // WebSocket: the handshake (handshake.hpp)
   void start_websocket();
   void open_websocket();
 

@@ -129,8 +129,6 @@ class Core : public std::enable_shared_from_this<Core> {
 
   /// The engine; null before start().
   ConnectionHandler* handler() const { return handler_.load(std::memory_order_acquire); }
-  /// A new websocketpp connection for a handshake. Thread-safe: the endpoint is only read
-  /// after construction.
   /// A parser for an open session's client frames, limited to max_frame_bytes. Thread-safe.
   std::unique_ptr<WsProcessor> make_frame_parser();
 

@@ -1,6 +1,5 @@
 #include "handshake.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <string_view>
 
@@ -24,14 +23,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// Whether `value` contains `token` (lower case), ignoring case: a substring, as websocketpp
-// matched "Connection: keep-alive, Upgrade".
-bool names(std::string_view value, std::string_view token) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return std::search(value.begin(), value.end(), token.begin(), token.end(),
-                     [&](char a, char b) { return lower(a) == b; }) != value.end();
 }
 
 // Whether the comma-separated Sec-WebSocket-Protocol list offers `name`.
@@ -74,11 +65,11 @@ HandshakeAnswer refuse(int status, const std::string& message,
 }  // namespace
 
 HandshakeAnswer answer_handshake(const HttpRequest& request, bool stomp) {
-  if (!names(header(request, "connection"), "upgrade"))
+  // http-parser's upgrade flag may come from a header kept under another name
+  // ("Connection :Upgrade" is "connection "): the rules read the headers as kept.
+  if (!contains_token(header(request, "connection"), "upgrade"))
     return refuse(426, "a WebSocket handshake needs \"Connection: Upgrade\"",
                   {"Upgrade", "websocket"});
-  if (request.method != "GET" || !names(header(request, "upgrade"), "websocket"))
-    return refuse(400, "a WebSocket handshake is a GET with \"Upgrade: websocket\"");
   if (header(request, "host").empty())
     return refuse(400, "a WebSocket handshake needs a Host header");
   const std::string_view version = trim(header(request, "sec-websocket-version"));

@@ -30,10 +30,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool contains_token(const std::string& value, const char* token) {
-  return lower(value).find(token) != std::string::npos;
-}
-
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -240,6 +236,14 @@ int RequestParser::on_message_complete(http_parser* p) {
                   contains_token(upgrade->second, "websocket");
   if (!(*r.sink_)(std::move(req))) http_parser_pause(p, 1);
   return 0;
+}
+
+bool contains_token(std::string_view value, std::string_view token) {
+  auto lower_char = [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  return std::search(value.begin(), value.end(), token.begin(), token.end(),
+                     [&](char a, char b) { return lower_char(a) == b; }) != value.end();
 }
 
 bool opens_no_session(std::string_view start, const ServerOptions& options) {

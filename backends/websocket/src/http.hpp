@@ -92,6 +92,10 @@ class RequestParser {
 void split_target(const std::string& target, std::string& path,
                   std::map<std::string, std::string>& query);
 
+/// Whether a header's value contains `token` (lower case), ignoring ASCII case: a substring,
+/// so "keep-alive, Upgrade" contains "upgrade".
+bool contains_token(std::string_view value, std::string_view token);
+
 /// Whether the first bytes of a connection's input show a request that opens no session: a
 /// method other than GET, or a GET of a path other than ServerOptions' websocket_path,
 /// sse_path and stomp_path. False while the bytes do not tell (the request line is cut

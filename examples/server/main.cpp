@@ -335,6 +335,10 @@ EngineOptions engine_options(const Config& c) {
   // Draining in-flight publishes gets 80% of the bound; the rest closes connections.
   o.shutdown_timeout = Millis(static_cast<std::int64_t>(c.shutdown_timeout * 800));
   o.token_grace = Millis(static_cast<std::int64_t>(c.token_grace * 1000));
+  // No instance of herald-server reads relayed presence changes (it sets no on_presence;
+  // GET /users/{id}/presence asks the Registry, user.online/offline events come from it
+  // too): publishing them would cost two Redis messages per session, read by every instance.
+  o.relay_presence = false;
   return o;
 }
 

@@ -114,6 +114,13 @@ struct EngineOptions {
   /// notification.undelivered: how long after an inbox entry was stored, to a user with no
   /// session anywhere, the user is checked again (0: report at once, without a second look).
   Duration offline_after = std::chrono::seconds(30);
+  /// Whether this instance's presence changes are published through the Broker for the
+  /// on_presence callbacks of the other instances: two messages per user session (its
+  /// first session here opening, its last one closing), each read by every instance. A
+  /// cluster whose hosts set no on_presence (herald-server) turns it off; a lone instance
+  /// publishes none either way (Registry::alone). presence() asks the Registry and is not
+  /// affected, nor is this instance's own callback.
+  bool relay_presence = true;
 };
 
 /// The backends an engine runs on. Broker, Store and Registry are required; transports
@@ -217,7 +224,7 @@ class HERALD_API Engine {
   /// Called on the executor for each presence change: this instance's, and those of the
   /// other instances as relayed by the Broker (at most once; presence() is the truth).
   /// Without a callback the relayed changes are dropped unread; this instance's own are
-  /// still published for the others.
+  /// still published for the others, unless EngineOptions::relay_presence is off.
   void on_presence(std::function<void(const PresenceEvent&)> callback);
   /// Called on the executor for each outcome event (include/herald/events.hpp; when each
   /// fires and how often: docs/events.md). Must not block: hand the event to a queue.

@@ -495,10 +495,11 @@ void Engine::Impl::departed(const std::vector<Departure>& departures) {
 // Tells the host here, and the other instances through the Broker (which echo it to their
 // hosts); our own echo is recognised by its sender and dropped. A lone instance has nobody
 // else to tell (two Broker messages per connection saved); presence is not kept, so an
-// instance that starts later would not have seen the event either way.
+// instance that starts later would not have seen the event either way. Nor is it sent when
+// the host said no instance listens (EngineOptions::relay_presence).
 void Engine::Impl::announce(const PresenceEvent& event) {
   if (on_presence_) on_presence_(event);
-  if (registry_->alone(options_.instance_id)) return;
+  if (!options_.relay_presence || registry_->alone(options_.instance_id)) return;
   broker_->publish(presence_channel(), encode(event, options_.instance_id),
                    completion<void>([](Impl&, Result<void>) {}));
 }

@@ -359,6 +359,42 @@ TEST_CASE("presence: a lone instance publishes no presence message - with a seco
   w.executor->run();
 }
 
+// herald-server's setting: no instance reads relayed presence, so none is published; the
+// instance's own callback and the Registry's answer are unchanged.
+TEST_CASE(
+    "presence: relay_presence off publishes no presence message in a cluster - the "
+    "host here and presence() still see the session") {
+  std::vector<std::string> events, payloads;  // before the World: it reports as it closes
+  World w;
+  EngineOptions quiet = World::defaults();
+  quiet.relay_presence = false;
+  w.add(quiet);  // i0
+  w.add();       // i1: another instance that could listen
+  w.engine(0).on_presence([&](const PresenceEvent& e) {
+    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  });
+  auto listener = presence_listener(w, payloads);
+
+  auto a = w.connect("a", 0);
+  w.executor->run();
+  auto sessions =
+      w.ask<std::vector<SessionRecord>>([&](auto cb) { w.engine(1).presence("a", cb); });
+  REQUIRE(sessions.ok());
+  REQUIRE(sessions->size() == 1);
+  CHECK(sessions->at(0).instance == "i0");
+  a->close();
+  w.executor->run();
+  CHECK(events == std::vector<std::string>{"a+@i0", "a-@i0"});
+  CHECK(payloads.empty());
+
+  auto b = w.connect("b", 1);  // i1 relays as before
+  w.executor->run();
+  REQUIRE(payloads.size() == 1);
+  CHECK(json::parse(payloads[0])["presence"]["user"] == "b");
+  listener->stop(Done(w.executor, [](Result<void>) {}));
+  w.executor->run();
+}
+
 TEST_CASE("presence: the users of a crashed instance go offline with one event in the cluster") {
   std::vector<std::string> events0, events1;  // before the World: it reports as it closes
   World w;

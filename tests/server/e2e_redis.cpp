@@ -13,9 +13,11 @@
 
 #include "e2e_helpers.hpp"
 #include "server_process.hpp"
+#include "support/redis_client.hpp"
 #include "support/redis_server.hpp"
 
 using namespace herald::server::test;
+using herald::test::RedisClient;
 using herald::test::RedisServer;
 
 TEST_CASE("herald-server --redis delivers, and /readyz follows Redis going away and back") {
@@ -78,6 +80,41 @@ TEST_CASE("presence spans instances, and a killed instance's sessions expire wit
   CHECK(eventually_get(hb, "/users/alice/presence", [](int status, const json& body) {
     return status == 200 && body["online"] == false;
   }));
+}
+
+// No instance of herald-server reads relayed presence events, so none publishes them
+// (EngineOptions::relay_presence). Instance a's notification relayed to b leaves on the same
+// Redis connection after anything alice's session opening and closing on a would have
+// published, so reading the cluster's messages up to that relay shows whether there was any.
+TEST_CASE(
+    "herald-server publishes no presence events on Redis - a relay to the other "
+    "instance still goes out") {
+  RedisServer redis;
+  RedisClient watch(redis.port());
+  REQUIRE(watch.command({"PSUBSCRIBE", "herald:*"}).at(0) == "psubscribe");
+  ServerProcess a({"--redis", redis.url(), "--allow-unshared-store", "--instance-id", "a"});
+  ServerProcess b({"--redis", redis.url(), "--allow-unshared-store", "--instance-id", "b"});
+  REQUIRE_MESSAGE(a.port() != 0, a.log());
+  REQUIRE_MESSAGE(b.port() != 0, b.log());
+  HttpClient ha(a.port());
+  auto bob = session(b.port(), "userId=bob", nullptr);
+  CHECK(eventually_get(ha, "/users/bob/presence", [](int status, const json& body) {
+    return status == 200 && body["online"] == true;
+  }));
+  auto alice = session(a.port(), "userId=alice", nullptr);
+  alice->close();
+  CHECK(eventually_get(ha, "/users/alice/presence", [](int status, const json& body) {
+    return status == 200 && body["online"] == false;
+  }));
+  post(ha, "/notify", seed003("carol", "relayed", "bob", "private"));
+
+  std::vector<std::string> channels;
+  while (channels.empty() || channels.back() != "herald:instance:b") {
+    const json m = watch.receive(std::chrono::seconds(10));
+    REQUIRE_MESSAGE((m.is_array() && m.size() == 4 && m[0] == "pmessage"), m.dump());
+    channels.push_back(m[2].get<std::string>());
+  }
+  for (const std::string& c : channels) CHECK(c != "herald:presence");
 }
 
 #endif  // HERALD_SERVER_WITH_REDIS

@@ -5,7 +5,9 @@
 //   RedisClient r(redis.port());
 //   r.command({"XADD", "s", "*", "body", "{}"});
 //   r.pipeline(commands);  // many commands, one round trip per batch
+//   r.command({"PSUBSCRIBE", "herald:*"}); r.receive(seconds(10));  // the next message
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +43,15 @@ class RedisClient {
       nlohmann::json r = reply();
       REQUIRE_MESSAGE(!(r.is_object() && r.contains("error")), r.dump());
     }
+  }
+
+  /// The next reply pushed by the server (a subscriber's messages), waiting at most
+  /// `timeout`: a test that waits for a message fails instead of hanging.
+  nlohmann::json receive(std::chrono::milliseconds timeout) {
+    const timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                     static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    REQUIRE(redisSetTimeout(context_, tv) == REDIS_OK);
+    return reply();
   }
 
  private:

@@ -1,6 +1,7 @@
 // Several engines sharing the in-memory Broker, Registry and Store behave as instances of
 // one service; faults of the broker and registry; presence; shutdown; authentication.
 
+#include <functional>
 #include <optional>
 
 #include "support/engine_fixture.hpp"
@@ -249,17 +250,20 @@ TEST_CASE("registry unavailable: publishes are relayed to every instance - sessi
   CHECK(w.engine(0).metrics().broker_fallbacks.value() == 1);
 }
 
+// An on_presence callback that records each event as "user+@instance" or "user-@instance".
+std::function<void(const PresenceEvent&)> record_presence(std::vector<std::string>& into) {
+  return [&into](const PresenceEvent& e) {
+    into.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
+  };
+}
+
 TEST_CASE("presence: online users per instance and join/leave events of every instance") {
   std::vector<std::string> events, events1;  // before the World: it reports as it closes
   World w;
   w.add();
   w.add();
-  w.engine(0).on_presence([&](const PresenceEvent& e) {
-    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-  });
-  w.engine(1).on_presence([&](const PresenceEvent& e) {
-    events1.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-  });
+  w.engine(0).on_presence(record_presence(events));
+  w.engine(1).on_presence(record_presence(events1));
   w.executor->run();
   auto a1 = w.connect("a", 0);
   auto a2 = w.connect("a", 0);
@@ -306,9 +310,7 @@ TEST_CASE("presence: a user id with quotes and backslashes reaches every instanc
   World w;
   w.add();
   w.add();
-  w.engine(0).on_presence([&](const PresenceEvent& e) {
-    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-  });
+  w.engine(0).on_presence(record_presence(events));
   auto listener = presence_listener(w, payloads);
 
   const std::string user = R"(q"b\s/)";
@@ -337,9 +339,7 @@ TEST_CASE("presence: a lone instance publishes no presence message - with a seco
   std::vector<std::string> events, payloads;  // before the World: it reports as it closes
   World w;
   w.add();
-  w.engine(0).on_presence([&](const PresenceEvent& e) {
-    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-  });
+  w.engine(0).on_presence(record_presence(events));
   auto listener = presence_listener(w, payloads);
 
   auto a = w.connect("a", 0);
@@ -370,9 +370,7 @@ TEST_CASE(
   quiet.relay_presence = false;
   w.add(quiet);  // i0
   w.add();       // i1: another instance that could listen
-  w.engine(0).on_presence([&](const PresenceEvent& e) {
-    events.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-  });
+  w.engine(0).on_presence(record_presence(events));
   auto listener = presence_listener(w, payloads);
 
   auto a = w.connect("a", 0);
@@ -404,13 +402,8 @@ TEST_CASE("presence: the users of a crashed instance go offline with one event i
   w.engine_registry = crashing;
   w.add();  // i2
   w.engine_registry = nullptr;
-  auto record = [](std::vector<std::string>& into) {
-    return [&into](const PresenceEvent& e) {
-      into.push_back(e.user + (e.online ? "+" : "-") + "@" + e.instance);
-    };
-  };
-  w.engine(0).on_presence(record(events0));
-  w.engine(1).on_presence(record(events1));
+  w.engine(0).on_presence(record_presence(events0));
+  w.engine(1).on_presence(record_presence(events1));
   w.executor->run();
   auto x = w.connect("x", 2);
   auto x2 = w.connect("x", 2);

@@ -46,7 +46,8 @@ class RedisClient {
   }
 
   /// The next reply pushed by the server (a subscriber's messages), waiting at most
-  /// `timeout`: a test that waits for a message fails instead of hanging.
+  /// `timeout`: a test that waits for a message fails instead of hanging. The timeout stays
+  /// set for this client's later replies.
   nlohmann::json receive(std::chrono::milliseconds timeout) {
     const timeval tv{static_cast<time_t>(timeout.count() / 1000),
                      static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
